@@ -1,0 +1,28 @@
+// npm run infra:up | infra:down | infra:fetch — the local Kafka broker and schema registry.
+import { defaultStackOptions, fetchKafka, fetchRegistry, startStack, stopStack } from './stack.js';
+
+const command = process.argv[2];
+const opts = defaultStackOptions();
+
+switch (command) {
+  case 'fetch':
+    fetchKafka();
+    fetchRegistry();
+    console.log('Kafka and schema registry jars are cached under .local/cache');
+    break;
+  case 'up': {
+    const started = Date.now();
+    const { brokers, registryUrl } = await startStack(opts);
+    console.log(`Kafka broker:     ${brokers}`);
+    console.log(`Schema registry:  ${registryUrl}`);
+    console.log(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s; stop with: npm run infra:down`);
+    break;
+  }
+  case 'down':
+    await stopStack(opts.stateDir);
+    console.log('local Kafka and schema registry stopped');
+    break;
+  default:
+    console.error('usage: tsx infra/local/cli.ts fetch|up|down');
+    process.exit(2);
+}

@@ -1,0 +1,87 @@
+// Configuration comes from the environment only, and is validated once at start.
+// Every wrong or missing variable is named in one message, so an operator fixes them all at once.
+import { z } from 'zod';
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Parses `env` against a shape whose keys are the variable names. Empty strings count as unset. */
+export function loadConfig<S extends z.ZodRawShape>(shape: S, env: Env = process.env): z.infer<z.ZodObject<S>> {
+  const cleaned: Env = {};
+  for (const key of Object.keys(shape)) {
+    const value = env[key];
+    cleaned[key] = value === undefined || value.trim() === '' ? undefined : value.trim();
+  }
+  const result = z.object(shape).safeParse(cleaned);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const name = String(issue.path[0] ?? '?');
+    const got = cleaned[name];
+    const shown = got === undefined ? 'it is not set' : isSecretName(name) ? 'got a value (hidden)' : `got "${got}"`;
+    return `${name}: ${issue.message} (${shown})`;
+  });
+  throw new ConfigError(problems);
+}
+
+function isSecretName(name: string): boolean {
+  return /TOKEN|PASSWORD|SECRET|KEY|CREDENTIAL/i.test(name);
+}
+
+// Reusable field types. Each yields a clear message for the operator.
+export const env = {
+  port: (fallback: number) =>
+    z.coerce.number({ message: 'must be a TCP port number' }).int('must be a whole number').min(0, 'must be 0-65535').max(65535, 'must be 0-65535').default(fallback),
+  int: (fallback: number, min = 0) =>
+    z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(min, `must be at least ${min}`).default(fallback),
+  bool: (fallback: boolean) =>
+    z.enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' }).default(fallback ? 'true' : 'false').transform((v) => v === 'true' || v === '1' || v === 'yes'),
+  list: (fallback: string[] = []) =>
+    z.string().default(fallback.join(',')).transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0)),
+  string: (fallback: string) => z.string().default(fallback),
+  optionalString: () => z.string().optional(),
+  url: () => z.string().url('must be a URL').optional(),
+  level: () => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { message: 'must be a pino level' }).default('info'),
+};
+
+/** Brokers as host:port, comma-separated. */
+const brokerList = z
+  .string({ message: 'is required (comma-separated host:port list)' })
+  .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+  .refine((list) => list.length > 0 && list.every((b) => /^[^\s:]+:\d{1,5}$/.test(b) && Number(b.split(':').pop()) <= 65535), {
+    message: 'must be a comma-separated list of host:port',
+  });
+
+export const kafkaConfigShape = {
+  KAFKA_BROKERS: brokerList,
+  KAFKA_CLIENT_ID: env.string('switchboard'),
+  KAFKA_SSL: env.bool(false),
+  KAFKA_SSL_CA_FILE: env.optionalString(),
+  KAFKA_SSL_REJECT_UNAUTHORIZED: env.bool(true),
+  KAFKA_SASL_MECHANISM: z.enum(['plain', 'scram-sha-256', 'scram-sha-512'], { message: 'must be plain, scram-sha-256 or scram-sha-512' }).optional(),
+  KAFKA_SASL_USERNAME: env.optionalString(),
+  KAFKA_SASL_PASSWORD: env.optionalString(),
+  KAFKA_TOPIC_PREFIX: env.string('switchboard.'),
+  KAFKA_TOPIC_PARTITIONS: env.int(6, 1),
+  KAFKA_REPLICATION_FACTOR: env.int(1, 1),
+  /** -1 keeps raw events forever: the raw topics are the system of record. */
+  KAFKA_RAW_RETENTION_MS: z.coerce.number({ message: 'must be a number of milliseconds or -1' }).int().min(-1).default(-1),
+  KAFKA_PRODUCE_TIMEOUT_MS: env.int(10_000, 100),
+  SCHEMA_REGISTRY_URL: z.string({ message: 'is required (e.g. http://127.0.0.1:8081/apis/ccompat/v7)' }).url('must be a URL'),
+  SCHEMA_REGISTRY_USERNAME: env.optionalString(),
+  SCHEMA_REGISTRY_PASSWORD: env.optionalString(),
+};
+
+export type KafkaConfig = z.infer<z.ZodObject<typeof kafkaConfigShape>>;
+
+export const commonConfigShape = {
+  LOG_LEVEL: env.level(),
+  DATABASE_URL: env.optionalString(),
+  /** Where embedded defaults (PGlite, CSV files) keep their data when no external store is configured. */
+  DATA_DIR: env.string('./data'),
+};

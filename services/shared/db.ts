@@ -1,0 +1,154 @@
+// One database interface over PostgreSQL (pg) and PGlite (Postgres in-process, the embedded default).
+// The same SQL and the same migrations run on both.
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+
+export interface QueryResult<R> {
+  rows: R[];
+  rowCount: number;
+}
+
+export interface Queryable {
+  query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<R>>;
+}
+
+export interface Db extends Queryable {
+  readonly kind: 'postgres' | 'pglite';
+  /** Runs several statements without parameters (migrations). */
+  exec(sql: string): Promise<void>;
+  /** Commits when fn resolves, rolls back when it throws. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export interface OpenDbOptions {
+  /** postgres://… ; when absent, PGlite is used. */
+  url?: string | undefined;
+  /** PGlite data folder; 'memory://' keeps it in memory. */
+  dataDir?: string | undefined;
+  /** Schema to create (if missing) and use as search_path: isolates tests and services. */
+  schema?: string | undefined;
+  poolSize?: number;
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+export async function openDb(opts: OpenDbOptions): Promise<Db> {
+  if (opts.schema !== undefined && !SCHEMA_NAME.test(opts.schema)) throw new Error(`invalid schema name: ${opts.schema}`);
+  return opts.url ? openPostgres(opts.url, opts.schema, opts.poolSize ?? 5) : openPglite(opts.dataDir ?? 'memory://', opts.schema);
+}
+
+async function openPostgres(url: string, schema: string | undefined, poolSize: number): Promise<Db> {
+  if (schema) {
+    const setup = new pg.Client({ connectionString: url });
+    await setup.connect();
+    try {
+      await setup.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    } finally {
+      await setup.end();
+    }
+  }
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+  });
+  // A restarted server drops idle connections; the pool replaces them, so the error is not fatal.
+  pool.on('error', () => undefined);
+  const toResult = <R>(r: pg.QueryResult): QueryResult<R> => ({ rows: r.rows as R[], rowCount: r.rowCount ?? 0 });
+  return {
+    kind: 'postgres',
+    async query<R>(sql: string, params?: unknown[]) {
+      return toResult<R>(await pool.query(sql, params as unknown[]));
+    },
+    async exec(sql: string) {
+      await pool.query(sql);
+    },
+    async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const result = await fn({
+          async query<R>(sql: string, params?: unknown[]) {
+            return toResult<R>(await client.query(sql, params as unknown[]));
+          },
+        });
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
+    async close() {
+      await pool.end();
+    },
+  };
+}
+
+async function openPglite(dataDir: string, schema: string | undefined): Promise<Db> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  if (!dataDir.startsWith('memory://')) mkdirSync(dataDir, { recursive: true });
+  const db = new PGlite(dataDir);
+  await db.waitReady;
+  if (schema) await db.exec(`CREATE SCHEMA IF NOT EXISTS ${schema}; SET search_path TO ${schema};`);
+  const toResult = <R>(r: { rows: unknown[]; affectedRows?: number }): QueryResult<R> => ({
+    rows: r.rows as R[],
+    rowCount: r.affectedRows ?? r.rows.length,
+  });
+  return {
+    kind: 'pglite',
+    async query<R>(sql: string, params?: unknown[]) {
+      return toResult<R>(await db.query(sql, params));
+    },
+    async exec(sql: string) {
+      await db.exec(sql);
+    },
+    async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+      return db.transaction(async (tx) =>
+        fn({
+          async query<R>(sql: string, params?: unknown[]) {
+            return toResult<R>(await tx.query(sql, params));
+          },
+        }),
+      );
+    },
+    async close() {
+      await db.close();
+    },
+  };
+}
+
+/**
+ * Applies `NNN_name.sql` files from `dir` in order, each once, recording them in schema_migrations.
+ * Runs under an advisory lock so that several instances starting together do not race.
+ */
+export async function migrate(db: Db, dir: string, scope: string): Promise<string[]> {
+  const files = readdirSync(dir).filter((f) => /^\d+_.+\.sql$/.test(f)).sort();
+  await db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    scope text NOT NULL, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (scope, name))`);
+  const applied: string[] = [];
+  await db.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`migrate:${scope}`]);
+    const done = new Set((await tx.query<{ name: string }>('SELECT name FROM schema_migrations WHERE scope = $1', [scope])).rows.map((r) => r.name));
+    for (const file of files) {
+      if (done.has(file)) continue;
+      for (const statement of splitStatements(readFileSync(join(dir, file), 'utf8'))) await tx.query(statement);
+      await tx.query('INSERT INTO schema_migrations (scope, name) VALUES ($1, $2)', [scope, file]);
+      applied.push(file);
+    }
+  });
+  return applied;
+}
+
+/** Migrations are plain DDL separated by semicolons at line ends (no functions with bodies). */
+function splitStatements(sql: string): string[] {
+  return sql
+    .split(/;\s*(?:\r?\n|$)/)
+    .map((s) => s.replace(/^\s*--.*$/gm, '').trim())
+    .filter((s) => s.length > 0);
+}

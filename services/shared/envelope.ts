@@ -1,0 +1,79 @@
+// The raw-event envelope and its Avro codec through the schema registry (Confluent wire format:
+// magic byte 0, 4-byte schema id, Avro body). The schema lives in schemas/envelope.avsc and is
+// registered under each topic's "<topic>-value" subject.
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+
+export type Source = 'nsps' | '1nce' | 'sap';
+export type Kind = 'nsps.event' | '1nce.event' | '1nce.usage' | 'sap.report';
+
+export interface Envelope {
+  event_id: string;
+  source: Source;
+  kind: Kind;
+  tenant: string | null;
+  /** Milliseconds since the epoch when ingress received the request. */
+  received_at: number;
+  request_id: string;
+  content_type: string;
+  /** The record's bytes exactly as the sender sent them. */
+  payload: Buffer;
+  attributes: Record<string, string>;
+}
+
+const schemasDir = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'schemas');
+export const ENVELOPE_SCHEMA = readFileSync(join(schemasDir, 'envelope.avsc'), 'utf8');
+
+export interface RegistryAuth {
+  username?: string | undefined;
+  password?: string | undefined;
+}
+
+export class EnvelopeCodec {
+  private readonly ids = new Map<string, number>();
+
+  private constructor(private readonly registry: SchemaRegistry) {}
+
+  static create(registryUrl: string, auth: RegistryAuth = {}): EnvelopeCodec {
+    const registry = new SchemaRegistry({
+      host: registryUrl,
+      ...(auth.username ? { auth: { username: auth.username, password: auth.password ?? '' } } : {}),
+    });
+    return new EnvelopeCodec(registry);
+  }
+
+  /** Registers the envelope schema under each topic's value subject; call at start. Idempotent. */
+  async registerFor(topics: string[]): Promise<void> {
+    for (const topic of topics) await this.schemaIdFor(topic);
+  }
+
+  async schemaIdFor(topic: string): Promise<number> {
+    const known = this.ids.get(topic);
+    if (known !== undefined) return known;
+    const { id } = await this.registry.register(
+      { type: SchemaType.AVRO, schema: ENVELOPE_SCHEMA },
+      { subject: `${topic}-value` },
+    );
+    this.ids.set(topic, id);
+    return id;
+  }
+
+  async encode(topic: string, envelope: Envelope): Promise<Buffer> {
+    const id = await this.schemaIdFor(topic);
+    return this.registry.encode(id, envelope);
+  }
+
+  /** Decodes a record value with whatever schema id it carries (old and new schema versions alike). */
+  async decode(value: Buffer): Promise<Envelope> {
+    const decoded = (await this.registry.decode(value)) as Envelope;
+    return { ...decoded, received_at: Number(decoded.received_at), tenant: decoded.tenant ?? null, attributes: decoded.attributes ?? {} };
+  }
+
+  /** The schema id carried in a Confluent-framed value, without decoding it. */
+  static schemaIdOf(value: Buffer): number {
+    if (value.length < 5 || value[0] !== 0) throw new Error('not a Confluent-framed record');
+    return value.readInt32BE(1);
+  }
+}

@@ -1,0 +1,93 @@
+// The one place that knows how to reach Kafka: TLS, SASL, the idempotent producer, topic creation.
+import { readFileSync } from 'node:fs';
+import { Kafka, logLevel, type KafkaConfig as KafkaJsConfig, type Producer, type SASLOptions, type Message, type LogEntry } from 'kafkajs';
+import type { KafkaConfig } from './config.js';
+import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
+
+export function createKafka(cfg: KafkaConfig, logger: Logger, clientSuffix = ''): Kafka {
+  const config: KafkaJsConfig = {
+    clientId: clientSuffix ? `${cfg.KAFKA_CLIENT_ID}-${clientSuffix}` : cfg.KAFKA_CLIENT_ID,
+    brokers: cfg.KAFKA_BROKERS,
+    connectionTimeout: 3000,
+    requestTimeout: 30000,
+    retry: { initialRetryTime: 100, retries: 8, maxRetryTime: 5000 },
+    logLevel: logLevel.WARN,
+    logCreator: () => (entry: LogEntry) => {
+      const { message, ...extra } = entry.log;
+      const level = entry.level === logLevel.ERROR ? 'error' : entry.level === logLevel.WARN ? 'warn' : 'debug';
+      logger[level]({ kafka: entry.namespace, ...redactKafkaLog(extra) }, message);
+    },
+  };
+  if (cfg.KAFKA_SSL) {
+    config.ssl = cfg.KAFKA_SSL_CA_FILE
+      ? { ca: [readFileSync(cfg.KAFKA_SSL_CA_FILE, 'utf8')], rejectUnauthorized: cfg.KAFKA_SSL_REJECT_UNAUTHORIZED }
+      : { rejectUnauthorized: cfg.KAFKA_SSL_REJECT_UNAUTHORIZED };
+  }
+  if (cfg.KAFKA_SASL_MECHANISM) {
+    config.sasl = {
+      mechanism: cfg.KAFKA_SASL_MECHANISM,
+      username: cfg.KAFKA_SASL_USERNAME ?? '',
+      password: cfg.KAFKA_SASL_PASSWORD ?? '',
+    } as SASLOptions;
+  }
+  return new Kafka(config);
+}
+
+function redactKafkaLog(extra: Record<string, unknown>): Record<string, unknown> {
+  const { sasl: _sasl, ssl: _ssl, ...rest } = extra;
+  return rest;
+}
+
+/**
+ * Idempotent producer: retries cannot duplicate or reorder records within a partition,
+ * and every send waits for all in-sync replicas (acks=-1).
+ */
+export async function createProducer(kafka: Kafka): Promise<Producer> {
+  const producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 5,
+    allowAutoTopicCreation: false,
+    retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 2000 },
+  });
+  await producer.connect();
+  return producer;
+}
+
+export class ProduceTimeoutError extends Error {
+  readonly retriable = true;
+  constructor(ms: number) {
+    super(`Kafka did not acknowledge within ${ms} ms`);
+    this.name = 'ProduceTimeoutError';
+  }
+}
+
+/**
+ * Sends records to one or more topics and resolves only when all in-sync replicas acknowledged every one.
+ * Rejects with ProduceTimeoutError when that takes longer than `timeoutMs`.
+ */
+export async function produceAll(
+  producer: Producer,
+  batches: { topic: string; messages: Message[] }[],
+  opts: { timeoutMs: number; metrics?: Metrics },
+): Promise<void> {
+  const started = process.hrtime.bigint();
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ProduceTimeoutError(opts.timeoutMs)), opts.timeoutMs);
+  });
+  const topics = batches.map((b) => b.topic);
+  try {
+    await Promise.race([
+      producer.sendBatch({ acks: -1, timeout: opts.timeoutMs, topicMessages: batches }),
+      timeout,
+    ]);
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    for (const topic of new Set(topics)) opts.metrics?.produceDuration.observe({ topic }, seconds);
+  } catch (err) {
+    for (const topic of new Set(topics)) opts.metrics?.produceErrors.inc({ topic });
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
