@@ -225,6 +225,7 @@ export async function runConsumer(opts: RunConsumerOptions): Promise<RunningCons
     groupId: opts.groupId,
     topics: opts.topics,
     gauge: opts.metrics.consumerLag,
+    kafkaUp: opts.metrics.kafkaUp,
     intervalMs: opts.lagIntervalMs ?? 5000,
     logger: opts.logger,
   });

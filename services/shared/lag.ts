@@ -8,6 +8,7 @@ export interface LagMonitorOptions {
   groupId: string;
   topics: string[];
   gauge: Gauge<'group' | 'topic' | 'partition'>;
+  kafkaUp?: Gauge;
   intervalMs: number;
   logger: Logger;
 }
@@ -32,7 +33,9 @@ export function startLagMonitor(opts: LagMonitorOptions): () => Promise<void> {
           opts.gauge.set({ group: opts.groupId, topic, partition: String(end.partition) }, Number(lag < 0n ? 0n : lag));
         }
       }
+      opts.kafkaUp?.set(1);
     } catch (err) {
+      opts.kafkaUp?.set(0);
       opts.logger.debug({ err: err instanceof Error ? err.message : String(err) }, 'lag measurement failed');
     }
   };

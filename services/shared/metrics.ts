@@ -9,6 +9,8 @@ export interface Metrics {
   /** Consumer outcomes: processed | duplicate | skipped | retried | dead_lettered | superseded */
   consumerMessages: Counter<'consumer' | 'topic' | 'outcome'>;
   consumerLag: Gauge<'group' | 'topic' | 'partition'>;
+  /** 1 when this process's last Kafka admin round trip succeeded, else 0. */
+  kafkaUp: Gauge;
   handleDuration: Histogram<'consumer' | 'topic'>;
   externalCallDuration: Histogram<'consumer' | 'target' | 'outcome'>;
   externalCallErrors: Counter<'consumer' | 'target' | 'class'>;
@@ -33,6 +35,11 @@ export function createMetrics(service: string): Metrics {
       name: `${METRIC_PREFIX}consumer_lag`,
       help: 'Topic end offset minus the group committed offset, per partition',
       labelNames: ['group', 'topic', 'partition'],
+      registers,
+    }),
+    kafkaUp: new Gauge({
+      name: `${METRIC_PREFIX}kafka_up`,
+      help: '1 when the last Kafka admin request of this process succeeded, 0 when it failed',
       registers,
     }),
     handleDuration: new Histogram({

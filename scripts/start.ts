@@ -1,0 +1,145 @@
+// `npm start`: the whole system on its embedded defaults, in one terminal.
+// Provisions and starts the local Kafka broker and schema registry (unless KAFKA_BROKERS and
+// SCHEMA_REGISTRY_URL point elsewhere), then ingress and the three consumers as child processes,
+// prints where everything listens and the credentials to send a first webhook, and on Ctrl-C
+// stops the services (each drains and commits) and then the local infrastructure it started.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import 'dotenv/config';
+import { SignJWT } from 'jose';
+import { defaultStackOptions, portAnswers, repoRoot, startStack, stopStack } from '../infra/local/stack.js';
+import { DEV_DEFAULTS, SERVICES } from './dev-defaults.js';
+
+const tsxBin = join(repoRoot, 'node_modules', '.bin', 'tsx');
+
+function say(line = ''): void {
+  process.stdout.write(`${line}\n`);
+}
+
+async function main(): Promise<void> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  const usingDefaults = new Set<string>();
+  for (const [k, v] of Object.entries(DEV_DEFAULTS)) {
+    if (!env[k]) {
+      env[k] = v;
+      usingDefaults.add(k);
+    }
+  }
+  const dataDir = resolve(repoRoot, env.DATA_DIR!);
+  const logDir = join(dataDir, 'logs');
+  mkdirSync(logDir, { recursive: true });
+
+  let startedInfra = false;
+  const stackOpts = defaultStackOptions(env);
+  if (!env.KAFKA_BROKERS || !env.SCHEMA_REGISTRY_URL) {
+    say('Starting the local Kafka broker and schema registry (first run downloads them from Maven Central)…');
+    // Leave a stack that was already running (npm run infra:up) running on exit.
+    startedInfra = !(await portAnswers(stackOpts.kafkaPort));
+    const { brokers, registryUrl } = await startStack({ ...stackOpts, log: (l) => say(`  ${l}`) });
+    env.KAFKA_BROKERS = brokers;
+    env.SCHEMA_REGISTRY_URL = registryUrl;
+  }
+
+  const children = new Map<string, ChildProcess>();
+  let stopping = false;
+  for (const svc of SERVICES) {
+    const child = spawn(tsxBin, [svc.entry], {
+      cwd: repoRoot,
+      env: { ...env, PORT: env[`${svc.name.toUpperCase().replace('-', '_')}_PORT`] ?? String(svc.port) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.set(svc.name, child);
+    const file = createWriteStream(join(logDir, `${svc.name}.log`), { flags: 'a' });
+    for (const stream of [child.stdout!, child.stderr!]) {
+      createInterface({ input: stream }).on('line', (line) => {
+        file.write(`${line}\n`);
+        // The console shows warnings, errors and anything that is not a JSON log line (start-up failures).
+        if (!line.startsWith('{') || /"level":"(warn|error|fatal)"/.test(line)) say(`[${svc.name}] ${line}`);
+      });
+    }
+    child.on('exit', (code, signal) => {
+      if (!stopping) {
+        say(`[${svc.name}] exited (code ${code ?? signal}); see ${join(logDir, `${svc.name}.log`)}. Stopping everything.`);
+        void shutdown(1);
+      }
+    });
+  }
+
+  const waitReady = async (name: string, port: number): Promise<boolean> => {
+    const deadline = Date.now() + 90_000;
+    while (Date.now() < deadline && !stopping) {
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(1000) });
+        if (res.ok) return true;
+      } catch {
+        // not up yet
+      }
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    say(`[${name}] not ready after 90 s; see ${join(logDir, `${name}.log`)}`);
+    return false;
+  };
+  const ready = await Promise.all(SERVICES.map((s) => waitReady(s.name, Number(s.port))));
+  if (stopping) return;
+
+  const ingress = `http://127.0.0.1:8080`;
+  const jwt = usingDefaults.has('SAP_JWT_HS256_SECRET')
+    ? await new SignJWT({ tenant: { consumerTenant: 'demo-tenant', externalTenant: 'demo-external' } })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setIssuedAt()
+        .setExpirationTime('24h')
+        .sign(new TextEncoder().encode(env.SAP_JWT_HS256_SECRET))
+    : '<a JWT signed with your SAP_JWT_HS256_SECRET or JWKS key>';
+  say('');
+  say(`Switchboard is ${ready.every(Boolean) ? 'running' : 'partly running'}.`);
+  say(`  Kafka:            ${env.KAFKA_BROKERS}`);
+  say(`  Schema registry:  ${env.SCHEMA_REGISTRY_URL}`);
+  say(`  Ingress:          ${ingress}   (metrics ${ingress}/metrics)`);
+  say(`  SCC inventory:    http://127.0.0.1:8090/systems`);
+  say(`  Provisioning:     http://127.0.0.1:9101/metrics   (WTL dry run: ${join(logDir, 'provisioning.log')})`);
+  say(`  Sheet export:     http://127.0.0.1:9102/metrics   (CSV files: ${join(dataDir, 'sheets')})`);
+  say(`  Logs:             ${logDir}`);
+  say('');
+  if (usingDefaults.size > 0) {
+    say('Development credentials (embedded defaults; set your own in .env before exposing this):');
+    if (usingDefaults.has('NSPS_API_TOKENS')) say(`  NSPS:  Authorization: Bearer ${env.NSPS_API_TOKENS}`);
+    if (usingDefaults.has('ONCE_BASIC_AUTH_USERS')) say(`  1NCE:  Basic auth ${env.ONCE_BASIC_AUTH_USERS}   (POST ${ingress}/1nce/data-streamer)`);
+    if (usingDefaults.has('SAP_JWT_HS256_SECRET')) say(`  SAP:   Authorization: Bearer ${jwt}`);
+    say('');
+  }
+  say('Next, in a second terminal:  npm run samples   (sends every source\'s example webhooks)');
+  say(`Try one by hand:  curl -i -X POST ${ingress}/process-event -H 'Authorization: Bearer ${usingDefaults.has('NSPS_API_TOKENS') ? env.NSPS_API_TOKENS : '<token>'}' -H 'Content-Type: application/json' --data @samples/nsps-event.json`);
+  say('Stop everything with Ctrl-C.');
+
+  async function shutdown(code: number): Promise<void> {
+    if (stopping) return;
+    stopping = true;
+    say('\nStopping services…');
+    await Promise.all(
+      [...children.values()].map(
+        (c) =>
+          new Promise<void>((resolveP) => {
+            if (c.exitCode !== null || c.signalCode !== null) return resolveP();
+            const kill = setTimeout(() => c.kill('SIGKILL'), 25_000);
+            c.once('exit', () => {
+              clearTimeout(kill);
+              resolveP();
+            });
+            c.kill('SIGTERM');
+          }),
+      ),
+    );
+    if (startedInfra) await stopStack(stackOpts.stateDir, (l) => say(`  ${l}`));
+    say('Stopped.');
+    process.exit(code);
+  }
+  process.on('SIGINT', () => void shutdown(0));
+  process.on('SIGTERM', () => void shutdown(0));
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});
