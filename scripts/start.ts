@@ -42,12 +42,13 @@ async function main(): Promise<void> {
     env.SCHEMA_REGISTRY_URL = registryUrl;
   }
 
+  const portOf = (svc: (typeof SERVICES)[number]): number => Number(env[`${svc.name.toUpperCase().replace('-', '_')}_PORT`] ?? svc.port);
   const children = new Map<string, ChildProcess>();
   let stopping = false;
   for (const svc of SERVICES) {
     const child = spawn(tsxBin, [svc.entry], {
       cwd: repoRoot,
-      env: { ...env, PORT: env[`${svc.name.toUpperCase().replace('-', '_')}_PORT`] ?? String(svc.port) },
+      env: { ...env, PORT: String(portOf(svc)) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     children.set(svc.name, child);
@@ -81,10 +82,11 @@ async function main(): Promise<void> {
     say(`[${name}] not ready after 90 s; see ${join(logDir, `${name}.log`)}`);
     return false;
   };
-  const ready = await Promise.all(SERVICES.map((s) => waitReady(s.name, Number(s.port))));
+  const ready = await Promise.all(SERVICES.map((s) => waitReady(s.name, portOf(s))));
   if (stopping) return;
 
-  const ingress = `http://127.0.0.1:8080`;
+  const [ingressPort, provisioningPort, sheetPort, inventoryPort] = SERVICES.map(portOf);
+  const ingress = `http://127.0.0.1:${ingressPort}`;
   const jwt = usingDefaults.has('SAP_JWT_HS256_SECRET')
     ? await new SignJWT({ tenant: { consumerTenant: 'demo-tenant', externalTenant: 'demo-external' } })
         .setProtectedHeader({ alg: 'HS256' })
@@ -97,9 +99,9 @@ async function main(): Promise<void> {
   say(`  Kafka:            ${env.KAFKA_BROKERS}`);
   say(`  Schema registry:  ${env.SCHEMA_REGISTRY_URL}`);
   say(`  Ingress:          ${ingress}   (metrics ${ingress}/metrics)`);
-  say(`  SCC inventory:    http://127.0.0.1:8090/systems`);
-  say(`  Provisioning:     http://127.0.0.1:9101/metrics   (WTL dry run: ${join(logDir, 'provisioning.log')})`);
-  say(`  Sheet export:     http://127.0.0.1:9102/metrics   (CSV files: ${join(dataDir, 'sheets')})`);
+  say(`  SCC inventory:    http://127.0.0.1:${inventoryPort}/systems`);
+  say(`  Provisioning:     http://127.0.0.1:${provisioningPort}/metrics   (WTL dry run: ${join(logDir, 'provisioning.log')})`);
+  say(`  Sheet export:     http://127.0.0.1:${sheetPort}/metrics   (CSV files: ${join(dataDir, 'sheets')})`);
   say(`  Logs:             ${logDir}`);
   say('');
   if (usingDefaults.size > 0) {

@@ -1,0 +1,155 @@
+// The whole system as a user runs it: `npm start` (scripts/start.ts) on the real broker and registry,
+// `npm run samples`, then the effects in the inventory API, the CSV files and the WTL dry-run log;
+// then a real Prometheus (Debian's package) scrapes every service and answers every PromQL query
+// used by the Grafana dashboards and the alert rules.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { repoRoot } from '../../infra/local/stack.js';
+import { eventually } from '../support/env.js';
+
+const ports = { INGRESS_PORT: '18080', PROVISIONING_PORT: '19101', SHEET_EXPORT_PORT: '19102', SCC_INVENTORY_PORT: '18090' };
+const promPort = 19090;
+const tsx = join(repoRoot, 'node_modules', '.bin', 'tsx');
+
+function promtoolAvailable(): boolean {
+  return spawnSync('prometheus', ['--version']).status === 0;
+}
+
+describe('the whole system, started the way a user starts it', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-e2e-'));
+  let system: ChildProcess;
+  let prometheus: ChildProcess | undefined;
+  let output = '';
+  const env = {
+    ...process.env,
+    ...ports,
+    DATA_DIR: dataDir,
+    // Each run gets its own topics and consumer groups on the shared test broker.
+    KAFKA_TOPIC_PREFIX: `e2e${Date.now()}.`,
+    KAFKA_TOPIC_PARTITIONS: '3',
+    DATABASE_URL: '',
+    INGRESS_URL: `http://127.0.0.1:${ports.INGRESS_PORT}`,
+    INVENTORY_URL: `http://127.0.0.1:${ports.SCC_INVENTORY_PORT}`,
+  };
+
+  beforeAll(async () => {
+    system = spawn(tsx, ['scripts/start.ts'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    system.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+    system.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    const up = await eventually(async () => output.includes('Switchboard is running') || system.exitCode !== null, 150_000, 500);
+    if (!up || !output.includes('Switchboard is running')) throw new Error(`system did not start:\n${output}`);
+  }, 180_000);
+
+  afterAll(async () => {
+    prometheus?.kill('SIGTERM');
+    if (system && system.exitCode === null) {
+      const exited = new Promise((r) => system.once('exit', r));
+      system.kill('SIGINT');
+      await exited;
+    }
+  }, 60_000);
+
+  it('prints the URLs and the credentials a newcomer needs', () => {
+    expect(output).toContain(`http://127.0.0.1:${ports.INGRESS_PORT}`);
+    expect(output).toMatch(/NSPS:\s+Authorization: Bearer \S+/);
+    expect(output).toMatch(/1NCE:\s+Basic auth \S+:\S+/);
+    expect(output).toMatch(/SAP:\s+Authorization: Bearer eyJ/);
+    expect(output).toContain('npm run samples');
+  });
+
+  it('npm run samples flows into the inventory API, the CSV files and the dry-run log', async () => {
+    const samples = spawnSync(tsx, ['scripts/samples.ts'], { cwd: repoRoot, env, encoding: 'utf8' });
+    expect(samples.stdout).not.toContain('FAIL');
+    expect(samples.status).toBe(0);
+
+    const systems = await eventually(async () => {
+      const res = await fetch(`${env.INVENTORY_URL}/systems?tenant=demo-tenant`);
+      if (!res.ok) return undefined;
+      const body = (await res.json()) as { items?: unknown[]; systems?: unknown[] };
+      const list = body.items ?? body.systems ?? [];
+      return list.length >= 2 ? list : undefined;
+    }, 30_000);
+    expect(systems).toBeDefined();
+    expect(JSON.stringify(systems)).toContain('aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa');
+
+    const sheetsDir = join(dataDir, 'sheets');
+    const csvs = await eventually(async () => {
+      if (!existsSync(sheetsDir)) return undefined;
+      const files = readdirSync(sheetsDir).filter((f) => f.endsWith('.csv'));
+      const content = files.map((f) => readFileSync(join(sheetsDir, f), 'utf8')).join('\n');
+      return files.length >= 3 && content.includes('1nce-usage:') && content.includes('1nce-event:') ? content : undefined;
+    }, 30_000);
+    expect(csvs).toBeDefined();
+    expect(csvs).toContain('001010000020349');
+
+    const dryRun = await eventually(async () => {
+      const log = join(dataDir, 'logs', 'provisioning.log');
+      if (!existsSync(log)) return undefined;
+      return readFileSync(log, 'utf8').split('\n').find((l) => l.includes('wtl dry run'));
+    }, 30_000);
+    expect(dryRun).toBeDefined();
+    expect(dryRun).toContain('001010000020349');
+    expect(dryRun).toContain('SERVICE_GRANTED');
+  }, 120_000);
+
+  it.runIf(promtoolAvailable())('a real Prometheus scrapes every service and answers every dashboard and alert query', async () => {
+    const promDir = mkdtempSync(join(tmpdir(), 'switchboard-prom-'));
+    mkdirSync(join(promDir, 'data'));
+    const targets: Record<string, string> = {
+      'ingress:8080': `127.0.0.1:${ports.INGRESS_PORT}`,
+      'provisioning:9101': `127.0.0.1:${ports.PROVISIONING_PORT}`,
+      'sheet-export:9102': `127.0.0.1:${ports.SHEET_EXPORT_PORT}`,
+      'scc-inventory:8090': `127.0.0.1:${ports.SCC_INVENTORY_PORT}`,
+    };
+    let config = readFileSync(join(repoRoot, 'infra/prometheus/prometheus.yml'), 'utf8')
+      .replace('/etc/prometheus/rules/*.yml', join(repoRoot, 'infra/prometheus/rules/*.yml'))
+      .replace('scrape_interval: 5s', 'scrape_interval: 1s');
+    for (const [from, to] of Object.entries(targets)) config = config.replace(from, to);
+    writeFileSync(join(promDir, 'prometheus.yml'), config);
+    prometheus = spawn('prometheus', [
+      `--config.file=${join(promDir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${join(promDir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${promPort}`,
+    ], { stdio: 'ignore' });
+    const prom = `http://127.0.0.1:${promPort}`;
+    const query = async (q: string): Promise<{ status: string; data: { result: unknown[] } }> => {
+      const res = await fetch(`${prom}/api/v1/query?query=${encodeURIComponent(q)}`);
+      return (await res.json()) as { status: string; data: { result: unknown[] } };
+    };
+
+    const allUp = await eventually(async () => {
+      try {
+        const r = await query('up');
+        const series = r.data.result as { metric: { job: string }; value: [number, string] }[];
+        return series.length === 4 && series.every((s) => s.value[1] === '1') ? series : undefined;
+      } catch {
+        return undefined;
+      }
+    }, 60_000, 1000);
+    expect(allUp?.map((s) => s.metric.job).sort()).toEqual(['ingress', 'provisioning', 'scc-inventory', 'sheet-export']);
+
+    // Let rate() windows see at least two samples after the samples' traffic.
+    await new Promise((r) => setTimeout(r, 5000));
+    const exprs: string[] = [];
+    for (const file of readdirSync(join(repoRoot, 'infra/grafana/dashboards'))) {
+      const dashboard = JSON.parse(readFileSync(join(repoRoot, 'infra/grafana/dashboards', file), 'utf8')) as { panels: { targets: { expr: string }[] }[] };
+      for (const p of dashboard.panels) for (const t of p.targets) exprs.push(t.expr);
+    }
+    const rules = readFileSync(join(repoRoot, 'infra/prometheus/rules/switchboard.yml'), 'utf8');
+    const ruleExprs = [...rules.matchAll(/expr: (\|\n((?: {10}.*\n)+)|.*)/g)].map((m) => (m[2] ?? m[1]!).trim());
+    expect(ruleExprs.length).toBe(5);
+
+    const empty: string[] = [];
+    for (const expr of [...exprs, ...ruleExprs]) {
+      const r = await query(expr);
+      expect(r.status, expr).toBe('success');
+      if (r.data.result.length === 0) empty.push(expr);
+    }
+    // Dashboard panels must show data from the running system (alert rules may rightly be empty).
+    const emptyPanels = empty.filter((e) => exprs.includes(e));
+    expect(emptyPanels).toEqual([]);
+  }, 120_000);
+});
