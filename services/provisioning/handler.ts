@@ -1,0 +1,71 @@
+// Where a Kafka record becomes an effect: an NSPS event becomes (at most) one applied WTL sync.
+// Order of checks: map (pure) → already done? → older than what WTL has? → claim → call → record.
+import type { Counter } from 'prom-client';
+import type { ConsumedRecord, Outcome } from '../shared/consumer.js';
+import { sleep } from '../shared/consumer.js';
+import { PermanentError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import { mapPayload, orderingPosition, type MappingSettings } from './mapping.js';
+import type { ProvisioningStore } from './store.js';
+import type { WtlClient } from './wtl-client.js';
+
+export interface HandlerDeps {
+  settings: MappingSettings;
+  store: ProvisioningStore;
+  wtl: WtlClient;
+  logger: Logger;
+  /** Counts skipped events by event_type, so an operator sees which types are arriving unmapped. */
+  skippedByType: Counter<'event_type'>;
+  /** This process's identity in provisioning_inflight. */
+  owner: string;
+  leaseMs: number;
+}
+
+export function createHandler(deps: HandlerDeps): (record: ConsumedRecord) => Promise<Outcome> {
+  return async (record) => {
+    const { envelope } = record;
+    const log = deps.logger.child({ event_id: envelope.event_id, request_id: envelope.request_id });
+
+    const mapped = mapPayload(envelope.payload, deps.settings);
+    if (mapped.kind === 'invalid') throw new PermanentError(`cannot map NSPS event: ${mapped.reason}`);
+    if (mapped.kind === 'skip') {
+      deps.skippedByType.inc({ event_type: mapped.eventType });
+      log.info({ event_type: mapped.eventType }, 'event type has no WTL action: skipped');
+      return 'skipped';
+    }
+
+    const { request } = mapped;
+    const position = orderingPosition(envelope.received_at, mapped.createdAt);
+    const pre = await deps.store.precheck(envelope.event_id, request.imsi, position);
+    if (pre.kind === 'duplicate') return 'duplicate';
+    if (pre.kind === 'superseded') {
+      await deps.store.recordSuperseded(envelope.event_id);
+      log.info({ imsi: request.imsi, newer_event_id: pre.by }, 'older than the state already applied at WTL: superseded');
+      return 'superseded';
+    }
+
+    for (;;) {
+      const claim = await deps.store.claim(envelope.event_id, request.imsi, deps.owner, deps.leaseMs);
+      if (claim.kind === 'claimed') {
+        if (claim.resend) log.warn({ imsi: request.imsi }, 'an earlier WTL call for this event has no recorded outcome: re-sending the same full-state request');
+        break;
+      }
+      // Another instance is mid-call for this very event (only during a rebalance overlap): sending now
+      // could let its older call land after ours, so wait for it to finish or its lease to lapse.
+      log.info({ other_owner: claim.owner, wait_ms: claim.waitMs }, 'event in flight at another instance: waiting');
+      await sleep(Math.min(claim.waitMs, 1000));
+      if ((await deps.store.precheck(envelope.event_id, request.imsi, position)).kind !== 'apply') return 'duplicate';
+    }
+
+    try {
+      await deps.wtl.sync(request, { eventId: envelope.event_id, requestId: envelope.request_id });
+    } catch (err) {
+      // The call is over (failed or timed out); the retry or the redrive claims again.
+      await deps.store.release(envelope.event_id).catch(() => undefined);
+      throw err;
+    }
+    await deps.store.complete(envelope.event_id, request.imsi, position);
+    log.info({ imsi: request.imsi, action: request.action, subscriber_status: request.subscriber_status, dry_run: deps.wtl.dryRun }, 'provisioned');
+    return 'processed';
+  };
+}

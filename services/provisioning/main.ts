@@ -1,0 +1,134 @@
+// Entry of the provisioning service: wires config, Kafka, PostgreSQL/PGlite, the WTL client and the
+// consumer runner. `tsx services/provisioning/main.ts` runs it; tests call startProvisioning in-process.
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Counter } from 'prom-client';
+import { runConsumer } from '../shared/consumer.js';
+import { openDb, type Db } from '../shared/db.js';
+import { EnvelopeCodec } from '../shared/envelope.js';
+import { kafkaReachable, startOpsServer } from '../shared/http.js';
+import { createKafka, createProducer } from '../shared/kafka.js';
+import { createLogger, type Logger } from '../shared/logger.js';
+import { createMetrics, METRIC_PREFIX, type Metrics } from '../shared/metrics.js';
+import { installShutdown } from '../shared/shutdown.js';
+import { ensureTopics, topicNames } from '../shared/topics.js';
+import { inflightLeaseMs, loadProvisioningConfig, mappingSettings, type ProvisioningConfig } from './config.js';
+import { createHandler } from './handler.js';
+import { CONSUMER, createStore, migrateProvisioning } from './store.js';
+import { createWtlClient } from './wtl-client.js';
+
+export interface ProvisioningDeps {
+  logger?: Logger;
+  metrics?: Metrics;
+  /** An already open database (tests); otherwise opened from DATABASE_URL / PGlite and closed on stop. */
+  db?: Db;
+}
+
+export interface RunningProvisioning {
+  /** The ops server's port (useful when PORT=0). */
+  port: number;
+  metrics: Metrics;
+  stop(): Promise<void>;
+}
+
+export async function startProvisioning(cfg: ProvisioningConfig, deps: ProvisioningDeps = {}): Promise<RunningProvisioning> {
+  const logger = deps.logger ?? createLogger({ service: CONSUMER, level: cfg.LOG_LEVEL });
+  const metrics = deps.metrics ?? createMetrics(CONSUMER);
+  const names = topicNames(cfg.KAFKA_TOPIC_PREFIX);
+  const topics = [names.nspsEvents, names.redrive(CONSUMER)];
+  const deadLetterTopic = names.deadLetter(CONSUMER);
+
+  const kafka = createKafka(cfg, logger, CONSUMER);
+  await ensureTopics(kafka, cfg, [...topics, deadLetterTopic]);
+  const db = deps.db ?? (await openDb({ url: cfg.DATABASE_URL, dataDir: join(cfg.DATA_DIR, CONSUMER, 'pglite'), schema: cfg.DB_SCHEMA }));
+  await migrateProvisioning(db);
+
+  const producer = await createProducer(kafka);
+  const admin = kafka.admin();
+  await admin.connect();
+  const wtl = createWtlClient({
+    baseUrl: cfg.WTL_BASE_URL,
+    syncPath: cfg.WTL_SYNC_PATH,
+    timeoutMs: cfg.WTL_TIMEOUT_MS,
+    apiKey: cfg.WTL_API_KEY,
+    authHeader: cfg.WTL_AUTH_HEADER,
+    logger,
+    metrics,
+  });
+  if (wtl.dryRun) logger.warn('WTL_BASE_URL is not set: dry run, requests are logged and treated as applied');
+
+  const skippedByType = new Counter({
+    name: `${METRIC_PREFIX}provisioning_skipped_total`,
+    help: 'NSPS events skipped because their event_type has no WTL action',
+    labelNames: ['event_type'],
+    registers: [metrics.registry],
+  });
+  const owner = `${CONSUMER}-${process.pid}-${randomUUID().slice(0, 8)}`;
+  const handle = createHandler({
+    settings: mappingSettings(cfg),
+    store: createStore(db),
+    wtl,
+    logger,
+    skippedByType,
+    owner,
+    leaseMs: inflightLeaseMs(cfg),
+  });
+
+  const consumer = await runConsumer({
+    name: CONSUMER,
+    groupId: cfg.PROVISIONING_GROUP_ID,
+    topics,
+    kafka,
+    codec: EnvelopeCodec.create(cfg.SCHEMA_REGISTRY_URL, { username: cfg.SCHEMA_REGISTRY_USERNAME, password: cfg.SCHEMA_REGISTRY_PASSWORD }),
+    producer,
+    deadLetterTopic,
+    logger,
+    metrics,
+    handle,
+    keyConcurrency: cfg.PROVISIONING_KEY_CONCURRENCY,
+    retry: { maxAttempts: cfg.PROVISIONING_RETRY_MAX_ATTEMPTS, initialDelayMs: cfg.PROVISIONING_RETRY_INITIAL_MS, maxDelayMs: cfg.PROVISIONING_RETRY_MAX_MS },
+  });
+
+  const ops = await startOpsServer({
+    host: cfg.HOST,
+    port: cfg.PORT,
+    metrics,
+    ready: async () => ({
+      kafka: await kafkaReachable(admin),
+      database: await db.query('SELECT 1').then(() => true, () => false),
+    }),
+  });
+  const address = ops.server.address();
+  const port = typeof address === 'object' && address ? address.port : cfg.PORT;
+  logger.info({ port, owner, topics, dry_run: wtl.dryRun }, 'provisioning started');
+
+  let stopped = false;
+  return {
+    port,
+    metrics,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await ops.close();
+      await consumer.stop(); // waits for the running batch, which commits its offsets
+      await producer.disconnect();
+      await admin.disconnect();
+      if (!deps.db) await db.close();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const cfg = loadProvisioningConfig();
+  const logger = createLogger({ service: CONSUMER, level: cfg.LOG_LEVEL });
+  const running = await startProvisioning(cfg, { logger });
+  installShutdown(logger, [{ name: 'provisioning', run: () => running.stop() }]);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`provisioning failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,138 @@
+// The edge to the WTL HLR/HSS API. Every failure is classified here, once: TransientError
+// (timeout, connection, 408, 429, 5xx — retried) or PermanentError (other 4xx, is_successful:false,
+// an answer that is not a WTL response — dead-lettered). Nothing above looks at HTTP again.
+import type { Logger } from '../shared/logger.js';
+import type { Metrics } from '../shared/metrics.js';
+import { PermanentError, TransientError, errorMessage } from '../shared/errors.js';
+import type { UnifiedSyncRequest } from './mapping.js';
+
+export interface WtlResponse {
+  is_successful: boolean;
+  error?: string;
+  [extra: string]: unknown;
+}
+
+export interface WtlClientOptions {
+  /** Unset → dry run. */
+  baseUrl?: string | undefined;
+  syncPath: string;
+  timeoutMs: number;
+  apiKey?: string | undefined;
+  authHeader: string;
+  logger: Logger;
+  metrics: Metrics;
+  /** Injected for tests of the client itself; the default is the runtime's fetch (undici). */
+  fetch?: typeof fetch;
+}
+
+export interface CallContext {
+  eventId: string;
+  requestId: string;
+}
+
+export interface WtlClient {
+  readonly dryRun: boolean;
+  sync(request: UnifiedSyncRequest, ctx: CallContext): Promise<WtlResponse>;
+}
+
+const TARGET = 'wtl';
+const CONSUMER = 'provisioning';
+
+export function createWtlClient(opts: WtlClientOptions): WtlClient {
+  const doFetch = opts.fetch ?? fetch;
+  if (!opts.baseUrl) {
+    return {
+      dryRun: true,
+      async sync(request, ctx) {
+        opts.logger.info({ event_id: ctx.eventId, request_id: ctx.requestId, wtl_request: request }, 'wtl dry run');
+        return { is_successful: true, dry_run: true };
+      },
+    };
+  }
+  const url = `${opts.baseUrl.replace(/\/+$/, '')}${opts.syncPath}`;
+  const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
+  if (opts.apiKey) headers[opts.authHeader.toLowerCase()] = opts.authHeader.toLowerCase() === 'authorization' ? `Bearer ${opts.apiKey}` : opts.apiKey;
+
+  return {
+    dryRun: false,
+    async sync(request, ctx) {
+      const started = process.hrtime.bigint();
+      const observe = (outcome: string): void => {
+        opts.metrics.externalCallDuration.observe({ consumer: CONSUMER, target: TARGET, outcome }, Number(process.hrtime.bigint() - started) / 1e9);
+      };
+      try {
+        const result = await call(doFetch, url, headers, request, ctx, opts.timeoutMs);
+        observe('success');
+        return result;
+      } catch (err) {
+        const cls = err instanceof PermanentError ? 'permanent' : 'transient';
+        observe(cls);
+        opts.metrics.externalCallErrors.inc({ consumer: CONSUMER, target: TARGET, class: cls });
+        throw err;
+      }
+    },
+  };
+}
+
+async function call(
+  doFetch: typeof fetch,
+  url: string,
+  headers: Record<string, string>,
+  request: UnifiedSyncRequest,
+  ctx: CallContext,
+  timeoutMs: number,
+): Promise<WtlResponse> {
+  let res: Response;
+  let text: string;
+  try {
+    res = await doFetch(url, {
+      method: 'POST',
+      // x-event-id lets WTL (and its operators) correlate a re-sent request with the first one.
+      headers: { ...headers, 'x-request-id': ctx.requestId, 'x-event-id': ctx.eventId },
+      body: JSON.stringify(request),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    text = await res.text();
+  } catch (err) {
+    const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
+    throw new TransientError(timedOut ? `WTL did not answer within ${timeoutMs} ms` : `WTL unreachable: ${causeMessage(err)}`, undefined, { cause: err });
+  }
+
+  if (res.status === 429 || res.status === 408 || res.status >= 500) {
+    throw new TransientError(`WTL answered ${res.status}${excerpt(text)}`, retryAfterMs(res.headers.get('retry-after')));
+  }
+  if (res.status >= 400 || res.status < 200 || res.status >= 300) {
+    throw new PermanentError(`WTL rejected the request with ${res.status}${excerpt(text)}`);
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new PermanentError(`WTL answered ${res.status} with a body that is not JSON${excerpt(text)}`);
+  }
+  if (typeof body !== 'object' || body === null || typeof (body as { is_successful?: unknown }).is_successful !== 'boolean') {
+    throw new PermanentError(`WTL answered ${res.status} without a boolean is_successful${excerpt(text)}`);
+  }
+  const wtl = body as WtlResponse;
+  if (!wtl.is_successful) throw new PermanentError(`WTL service error: ${typeof wtl.error === 'string' && wtl.error ? wtl.error : 'Unknown error'}`);
+  return wtl;
+}
+
+/** Retry-After as delta-seconds or an HTTP date; undefined when absent or unreadable. */
+export function retryAfterMs(value: string | null, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  const at = Date.parse(trimmed);
+  return Number.isFinite(at) ? Math.max(0, at - now) : undefined;
+}
+
+function excerpt(text: string): string {
+  const t = text.trim();
+  return t ? `: ${t.slice(0, 300)}` : '';
+}
+
+function causeMessage(err: unknown): string {
+  const cause = err instanceof Error ? (err as { cause?: unknown }).cause : undefined;
+  return cause ? `${errorMessage(err)} (${errorMessage(cause)})` : errorMessage(err);
+}
