@@ -1,0 +1,102 @@
+// Where a Kafka record becomes a projection change. One record = one transaction that records its
+// event_id, buffers its part, and — when it completes its report — folds the whole report and writes
+// the changes. The live consumer and a rebuild both come through here; only the tables differ.
+import type { Db } from '../shared/db.js';
+import type { Envelope } from '../shared/envelope.js';
+import { PermanentError } from '../shared/errors.js';
+import { decide, parseReport, ReportRejected, type Report, type ReportType } from './fold.js';
+import type { SccMetrics } from './metrics.js';
+import {
+  applyChanges, countParts, deleteParts, dropStaleParts, insertPart, loadPartPayloads, loadTenantSystems, lockForApply,
+  recordProcessed, type Tables,
+} from './store.js';
+
+export interface ProjectorOptions {
+  db: Db;
+  tables: Tables;
+  consumer: string;
+  partTtlMs: number;
+  /** Take the advisory locks (live consumers); a rebuild writing its own shadow tables does not. */
+  lock: boolean;
+  metrics?: SccMetrics | undefined;
+  /** Told about each report applied (for logs) */
+  onApplied?: (info: { reportId: string; tenant: string; reportType: ReportType; changes: number; skippedSystems: number }) => void;
+}
+
+export interface RecordPosition {
+  partition: number;
+  offset: string;
+}
+
+export interface ReportPart {
+  tenant: string;
+  reportId: string;
+  reportType: ReportType;
+  part: number;
+  parts: number;
+}
+
+/** Reads the SAP report attributes of an envelope (the conventions in services/shared/README.md). */
+export function reportPartOf(envelope: Envelope): ReportPart {
+  const a = envelope.attributes;
+  if (envelope.kind !== 'sap.report') throw new PermanentError(`not a SAP report record (kind ${envelope.kind})`);
+  if (!envelope.tenant) throw new PermanentError('SAP report record without tenant');
+  const reportType = a.report_type;
+  if (reportType !== 'full' && reportType !== 'delta') throw new PermanentError(`invalid report_type attribute: ${String(reportType)}`);
+  if (!a.report_id) throw new PermanentError('missing report_id attribute');
+  const part = Number(a.part ?? '1');
+  const parts = Number(a.parts ?? '1');
+  if (!Number.isInteger(part) || !Number.isInteger(parts) || part < 1 || parts < 1 || part > parts) {
+    throw new PermanentError(`invalid part attributes: part=${String(a.part)} parts=${String(a.parts)}`);
+  }
+  return { tenant: envelope.tenant, reportId: a.report_id, reportType, part, parts };
+}
+
+export type ProjectOutcome = 'processed' | 'duplicate';
+
+export async function projectRecord(opts: ProjectorOptions, envelope: Envelope, pos: RecordPosition): Promise<ProjectOutcome> {
+  const info = reportPartOf(envelope);
+  const t = opts.tables;
+  const receivedAt = new Date(envelope.received_at);
+  return opts.db.transaction(async (tx) => {
+    if (opts.lock) await lockForApply(tx, info.tenant);
+    if (!(await recordProcessed(tx, t, opts.consumer, envelope.event_id, 'processed'))) return 'duplicate';
+
+    const dropped = await dropStaleParts(tx, t, info.tenant, new Date(envelope.received_at - opts.partTtlMs));
+    if (dropped > 0) opts.metrics?.incompleteDropped.inc(dropped);
+
+    let body: Buffer;
+    if (info.parts === 1) {
+      body = envelope.payload;
+    } else {
+      await insertPart(tx, t, {
+        reportId: info.reportId, part: info.part, parts: info.parts, tenant: info.tenant, reportType: info.reportType,
+        eventId: envelope.event_id, receivedAt, payload: envelope.payload,
+      });
+      if ((await countParts(tx, t, info.reportId)) < info.parts) return 'processed'; // held until the rest arrives
+      body = Buffer.concat(await loadPartPayloads(tx, t, info.reportId));
+      await deleteParts(tx, t, info.reportId);
+    }
+
+    const started = process.hrtime.bigint();
+    let parsed;
+    try {
+      parsed = parseReport(body);
+    } catch (err) {
+      // Rolled back with the transaction: the part stays unrecorded, so a redrive after a fix completes it.
+      if (err instanceof ReportRejected) throw new PermanentError(`report ${info.reportId} rejected: ${err.message}`);
+      throw err;
+    }
+    const report: Report = { tenant: info.tenant, reportType: info.reportType, sccs: parsed.sccs };
+    const changes = decide(report, await loadTenantSystems(tx, t, info.tenant));
+    await applyChanges(tx, t, changes, {
+      reportId: info.reportId, reportType: info.reportType, eventId: envelope.event_id, receivedAt,
+      partition: pos.partition, offset: pos.offset,
+    });
+    opts.metrics?.foldDuration.observe({ report_type: info.reportType }, Number(process.hrtime.bigint() - started) / 1e9);
+    opts.metrics?.reportsApplied.inc({ report_type: info.reportType });
+    for (const c of changes) opts.metrics?.changes.inc({ change: c.kind });
+    opts.onApplied?.({ reportId: info.reportId, tenant: info.tenant, reportType: info.reportType, changes: changes.length, skippedSystems: parsed.skippedSystems });
+    return 'processed';
+  });
+}

@@ -1,0 +1,234 @@
+// Rebuild of the projection from the topic, and point-in-time snapshots.
+//
+// A throwaway consumer group reads the reports topic from the beginning into shadow tables through
+// the same projector the live consumer uses. Then:
+//   - live rebuild: under the exclusive advisory lock (live applies wait), read the tail up to the end
+//     offsets as of the lock, copy the shadow tables over the live ones together with the idempotency
+//     rows, commit (the lock is released with the transaction). Readers see the old inventory until the
+//     commit and the new one after it, never a half-built one; ingress and the live consumer keep running.
+//   - --as-of T: fold only records received at or before T, store the result as a named snapshot.
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Kafka } from 'kafkajs';
+import type { Db } from '../shared/db.js';
+import type { EnvelopeCodec } from '../shared/envelope.js';
+import { PermanentError, errorMessage } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import { sleep } from '../shared/consumer.js';
+import { projectRecord } from './projector.js';
+import { copyShadowIntoLive, createShadowTables, dropShadowTables, lockAllApplies, saveSnapshot, shadowTables } from './store.js';
+
+export interface RebuildProgress {
+  phase: 'catch-up' | 'tail';
+  done: number;
+  total: number;
+  ratePerSecond: number;
+}
+
+export interface RebuildOptions {
+  db: Db;
+  kafka: Kafka;
+  codec: EnvelopeCodec;
+  topic: string;
+  consumer: string;
+  partTtlMs: number;
+  logger: Logger;
+  /** Build the inventory as it was at this time into a snapshot instead of replacing the live one. */
+  asOf?: Date | undefined;
+  snapshotName?: string | undefined;
+  onProgress?: (p: RebuildProgress) => void;
+  progressIntervalMs?: number;
+}
+
+export interface RebuildResult {
+  records: number;
+  applied: number;
+  duplicates: number;
+  rejected: number;
+  /** Records received after --as-of, read but not folded. */
+  skippedAfterAsOf: number;
+  snapshot?: string;
+  seconds: number;
+}
+
+export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
+  const started = Date.now();
+  const shadow = shadowTables(randomBytes(4).toString('hex'));
+  const result: RebuildResult = { records: 0, applied: 0, duplicates: 0, rejected: 0, skippedAfterAsOf: 0, seconds: 0 };
+  const asOfMs = opts.asOf?.getTime();
+  await createShadowTables(opts.db, shadow);
+  const reader = await startTopicReader(opts.kafka, opts.topic, opts.logger, async (envelopeBytes, partition, offset) => {
+    result.records++;
+    let envelope;
+    try {
+      envelope = await opts.codec.decode(envelopeBytes);
+    } catch (err) {
+      result.rejected++;
+      opts.logger.warn({ partition, offset, reason: errorMessage(err) }, 'rebuild: undecodable record skipped (the live consumer dead-letters it)');
+      return;
+    }
+    if (asOfMs !== undefined && envelope.received_at > asOfMs) {
+      result.skippedAfterAsOf++;
+      return;
+    }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const outcome = await projectRecord({ db: opts.db, tables: shadow, consumer: opts.consumer, partTtlMs: opts.partTtlMs, lock: false }, envelope, { partition, offset });
+        if (outcome === 'duplicate') result.duplicates++;
+        else result.applied++;
+        return;
+      } catch (err) {
+        if (err instanceof PermanentError) {
+          result.rejected++;
+          opts.logger.warn({ event_id: envelope.event_id, reason: err.message }, 'rebuild: record rejected (the live consumer dead-letters it)');
+          return;
+        }
+        if (attempt >= 5) throw err;
+        await sleep(200 * 2 ** attempt);
+      }
+    }
+  });
+
+  const progressTimer = startProgress(reader, opts);
+  try {
+    const firstTargets = await endOffsets(opts.kafka, opts.topic);
+    progressTimer.set('catch-up', firstTargets);
+    await reader.readUntil(firstTargets);
+
+    if (opts.asOf) {
+      const name = opts.snapshotName ?? `as-of-${opts.asOf.toISOString()}`;
+      await opts.db.transaction((tx) => saveSnapshot(tx, shadow, name, opts.asOf!, result.records - result.skippedAfterAsOf));
+      result.snapshot = name;
+    } else if (opts.db.kind === 'postgres') {
+      await opts.db.transaction(async (tx) => {
+        await lockAllApplies(tx);
+        const tailTargets = await endOffsets(opts.kafka, opts.topic);
+        progressTimer.set('tail', tailTargets);
+        await reader.readUntil(tailTargets);
+        await copyShadowIntoLive(tx, shadow, opts.consumer);
+      });
+    } else {
+      // PGlite lives inside one process: no live consumer can be running beside this one (see docs/replay.md).
+      await opts.db.transaction((tx) => copyShadowIntoLive(tx, shadow, opts.consumer));
+    }
+  } finally {
+    progressTimer.stop();
+    await reader.stop();
+    await dropShadowTables(opts.db, shadow).catch((err: unknown) => opts.logger.warn({ reason: errorMessage(err) }, 'could not drop shadow tables'));
+  }
+  result.seconds = (Date.now() - started) / 1000;
+  opts.onProgress?.({ phase: 'tail', done: reader.consumed(), total: reader.consumed(), ratePerSecond: result.records / Math.max(result.seconds, 0.001) });
+  return result;
+}
+
+type Offsets = Map<number, bigint>;
+
+async function endOffsets(kafka: Kafka, topic: string): Promise<{ high: Offsets; low: Offsets }> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    return {
+      high: new Map(offsets.map((o) => [o.partition, BigInt(o.high)])),
+      low: new Map(offsets.map((o) => [o.partition, BigInt(o.low)])),
+    };
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+interface TopicReader {
+  /** Resolves once every partition was read up to (excluding) its target offset. */
+  readUntil(targets: { high: Offsets; low: Offsets }): Promise<void>;
+  consumed(): number;
+  /** Next offset to read per partition, as far as known. */
+  positions(): Offsets;
+  stop(): Promise<void>;
+}
+
+/** A consumer in a throwaway group that hands every record of the topic, in partition order, to `onRecord`. */
+async function startTopicReader(
+  kafka: Kafka,
+  topic: string,
+  logger: Logger,
+  onRecord: (value: Buffer, partition: number, offset: string) => Promise<void>,
+): Promise<TopicReader> {
+  const groupId = `switchboard-scc-inventory-rebuild-${randomUUID()}`;
+  const consumer = kafka.consumer({ groupId, sessionTimeout: 60_000, allowAutoTopicCreation: false, maxBytesPerPartition: 2 * 1024 * 1024 });
+  const next: Offsets = new Map();
+  let consumedCount = 0;
+  let failure: unknown;
+  const waiters = new Set<() => void>();
+  const wake = () => waiters.forEach((w) => w());
+
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  await consumer.run({
+    autoCommit: false,
+    partitionsConsumedConcurrently: 3,
+    eachMessage: async ({ partition, message }) => {
+      if (failure) return;
+      try {
+        await onRecord(message.value ?? Buffer.alloc(0), partition, message.offset);
+        next.set(partition, BigInt(message.offset) + 1n);
+        consumedCount++;
+      } catch (err) {
+        failure = err;
+        logger.error({ partition, offset: message.offset, reason: errorMessage(err) }, 'rebuild failed');
+      }
+      wake();
+    },
+  });
+
+  const reached = (targets: { high: Offsets; low: Offsets }): boolean =>
+    [...targets.high].every(([p, high]) => high <= (next.get(p) ?? targets.low.get(p) ?? 0n));
+
+  return {
+    async readUntil(targets) {
+      while (!reached(targets)) {
+        if (failure) throw failure;
+        // Woken by each record; the timer also covers partitions whose remaining records were deleted.
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            waiters.delete(done);
+            clearTimeout(timer);
+            resolve();
+          };
+          const timer = setTimeout(done, 500);
+          waiters.add(done);
+        });
+      }
+      if (failure) throw failure;
+    },
+    consumed: () => consumedCount,
+    positions: () => new Map(next),
+    async stop() {
+      await consumer.disconnect().catch(() => undefined);
+      const admin = kafka.admin();
+      await admin.connect().catch(() => undefined);
+      await admin.deleteGroups([groupId]).catch(() => undefined);
+      await admin.disconnect().catch(() => undefined);
+    },
+  };
+}
+
+function startProgress(reader: TopicReader, opts: RebuildOptions) {
+  let phase: RebuildProgress['phase'] = 'catch-up';
+  let total = 0;
+  const begun = Date.now();
+  const report = () => {
+    const seconds = Math.max((Date.now() - begun) / 1000, 0.001);
+    opts.onProgress?.({ phase, done: reader.consumed(), total, ratePerSecond: reader.consumed() / seconds });
+  };
+  const timer = setInterval(report, opts.progressIntervalMs ?? 1000);
+  timer.unref();
+  return {
+    set(p: RebuildProgress['phase'], targets: { high: Offsets; low: Offsets }) {
+      phase = p;
+      total = [...targets.high].reduce((sum, [partition, high]) => sum + Number(high - (targets.low.get(partition) ?? 0n)), 0);
+      report();
+    },
+    stop() {
+      clearInterval(timer);
+    },
+  };
+}
