@@ -41,10 +41,10 @@ export function captureLogger(service = 'test'): { logger: Logger; lines: string
   return { logger: createLogger({ service, level: 'debug', destination }), lines };
 }
 
-export interface ReadMessage extends KafkaMessage {
+export type ReadMessage = KafkaMessage & {
   topic: string;
   partition: number;
-}
+};
 
 /** Reads a topic from the beginning until `count` records arrived (or the timeout passes). */
 export async function readTopic(kafka: Kafka, topic: string, count: number, timeoutMs = 30_000): Promise<ReadMessage[]> {
