@@ -1,0 +1,70 @@
+// Reads a request body into one Buffer with a size limit and a time limit. Each source answers
+// "too large" (413) and "too slow" (408) in its own documented shape, so the errors carry a
+// statusCode and a reason that the source's error handler translates.
+import type { IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
+import type { FastifyRequest } from 'fastify';
+
+export class BodyError extends Error {
+  constructor(
+    readonly statusCode: 400 | 408 | 413,
+    readonly reason: 'body_unreadable' | 'body_timeout' | 'body_too_large',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'BodyError';
+  }
+}
+
+export interface BodyLimits {
+  limitBytes: number;
+  timeoutMs: number;
+}
+
+export function collectBody(payload: Readable, declaredLength: string | undefined, limits: BodyLimits): Promise<Buffer> {
+  const tooLarge = (): BodyError => new BodyError(413, 'body_too_large', `request body larger than ${limits.limitBytes} bytes`);
+  const declared = declaredLength === undefined ? undefined : Number(declaredLength);
+  // Refuse before reading a byte when the sender already told us the size.
+  if (declared !== undefined && Number.isFinite(declared) && declared > limits.limitBytes) return Promise.reject(tooLarge());
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const finish = (err: BodyError | undefined): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      payload.removeListener('data', onData);
+      payload.removeListener('end', onEnd);
+      payload.removeListener('error', onError);
+      payload.removeListener('aborted', onAborted);
+      if (err) {
+        // Stop buffering; the response carries Connection: close so the rest is never read.
+        payload.pause();
+        chunks.length = 0;
+        reject(err);
+      } else resolve(Buffer.concat(chunks, size));
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limits.limitBytes) finish(tooLarge());
+      else chunks.push(chunk);
+    };
+    const onEnd = (): void => finish(undefined);
+    const onError = (): void => finish(new BodyError(400, 'body_unreadable', 'failed to read the request body'));
+    const onAborted = onError;
+    const timer = setTimeout(
+      () => finish(new BodyError(408, 'body_timeout', `request body not received within ${limits.timeoutMs} ms`)),
+      limits.timeoutMs,
+    );
+    payload.on('data', onData);
+    payload.on('end', onEnd);
+    payload.on('error', onError);
+    payload.on('aborted', onAborted);
+  });
+}
+
+/** A fastify content-type parser that hands the handler the exact bytes received. */
+export function bodyParser(limits: BodyLimits): (req: FastifyRequest, payload: IncomingMessage) => Promise<Buffer> {
+  return (req, payload) => collectBody(payload, req.headers['content-length'], limits);
+}

@@ -1,0 +1,101 @@
+// Entry point of the ingress service: loads configuration, creates the raw topics and registers
+// their schema, connects the producer, serves HTTP, and shuts down in order on SIGTERM/SIGINT.
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import type { Admin, Producer } from 'kafkajs';
+import { ConfigError } from '../shared/config.js';
+import { EnvelopeCodec } from '../shared/envelope.js';
+import { kafkaReachable } from '../shared/http.js';
+import { createKafka, createProducer } from '../shared/kafka.js';
+import { createLogger, type Logger } from '../shared/logger.js';
+import { createMetrics, type Metrics } from '../shared/metrics.js';
+import { installShutdown } from '../shared/shutdown.js';
+import { ensureTopics, rawTopics, topicNames } from '../shared/topics.js';
+import { buildIngressApp } from './app.js';
+import { loadIngressConfig, type IngressConfig } from './config.js';
+import type { SapVerifier } from './sources/sap-auth.js';
+
+export interface IngressDeps {
+  logger?: Logger;
+  metrics?: Metrics;
+  sapVerifier?: SapVerifier;
+}
+
+export interface RunningIngress {
+  app: FastifyInstance;
+  url: string;
+  producer: Producer;
+  stop(): Promise<void>;
+}
+
+async function registryReachable(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${url.replace(/\/$/, '')}/subjects`, { signal: AbortSignal.timeout(2_000) });
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
+export async function startIngress(cfg: IngressConfig, deps: IngressDeps = {}): Promise<RunningIngress> {
+  const logger = deps.logger ?? createLogger({ service: 'ingress', level: cfg.LOG_LEVEL });
+  const metrics = deps.metrics ?? createMetrics('ingress');
+  const kafka = createKafka(cfg, logger, 'ingress');
+  const topics = topicNames(cfg.KAFKA_TOPIC_PREFIX);
+  await ensureTopics(kafka, cfg, rawTopics(topics));
+  const codec = EnvelopeCodec.create(cfg.SCHEMA_REGISTRY_URL, { username: cfg.SCHEMA_REGISTRY_USERNAME, password: cfg.SCHEMA_REGISTRY_PASSWORD });
+  await codec.registerFor(rawTopics(topics));
+  const producer = await createProducer(kafka);
+  const admin: Admin = kafka.admin();
+  await admin.connect();
+
+  const ready = async (): Promise<Record<string, boolean>> => {
+    const [kafkaOk, registryOk] = await Promise.all([kafkaReachable(admin), registryReachable(cfg.SCHEMA_REGISTRY_URL)]);
+    return { kafka: kafkaOk, registry: registryOk };
+  };
+  const { app } = buildIngressApp(cfg, {
+    producer, codec, topics, logger, metrics, ready, ...(deps.sapVerifier ? { sapVerifier: deps.sapVerifier } : {}),
+  });
+  await app.listen({ host: cfg.HOST, port: cfg.PORT });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : cfg.PORT;
+  const url = `http://${cfg.HOST.includes(':') ? `[${cfg.HOST}]` : cfg.HOST}:${port}`;
+  logger.info({ url }, 'ingress listening');
+
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopped ??= (async () => {
+      // Stop accepting and wait for in-flight requests (each waits for its own acknowledgements),
+      // then nothing more is produced and the clients can go.
+      await app.close();
+      await producer.disconnect().catch((err: unknown) => logger.warn({ err: String(err) }, 'producer disconnect failed'));
+      await admin.disconnect().catch(() => undefined);
+    })();
+    return stopped;
+  };
+  return { app, url, producer, stop };
+}
+
+async function main(): Promise<void> {
+  let cfg: IngressConfig;
+  try {
+    cfg = loadIngressConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = createLogger({ service: 'ingress', level: cfg.LOG_LEVEL });
+  const running = await startIngress(cfg, { logger });
+  installShutdown(logger, [{ name: 'ingress', run: running.stop }]);
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

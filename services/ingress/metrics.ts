@@ -1,0 +1,49 @@
+// Ingress metric families, added to the process's one registry.
+import { Counter, Histogram, type Registry } from 'prom-client';
+import { METRIC_PREFIX } from '../shared/metrics.js';
+
+export interface IngressMetrics {
+  httpRequests: Counter<'source' | 'route' | 'status'>;
+  httpDuration: Histogram<'source'>;
+  recordsAccepted: Counter<'source' | 'kind'>;
+  recordsRejected: Counter<'source' | 'reason'>;
+  bodyBytes: Histogram<'source'>;
+}
+
+export function createIngressMetrics(registry: Registry): IngressMetrics {
+  const registers = [registry];
+  return {
+    httpRequests: new Counter({
+      name: `${METRIC_PREFIX}http_requests_total`,
+      help: 'HTTP requests answered, by source, route and status code',
+      labelNames: ['source', 'route', 'status'],
+      registers,
+    }),
+    httpDuration: new Histogram({
+      name: `${METRIC_PREFIX}http_request_duration_seconds`,
+      help: 'Time from request to response, including the wait for Kafka acknowledgements',
+      labelNames: ['source'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+    recordsAccepted: new Counter({
+      name: `${METRIC_PREFIX}records_accepted_total`,
+      help: 'Records acknowledged by Kafka and confirmed to the sender',
+      labelNames: ['source', 'kind'],
+      registers,
+    }),
+    recordsRejected: new Counter({
+      name: `${METRIC_PREFIX}records_rejected_total`,
+      help: 'Requests (or records) refused, by reason',
+      labelNames: ['source', 'reason'],
+      registers,
+    }),
+    bodyBytes: new Histogram({
+      name: `${METRIC_PREFIX}request_body_bytes`,
+      help: 'Size of received request bodies',
+      labelNames: ['source'],
+      buckets: [256, 1024, 4096, 16_384, 65_536, 262_144, 1_048_576, 4_194_304, 16_777_216, 33_554_432],
+      registers,
+    }),
+  };
+}

@@ -1,0 +1,54 @@
+// What every source plugin is given, and the few helpers they share.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Producer } from 'kafkajs';
+import type { Envelope, EnvelopeCodec, Source } from '../../shared/envelope.js';
+import type { Metrics } from '../../shared/metrics.js';
+import type { TopicNames } from '../../shared/topics.js';
+import { MAX_RECORD_BYTES } from '../../shared/topics.js';
+import type { IngressConfig } from '../config.js';
+import type { IngressMetrics } from '../metrics.js';
+import { produceRecords, type OutgoingRecord } from '../produce.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Which webhook source a route serves; labels metrics and picks the error body shape. */
+    source?: Source;
+  }
+}
+
+export interface SourceDeps {
+  cfg: IngressConfig;
+  producer: Producer;
+  codec: EnvelopeCodec;
+  topics: TopicNames;
+  metrics: Metrics;
+  ingressMetrics: IngressMetrics;
+}
+
+/** The delivery facts every envelope carries; the source fills in the record-specific fields. */
+export function deliveryFacts(req: FastifyRequest, receivedAt: number): Pick<Envelope, 'received_at' | 'request_id' | 'content_type'> {
+  const contentType = req.headers['content-type'];
+  return { received_at: receivedAt, request_id: req.id, content_type: contentType && contentType.length > 0 ? contentType : 'application/json' };
+}
+
+/** Encodes through the registry and writes all records; resolves only after every acknowledgement. */
+export async function writeRecords(deps: SourceDeps, items: { topic: string; key: string; envelope: Envelope }[]): Promise<OutgoingRecord[]> {
+  const records: OutgoingRecord[] = [];
+  for (const item of items) records.push({ topic: item.topic, key: item.key, value: await deps.codec.encode(item.topic, item.envelope) });
+  await produceRecords(deps.producer, records, { timeoutMs: deps.cfg.KAFKA_PRODUCE_TIMEOUT_MS, maxChunkBytes: MAX_RECORD_BYTES, metrics: deps.metrics });
+  return records;
+}
+
+/** The request body as the content-type parser left it: the exact bytes, or nothing. */
+export function rawBody(req: FastifyRequest): Buffer {
+  return Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+}
+
+/** Errors after which the unread rest of the body must not be read: close the connection. */
+export function closeAfterResponse(reply: FastifyReply): void {
+  reply.header('connection', 'close');
+}
+
+export function isUnderPressure(err: { code?: string; statusCode?: number }): boolean {
+  return err.code === 'FST_UNDER_PRESSURE' || err.statusCode === 503;
+}

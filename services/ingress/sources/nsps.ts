@@ -1,0 +1,86 @@
+// NSPS (PortaBilling event notifications): POST /process-event with a Bearer token.
+// Here an NSPS webhook becomes one Kafka record on the nspsEvents topic.
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import { errorMessage } from '../../shared/errors.js';
+import { bearerToken, matchesAny } from '../domain/credentials.js';
+import { nspsRecordKey, validateNspsEvent } from '../domain/nsps-event.js';
+import { BodyError, bodyParser } from '../http/body.js';
+import { closeAfterResponse, deliveryFacts, isUnderPressure, rawBody, writeRecords, type SourceDeps } from './common.js';
+
+const AUTH_FAILED = { message: 'Authentication failed', error: 'Invalid API token', type: 'AUTHENTICATION_ERROR' } as const;
+
+export function nspsSource(deps: SourceDeps): FastifyPluginAsync {
+  const { cfg, ingressMetrics } = deps;
+  const tokens = cfg.NSPS_API_TOKENS;
+
+  const refuse = (reply: FastifyReply, status: number, reason: string, body: unknown): FastifyReply => {
+    ingressMetrics.recordsRejected.inc({ source: 'nsps', reason });
+    return reply.code(status).type('application/json').send(body);
+  };
+  const invalid = (reply: FastifyReply, reason: string, error: string, status = 422): FastifyReply =>
+    refuse(reply, status, reason, { message: 'Validation failed', error, type: 'VALIDATION_ERROR' });
+
+  return async (app) => {
+    // The exact bytes are kept (they become the record payload), so JSON is parsed in the handler.
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('*', bodyParser({ limitBytes: cfg.NSPS_MAX_BODY_BYTES, timeoutMs: cfg.BODY_TIMEOUT_MS }));
+
+    // Authentication runs before the body is read: an unauthenticated sender gets 401, whatever it sent.
+    app.addHook('onRequest', async (req, reply) => {
+      const token = bearerToken(req.headers.authorization);
+      if (token === undefined || !matchesAny(token, tokens)) {
+        reply.header('www-authenticate', 'Bearer');
+        return refuse(reply, 401, 'unauthorized', AUTH_FAILED);
+      }
+    });
+
+    app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
+      if (err instanceof BodyError) {
+        closeAfterResponse(reply);
+        if (err.statusCode === 408) return refuse(reply, 408, err.reason, { message: 'Request timeout', error: err.message, type: 'TIMEOUT_ERROR' });
+        return invalid(reply, err.reason, err.message, err.statusCode);
+      }
+      if (isUnderPressure(err)) {
+        reply.header('retry-after', String(cfg.LOAD_RETRY_AFTER_SECONDS));
+        return refuse(reply, 503, 'overloaded', { message: 'Service unavailable', error: 'Server is overloaded, retry later', type: 'SERVICE_UNAVAILABLE' });
+      }
+      req.log.error({ err: errorMessage(err) }, 'unexpected error');
+      return refuse(reply, 500, 'internal', { message: 'Internal error', error: 'Unexpected error', type: 'INTERNAL_ERROR' });
+    });
+
+    app.post('/process-event', { config: { source: 'nsps' } }, async (req, reply) => {
+      const receivedAt = Date.now();
+      const body = rawBody(req);
+      ingressMetrics.bodyBytes.observe({ source: 'nsps' }, body.length);
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(body.toString('utf8'));
+      } catch {
+        return invalid(reply, 'invalid_json', 'body is not valid JSON');
+      }
+      const check = validateNspsEvent(parsed);
+      if (!check.ok) return invalid(reply, 'invalid_event', check.error);
+      const event = check.value;
+      const log = req.log.child({ event_id: event.event_id });
+      try {
+        await writeRecords(deps, [
+          {
+            topic: deps.topics.nspsEvents,
+            key: nspsRecordKey(event),
+            envelope: {
+              event_id: event.event_id, source: 'nsps', kind: 'nsps.event', tenant: null,
+              ...deliveryFacts(req, receivedAt), payload: body, attributes: { event_type: event.data.event_type },
+            },
+          },
+        ]);
+      } catch (err) {
+        log.warn({ err: errorMessage(err) }, 'Kafka did not take the event; answering 503');
+        reply.header('retry-after', String(cfg.KAFKA_RETRY_AFTER_SECONDS));
+        return refuse(reply, 503, 'kafka_unavailable', { message: 'Service unavailable', error: 'Event could not be stored, retry later', type: 'SERVICE_UNAVAILABLE' });
+      }
+      ingressMetrics.recordsAccepted.inc({ source: 'nsps', kind: 'nsps.event' });
+      log.info({ event_type: event.data.event_type }, 'event accepted');
+      return reply.code(202).send({ message: 'Event accepted for processing' });
+    });
+  };
+}

@@ -1,0 +1,110 @@
+// 1NCE Data Streamer: POST of a JSON array of up to ONCE_MAX_RECORDS event and usage records,
+// HTTP Basic auth. Here each array element becomes one Kafka record whose payload is that
+// element's exact bytes. 200 only when every record is acknowledged; otherwise the whole request fails.
+import basicAuth from '@fastify/basic-auth';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { errorMessage } from '../../shared/errors.js';
+import { MAX_RECORD_BYTES } from '../../shared/topics.js';
+import { basicCredentialsMatch, parseBasicUsers } from '../domain/credentials.js';
+import { arrayElementRanges } from '../domain/json-array.js';
+import { classifyOnceRecord, type ClassifiedRecord } from '../domain/once-records.js';
+import { BodyError, bodyParser } from '../http/body.js';
+import { recordSize } from '../produce.js';
+import { closeAfterResponse, deliveryFacts, isUnderPressure, rawBody, writeRecords, type SourceDeps } from './common.js';
+
+/** The error body of every non-2xx answer: a stable code for machines, a sentence for people. */
+export interface OnceErrorBody {
+  error: string;
+  message: string;
+}
+
+export function onceSource(deps: SourceDeps): FastifyPluginAsync {
+  const { cfg, ingressMetrics } = deps;
+  const { users } = parseBasicUsers(cfg.ONCE_BASIC_AUTH_USERS);
+
+  const refuse = (reply: FastifyReply, status: number, reason: string, message: string): FastifyReply => {
+    ingressMetrics.recordsRejected.inc({ source: '1nce', reason });
+    const body: OnceErrorBody = { error: reason, message };
+    return reply.code(status).type('application/json').send(body);
+  };
+
+  return async (app) => {
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('*', bodyParser({ limitBytes: cfg.ONCE_MAX_BODY_BYTES, timeoutMs: cfg.BODY_TIMEOUT_MS }));
+
+    await app.register(basicAuth, {
+      authenticate: { realm: 'switchboard' },
+      validate: async (username, password) => {
+        if (!basicCredentialsMatch(username, password, users)) throw new Error('invalid credentials');
+      },
+    });
+    // Before the body is read: a large batch from a stranger costs nothing.
+    app.addHook('onRequest', app.basicAuth);
+
+    app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
+      if (err instanceof BodyError) {
+        closeAfterResponse(reply);
+        return refuse(reply, err.statusCode, err.reason, err.message);
+      }
+      if (err.statusCode === 401) return refuse(reply, 401, 'unauthorized', 'valid HTTP Basic credentials are required');
+      if (isUnderPressure(err)) {
+        reply.header('retry-after', String(cfg.LOAD_RETRY_AFTER_SECONDS));
+        return refuse(reply, 503, 'overloaded', 'server is overloaded, retry later');
+      }
+      req.log.error({ err: errorMessage(err) }, 'unexpected error');
+      return refuse(reply, 500, 'internal', 'unexpected error');
+    });
+
+    const handler = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+      const receivedAt = Date.now();
+      const body = rawBody(req);
+      ingressMetrics.bodyBytes.observe({ source: '1nce' }, body.length);
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(body.toString('utf8'));
+      } catch {
+        return refuse(reply, 400, 'invalid_json', 'body is not valid JSON');
+      }
+      if (!Array.isArray(parsed)) return refuse(reply, 422, 'not_an_array', 'body must be a JSON array of records');
+      if (parsed.length > cfg.ONCE_MAX_RECORDS) {
+        return refuse(reply, 413, 'too_many_records', `${parsed.length} records in one request; at most ${cfg.ONCE_MAX_RECORDS} are accepted`);
+      }
+      const classified: ClassifiedRecord[] = [];
+      for (const [i, record] of parsed.entries()) {
+        const c = classifyOnceRecord(record, i);
+        if (!c.ok) return refuse(reply, 422, c.reason, c.error);
+        classified.push(c.record);
+      }
+      const ranges = arrayElementRanges(body);
+      if (ranges.length !== classified.length) throw new Error(`array scanner found ${ranges.length} elements, JSON.parse ${classified.length}`);
+      const facts = deliveryFacts(req, receivedAt);
+      const items = classified.map((record, i) => ({
+        topic: record.kind === '1nce.event' ? deps.topics.onceEvents : deps.topics.onceUsage,
+        key: record.key,
+        envelope: {
+          event_id: record.eventId, source: '1nce' as const, kind: record.kind, tenant: record.tenant, ...facts,
+          payload: body.subarray(ranges[i]!.start, ranges[i]!.end), attributes: { index: String(i) },
+        },
+      }));
+      const oversized = items.findIndex((item) => recordSize({ topic: item.topic, key: item.key, value: item.envelope.payload }) > MAX_RECORD_BYTES - 4096);
+      if (oversized >= 0) return refuse(reply, 413, 'record_too_large', `record ${oversized} is larger than a Kafka record may be`);
+      try {
+        await writeRecords(deps, items);
+      } catch (err) {
+        req.log.warn({ err: errorMessage(err), records: items.length }, 'Kafka did not take the batch; answering 503');
+        reply.header('retry-after', String(cfg.KAFKA_RETRY_AFTER_SECONDS));
+        return refuse(reply, 503, 'kafka_unavailable', 'records could not be stored, retry later');
+      }
+      let events = 0;
+      for (const record of classified) if (record.kind === '1nce.event') events++;
+      if (events > 0) ingressMetrics.recordsAccepted.inc({ source: '1nce', kind: '1nce.event' }, events);
+      if (classified.length - events > 0) ingressMetrics.recordsAccepted.inc({ source: '1nce', kind: '1nce.usage' }, classified.length - events);
+      req.log.info({ records: classified.length, events, usage: classified.length - events }, 'batch accepted');
+      return reply.code(200).send({ accepted: classified.length });
+    };
+
+    // The 1NCE examples post to "/<endpoint>/": serve the path with and without the trailing slash.
+    const path = cfg.ONCE_PATH.replace(/\/+$/, '') || '/';
+    for (const url of new Set([path, path === '/' ? '/' : `${path}/`])) app.post(url, { config: { source: '1nce' } }, handler);
+  };
+}
