@@ -107,7 +107,7 @@ describe('hostile input against ingress', () => {
   it('NSPS: random Authorization values get exactly the documented 401', async () => {
     const body = sample('nsps-event.json');
     await fc.assert(
-      fc.asyncProperty(fc.oneof(printable, printable.map((s) => `Bearer ${s}`), fc.constant('Bearer'), fc.constant(`bearer ${NSPS_TOKEN}x`), fc.constant(`Bearer  ${NSPS_TOKEN}`)), async (auth) => {
+      fc.asyncProperty(fc.oneof(printable, printable.map((s) => `Bearer ${s}`), fc.constant('Bearer'), fc.constant(`bearer ${NSPS_TOKEN}x`), fc.constant(`Bearer ${NSPS_TOKEN.slice(0, -1)}`), fc.constant(NSPS_TOKEN)), async (auth) => {
         cases.nsps!++;
         const r = await send('POST', '/process-event', { authorization: auth, 'content-type': 'application/json' }, body);
         expect(r.status).toBe(401);
