@@ -3,6 +3,7 @@
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { errorMessage } from '../../shared/errors.js';
 import { bearerToken, matchesAny } from '../domain/credentials.js';
+import { parseJsonBytes } from '../domain/json.js';
 import { nspsRecordKey, validateNspsEvent } from '../domain/nsps-event.js';
 import { BodyError, bodyParser } from '../http/body.js';
 import { closeAfterResponse, deliveryFacts, isUnderPressure, rawBody, writeRecords, type SourceDeps } from './common.js';
@@ -52,13 +53,9 @@ export function nspsSource(deps: SourceDeps): FastifyPluginAsync {
       const receivedAt = Date.now();
       const body = rawBody(req);
       ingressMetrics.bodyBytes.observe({ source: 'nsps' }, body.length);
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(body.toString('utf8'));
-      } catch {
-        return invalid(reply, 'invalid_json', 'body is not valid JSON');
-      }
-      const check = validateNspsEvent(parsed);
+      const parsed = parseJsonBytes(body);
+      if (!parsed.ok) return invalid(reply, 'invalid_json', parsed.error);
+      const check = validateNspsEvent(parsed.value);
       if (!check.ok) return invalid(reply, 'invalid_event', check.error);
       const event = check.value;
       const log = req.log.child({ event_id: event.event_id });

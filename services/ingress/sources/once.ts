@@ -6,7 +6,8 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { errorMessage } from '../../shared/errors.js';
 import { MAX_RECORD_BYTES } from '../../shared/topics.js';
 import { basicCredentialsMatch, parseBasicUsers } from '../domain/credentials.js';
-import { arrayElementRanges } from '../domain/json-array.js';
+import { parseJsonBytes } from '../domain/json.js';
+import { arrayElementRanges, type ByteRange } from '../domain/json-array.js';
 import { classifyOnceRecord, type ClassifiedRecord } from '../domain/once-records.js';
 import { BodyError, bodyParser } from '../http/body.js';
 import { recordSize } from '../produce.js';
@@ -59,12 +60,9 @@ export function onceSource(deps: SourceDeps): FastifyPluginAsync {
       const receivedAt = Date.now();
       const body = rawBody(req);
       ingressMetrics.bodyBytes.observe({ source: '1nce' }, body.length);
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(body.toString('utf8'));
-      } catch {
-        return refuse(reply, 400, 'invalid_json', 'body is not valid JSON');
-      }
+      const json = parseJsonBytes(body);
+      if (!json.ok) return refuse(reply, 400, 'invalid_json', json.error);
+      const parsed = json.value;
       if (!Array.isArray(parsed)) return refuse(reply, 422, 'not_an_array', 'body must be a JSON array of records');
       if (parsed.length > cfg.ONCE_MAX_RECORDS) {
         return refuse(reply, 413, 'too_many_records', `${parsed.length} records in one request; at most ${cfg.ONCE_MAX_RECORDS} are accepted`);
@@ -75,7 +73,12 @@ export function onceSource(deps: SourceDeps): FastifyPluginAsync {
         if (!c.ok) return refuse(reply, 422, c.reason, c.error);
         classified.push(c.record);
       }
-      const ranges = arrayElementRanges(body);
+      let ranges: ByteRange[];
+      try {
+        ranges = arrayElementRanges(body);
+      } catch {
+        return refuse(reply, 400, 'invalid_json', 'body is not a JSON array');
+      }
       if (ranges.length !== classified.length) throw new Error(`array scanner found ${ranges.length} elements, JSON.parse ${classified.length}`);
       const facts = deliveryFacts(req, receivedAt);
       const items = classified.map((record, i) => ({

@@ -7,6 +7,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { errorMessage } from '../../shared/errors.js';
 import { MAX_RECORD_BYTES } from '../../shared/topics.js';
 import { bearerToken } from '../domain/credentials.js';
+import { parseJsonBytes } from '../domain/json.js';
 import { PARSE_FAILED, checkSapReport, parseReportType, splitIntoParts, type TenantClaim } from '../domain/sap-report.js';
 import { BodyError, bodyParser } from '../http/body.js';
 import { closeAfterResponse, deliveryFacts, isUnderPressure, rawBody, writeRecords, type SourceDeps } from './common.js';
@@ -77,13 +78,9 @@ export function sapSource(deps: SourceDeps, verifier: SapVerifier = createSapVer
       if (!reportType) return refuse(reply, 400, 'invalid_report_type', "the query parameter 'reportType' is missing or invalid");
       const body = rawBody(req);
       ingressMetrics.bodyBytes.observe({ source: 'sap' }, body.length);
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(body.toString('utf8'));
-      } catch {
-        return refuse(reply, 400, 'invalid_json', PARSE_FAILED);
-      }
-      const check = checkSapReport(parsed);
+      const parsed = parseJsonBytes(body);
+      if (!parsed.ok) return refuse(reply, 400, 'invalid_json', PARSE_FAILED);
+      const check = checkSapReport(parsed.value);
       if (!check.ok) return refuse(reply, 400, check.message === PARSE_FAILED ? 'invalid_json' : 'missing_property', check.message);
 
       const reportId = randomUUID();

@@ -1,0 +1,221 @@
+// Pure parts of ingress: array element slicing, 1NCE shape classification, NSPS event validation,
+// SAP report validation and tenant claims, splitting, produce chunking, credentials and config.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../services/shared/config.js';
+import { loadIngressConfig } from '../../services/ingress/config.js';
+import { basicCredentialsMatch, bearerToken, matchesAny, parseBasicUsers } from '../../services/ingress/domain/credentials.js';
+import { parseJsonBytes } from '../../services/ingress/domain/json.js';
+import { NotAJsonArrayError, arrayElementRanges } from '../../services/ingress/domain/json-array.js';
+import { nspsRecordKey, validateNspsEvent } from '../../services/ingress/domain/nsps-event.js';
+import { classifyOnceRecord } from '../../services/ingress/domain/once-records.js';
+import { checkSapReport, parseReportType, splitIntoParts, tenantFromClaims } from '../../services/ingress/domain/sap-report.js';
+import { chunkRecords, recordSize, type OutgoingRecord } from '../../services/ingress/produce.js';
+import { requestIdFrom } from '../../services/ingress/app.js';
+
+const slices = (text: string): string[] => {
+  const buf = Buffer.from(text);
+  return arrayElementRanges(buf).map((r) => buf.subarray(r.start, r.end).toString());
+};
+
+describe('arrayElementRanges', () => {
+  it('returns each element exactly as written, whitespace inside kept, around dropped', () => {
+    expect(slices('[ {"a": 1,  "b":[1,2]} ,\n\t"x,]" , 12.50e3,null,true, [ ] ]')).toEqual(['{"a": 1,  "b":[1,2]}', '"x,]"', '12.50e3', 'null', 'true', '[ ]']);
+  });
+  it('handles escaped quotes and backslashes inside strings, and multi-byte UTF-8', () => {
+    expect(slices('[{"s":"a\\"]\\\\"},{"€":"ü}"}]')).toEqual(['{"s":"a\\"]\\\\"}', '{"€":"ü}"}']);
+  });
+  it('returns nothing for an empty array and refuses a non-array', () => {
+    expect(slices(' [ ] ')).toEqual([]);
+    expect(() => arrayElementRanges(Buffer.from('{"a":1}'))).toThrow(NotAJsonArrayError);
+  });
+  it('for any JSON array, the slices re-parse to the elements and are substrings of the body', () => {
+    fc.assert(
+      fc.property(fc.array(fc.jsonValue(), { maxLength: 20 }), fc.integer({ min: 0, max: 4 }), (values, indent) => {
+        const body = JSON.stringify(values, null, indent || undefined);
+        const parts = slices(body);
+        expect(parts.map((p) => JSON.parse(p))).toEqual(JSON.parse(body));
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('parseJsonBytes', () => {
+  it('refuses invalid UTF-8 and a byte-order mark instead of guessing', () => {
+    expect(parseJsonBytes(Buffer.from([0x22, 0xc3, 0x28, 0x22]))).toEqual({ ok: false, error: 'body is not valid UTF-8' });
+    expect(parseJsonBytes(Buffer.from('\ufeff{}')).ok).toBe(false);
+    expect(parseJsonBytes(Buffer.from('{"a":"ü"}'))).toEqual({ ok: true, value: { a: 'ü' } });
+  });
+});
+
+describe('classifyOnceRecord', () => {
+  const event = { id: 1234567890, event_type: { id: 1, description: 'Update location' }, sim: { iccid: '8988' }, organisation: { id: 1234 }, user: null };
+  const usage = { id: 99, traffic_type: { id: 5 }, volume: { total: 1 }, start_timestamp: 't', imsi: '26201', organisation: { id: 7 } };
+  it('tells events from usage records by shape, with namespaced stable event ids', () => {
+    expect(classifyOnceRecord(event, 0)).toEqual({ ok: true, record: { kind: '1nce.event', eventId: '1nce-event:1234567890', key: '8988', tenant: '1234' } });
+    expect(classifyOnceRecord(usage, 0)).toEqual({ ok: true, record: { kind: '1nce.usage', eventId: '1nce-usage:99', key: '26201', tenant: '7' } });
+  });
+  it('keys by ICCID, else IMSI (nested for events), else id', () => {
+    const r = classifyOnceRecord({ id: 5, event_type: {}, imsi: { imsi: '00101' } }, 0);
+    expect(r.ok && r.record.key).toBe('00101');
+    const bare = classifyOnceRecord({ id: 'abc', volume: {} }, 0);
+    expect(bare.ok && bare.record).toEqual({ kind: '1nce.usage', eventId: '1nce-usage:abc', key: 'abc', tenant: null });
+  });
+  it('refuses records without id, of neither shape, of both shapes, or not objects', () => {
+    expect(classifyOnceRecord({ event_type: {} }, 3)).toMatchObject({ ok: false, reason: 'no_id', error: 'record 3: has no id' });
+    expect(classifyOnceRecord({ id: null, event_type: {} }, 0)).toMatchObject({ ok: false, reason: 'no_id' });
+    expect(classifyOnceRecord({ id: 1, foo: 1 }, 0)).toMatchObject({ ok: false, reason: 'unknown_shape' });
+    expect(classifyOnceRecord({ id: 1, event_type: {}, volume: {} }, 0)).toMatchObject({ ok: false, reason: 'ambiguous_shape' });
+    expect(classifyOnceRecord([1], 0)).toMatchObject({ ok: false, reason: 'not_an_object' });
+  });
+});
+
+describe('validateNspsEvent', () => {
+  const ok = { event_id: 'e-1', data: { event_type: 'SIM/Updated' }, pb_data: { sim_info: { imsi: '001010000020349' }, account_info: { i_account: 1 } } };
+  it('accepts a minimal event, defaulting data.variables to {}', () => {
+    const r = validateNspsEvent(ok);
+    expect(r.ok && r.value.data.variables).toEqual({});
+  });
+  it('accepts unknown event types and extra fields, and nulls for optional parts', () => {
+    expect(validateNspsEvent({ event_id: 'x', data: { event_type: 'Never/Seen', variables: { a: 1 } }, pb_data: null, status: null, extra: 1 }).ok).toBe(true);
+  });
+  it.each([
+    [[], 'body must be a JSON object'],
+    [{ data: { event_type: 'a' } }, 'event_id: field required'],
+    [{ event_id: 5, data: { event_type: 'a' } }, 'event_id: must be a non-empty string'],
+    [{ event_id: 'x' }, 'data: field required'],
+    [{ event_id: 'x', data: 'a' }, 'data: must be an object'],
+    [{ event_id: 'x', data: {} }, 'data.event_type: field required'],
+    [{ event_id: 'x', data: { event_type: 1 } }, 'data.event_type: must be a string'],
+    [{ event_id: 'x', data: { event_type: 'a', variables: [] } }, 'data.variables: must be an object'],
+    [{ event_id: 'x', data: { event_type: 'a' }, pb_data: 'p' }, 'pb_data: must be an object'],
+    [{ event_id: 'x', data: { event_type: 'a' }, pb_data: { sim_info: 3 } }, 'pb_data.sim_info: must be an object'],
+    [{ event_id: 'x', data: { event_type: 'a' }, handler_id: 3 }, 'handler_id: must be a string'],
+  ])('refuses %j with "%s"', (body, error) => {
+    expect(validateNspsEvent(body)).toEqual({ ok: false, error });
+  });
+  it('keys by IMSI, else account, else event id', () => {
+    const v = (b: unknown) => (validateNspsEvent(b) as { ok: true; value: Parameters<typeof nspsRecordKey>[0] }).value;
+    expect(nspsRecordKey(v(ok))).toBe('001010000020349');
+    expect(nspsRecordKey(v({ ...ok, pb_data: { account_info: { i_account: 7 } } }))).toBe('7');
+    expect(nspsRecordKey(v({ event_id: 'e-9', data: { event_type: 'a' } }))).toBe('e-9');
+  });
+});
+
+describe('SAP report checks', () => {
+  const system = { protocol: 'HTTP', host: '127.0.0.1:8080', type: 'on-premise-system', status: 'disabled', description: 'd', systemNumber: 'n' };
+  const report = (over: Record<string, unknown> = {}) => ({ type: 'notification-service', value: [{ subaccount: 'a', locationId: 'l', exposedSystems: [system] }], ...over });
+  it('accepts a valid report, an empty value list and systems without description', () => {
+    expect(checkSapReport(report())).toEqual({ ok: true });
+    expect(checkSapReport(report({ value: [] }))).toEqual({ ok: true });
+    expect(checkSapReport(report({ value: [{ subaccount: 'a', exposedSystems: [] }] }))).toEqual({ ok: true });
+  });
+  it.each([
+    [report({ type: '' }), 'type key is required'],
+    [report({ value: null }), 'value key is required'],
+    [{ type: 'x' }, 'value key is required'],
+    [null, 'type key is required'],
+    [report({ value: [{ locationId: 'l', exposedSystems: [] }] }), 'subaccount key is required'],
+    [report({ value: [{ subaccount: 'a' }] }), 'exposedSystems key is required'],
+    [report({ value: [{ subaccount: 'a', exposedSystems: [{ ...system, protocol: undefined }] }] }), 'protocol key is required'],
+    [report({ value: [{ subaccount: 'a', exposedSystems: [{ ...system, host: '' }] }] }), 'host key is required'],
+    [report({ value: [{ subaccount: 'a', exposedSystems: [{ ...system, type: null }] }] }), 'type key is required'],
+    [report({ value: [{ subaccount: 'a', exposedSystems: [{ ...system, status: undefined }] }] }), 'status key is required'],
+  ])('reports a missing property like the adapter: %j → %s', (body, message) => {
+    expect(checkSapReport(body)).toEqual({ ok: false, message });
+  });
+  it('treats values of the wrong JSON type as a parse failure, as Go decoding does', () => {
+    for (const body of [[], 'x', report({ value: {} }), report({ value: [{ subaccount: 5, exposedSystems: [] }] }), report({ value: [{ subaccount: 'a', exposedSystems: [{ ...system, host: 1 }] }] })]) {
+      expect(checkSapReport(body)).toEqual({ ok: false, message: 'failed to parse request body' });
+    }
+  });
+  it('parses reportType strictly', () => {
+    expect(parseReportType('full')).toBe('full');
+    expect(parseReportType('delta')).toBe('delta');
+    expect(parseReportType('FULL')).toBeUndefined();
+    expect(parseReportType(['full', 'delta'])).toBeUndefined();
+  });
+  it('reads the tenant claim as an object or a JSON string, both ids required', () => {
+    const t = { consumerTenant: 'c', externalTenant: 'e' };
+    expect(tenantFromClaims({ tenant: t })).toEqual(t);
+    expect(tenantFromClaims({ tenant: JSON.stringify(t) })).toEqual(t);
+    expect(tenantFromClaims({ tenant: { consumerTenant: 'c' } })).toBeUndefined();
+    expect(tenantFromClaims({ tenant: '{"consumerTenant":' })).toBeUndefined();
+    expect(tenantFromClaims({})).toBeUndefined();
+  });
+  it('splits a body into parts of at most the limit that concatenate back to it', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 2000 }), fc.integer({ min: 1, max: 300 }), (bytes, max) => {
+        const parts = splitIntoParts(Buffer.from(bytes), max);
+        expect(parts.every((p) => p.length <= max && p.length > 0)).toBe(true);
+        expect(Buffer.concat(parts).equals(Buffer.from(bytes))).toBe(true);
+        expect(parts.length).toBe(Math.ceil(bytes.length / max));
+      }),
+    );
+  });
+});
+
+describe('chunkRecords', () => {
+  const rec = (n: number): OutgoingRecord => ({ topic: n % 2 ? 'a' : 'b', key: `k${n}`, value: Buffer.alloc(100 + n) });
+  it('keeps order, bounds each chunk, and lets an oversized record travel alone', () => {
+    const records = Array.from({ length: 50 }, (_, i) => rec(i));
+    const chunks = chunkRecords(records, 1000);
+    expect(chunks.flat()).toEqual(records);
+    for (const chunk of chunks) expect(chunk.reduce((s, r) => s + recordSize(r), 0)).toBeLessThanOrEqual(1000);
+    const big = { topic: 'a', key: 'k', value: Buffer.alloc(5000) };
+    expect(chunkRecords([rec(1), big, rec(2)], 1000).map((c) => c.length)).toEqual([1, 1, 1]);
+  });
+});
+
+describe('credentials', () => {
+  it('matches any configured token, and nothing else', () => {
+    expect(matchesAny('t2', ['t1', 't2'])).toBe(true);
+    expect(matchesAny('t', ['t1', 't2'])).toBe(false);
+    expect(matchesAny('', [])).toBe(false);
+  });
+  it('reads Bearer tokens strictly', () => {
+    expect(bearerToken('Bearer abc')).toBe('abc');
+    expect(bearerToken('Basic abc')).toBeUndefined();
+    expect(bearerToken('Bearer')).toBeUndefined();
+    expect(bearerToken(undefined)).toBeUndefined();
+  });
+  it('parses user:password lists (colons allowed in passwords) and checks pairs', () => {
+    const { users, problems } = parseBasicUsers(['a:p:q', 'bad', 'b:']);
+    expect(users).toEqual([{ username: 'a', password: 'p:q' }]);
+    expect(problems).toHaveLength(2);
+    expect(basicCredentialsMatch('a', 'p:q', users)).toBe(true);
+    expect(basicCredentialsMatch('a', 'p', users)).toBe(false);
+  });
+});
+
+describe('request ids', () => {
+  it('keeps a printable incoming id and replaces a hostile or missing one', () => {
+    expect(requestIdFrom('abc-123')).toBe('abc-123');
+    expect(requestIdFrom('x'.repeat(200))).not.toBe('x'.repeat(200));
+    expect(requestIdFrom('a b')).toMatch(/^[0-9a-f-]{36}$/);
+    expect(requestIdFrom(undefined)).toMatch(/^[0-9a-f-]{36}$/);
+  });
+});
+
+describe('ingress configuration', () => {
+  const base = { KAFKA_BROKERS: '127.0.0.1:9092', SCHEMA_REGISTRY_URL: 'http://127.0.0.1:8081' };
+  it('has the documented defaults', () => {
+    const cfg = loadIngressConfig({ ...base, NSPS_API_TOKENS: 'a, b' });
+    expect(cfg).toMatchObject({ PORT: 8080, HOST: '127.0.0.1', NSPS_API_TOKENS: ['a', 'b'], ONCE_PATH: '/1nce/data-streamer', ONCE_MAX_RECORDS: 3000, ONCE_MAX_BODY_BYTES: 32 * 1024 * 1024, SAP_MAX_BODY_BYTES: 5 * 1024 * 1024 });
+  });
+  it('refuses to start with no credentials at all, naming the variables, never echoing secrets', () => {
+    expect(() => loadIngressConfig(base)).toThrow(/NSPS_API_TOKENS, ONCE_BASIC_AUTH_USERS/);
+    try {
+      loadIngressConfig({ ...base, ONCE_BASIC_AUTH_USERS: 'nopassword-secret' });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      expect(String(err)).not.toContain('nopassword-secret');
+    }
+  });
+  it('refuses alg none and algorithm lists without their keys', () => {
+    expect(() => loadIngressConfig({ ...base, SAP_JWT_HS256_SECRET: 's', SAP_JWT_ALGORITHMS: 'none' })).toThrow(/SAP_JWT_ALGORITHMS/);
+    expect(() => loadIngressConfig({ ...base, SAP_JWT_HS256_SECRET: 's', SAP_JWT_ALGORITHMS: 'RS256' })).toThrow(/needs SAP_JWKS_URL/);
+  });
+});
