@@ -1,0 +1,117 @@
+// `npm run replay -- <consumer> [options]`: rebuilds a consumer's state from the raw topics.
+//
+//   npm run replay -- scc-inventory                      rebuild the live inventory from the topic and swap it in
+//   npm run replay -- scc-inventory --as-of <ISO time>   build the inventory as it was then, as a named snapshot
+//                                     [--snapshot <name>]
+//   npm run replay -- provisioning [--from <ISO time>]   rewind the consumer group (stop its instances first)
+//   npm run replay -- sheet-export [--from <ISO time>]
+//
+// Progress goes to stderr, the summary (JSON) to stdout. See docs/replay.md.
+import 'dotenv/config';
+import { parseArgs } from 'node:util';
+import { kafkaConfigShape, loadConfig, ConfigError } from '../services/shared/config.js';
+import { createKafka } from '../services/shared/kafka.js';
+import { createLogger } from '../services/shared/logger.js';
+import { GroupNotEmptyError, rewindGroup } from '../services/shared/replay.js';
+import { topicNames } from '../services/shared/topics.js';
+import { EnvelopeCodec } from '../services/shared/envelope.js';
+import { defaultStackOptions } from '../infra/local/stack.js';
+
+const USAGE = `usage:
+  npm run replay -- scc-inventory [--as-of <ISO time> [--snapshot <name>]]
+  npm run replay -- provisioning [--from <ISO time>]
+  npm run replay -- sheet-export [--from <ISO time>]`;
+
+function fail(message: string, code = 2): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(code);
+}
+
+function parseTime(name: string, value: string | undefined): Date | undefined {
+  if (value === undefined) return undefined;
+  const d = new Date(value);
+  if (Number.isNaN(d.getTime())) fail(`--${name}: not an ISO time: "${value}" (e.g. 2026-01-31T12:00:00Z)`);
+  return d;
+}
+
+/** The same defaults as `npm start`: the local broker and registry when nothing else is configured. */
+function withLocalDefaults(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const local = defaultStackOptions(env);
+  return {
+    ...env,
+    KAFKA_BROKERS: env.KAFKA_BROKERS || `127.0.0.1:${local.kafkaPort}`,
+    SCHEMA_REGISTRY_URL: env.SCHEMA_REGISTRY_URL || `http://127.0.0.1:${local.registryPort}/apis/ccompat/v7`,
+    DATA_DIR: env.DATA_DIR || './data',
+  };
+}
+
+async function main(): Promise<void> {
+  const { positionals, values } = parseArgs({
+    allowPositionals: true,
+    options: { 'as-of': { type: 'string' }, from: { type: 'string' }, snapshot: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
+  const target = positionals[0];
+  if (values.help || !target) fail(USAGE, values.help ? 0 : 2);
+  const env = withLocalDefaults(process.env);
+  const logger = createLogger({ service: `replay-${target}`, level: env.LOG_LEVEL ?? 'warn', destination: process.stderr as never });
+
+  if (target === 'scc-inventory') {
+    if (values.from) fail('scc-inventory always rebuilds from the first record (its projection needs every report); use --as-of for a point in time');
+    const asOf = parseTime('as-of', values['as-of']);
+    if (values.snapshot && !asOf) fail('--snapshot names an --as-of snapshot; give --as-of too');
+    const { loadSccInventoryConfig } = await import('../services/scc-inventory/config.js');
+    const { openInventoryDb } = await import('../services/scc-inventory/main.js');
+    const { rebuild } = await import('../services/scc-inventory/rebuild.js');
+    const { CONSUMER_NAME } = await import('../services/scc-inventory/config.js');
+    const config = loadSccInventoryConfig(env);
+    const db = await openInventoryDb(config).catch((err: unknown) =>
+      fail(`cannot open the inventory database: ${err instanceof Error ? err.message : String(err)}` +
+        (config.DATABASE_URL ? '' : '\n(with the embedded PGlite database, stop the scc-inventory service first: only one process can open it)'), 1));
+    try {
+      const result = await rebuild({
+        db,
+        kafka: createKafka(config, logger, 'replay'),
+        codec: EnvelopeCodec.create(config.SCHEMA_REGISTRY_URL, { username: config.SCHEMA_REGISTRY_USERNAME, password: config.SCHEMA_REGISTRY_PASSWORD }),
+        topic: topicNames(config.KAFKA_TOPIC_PREFIX).sapReports,
+        consumer: CONSUMER_NAME,
+        partTtlMs: config.SCC_PART_TTL_MS,
+        logger,
+        asOf,
+        snapshotName: values.snapshot,
+        onProgress: (p) => process.stderr.write(`scc-inventory ${p.phase}: ${p.done}/${p.total} records (${p.ratePerSecond.toFixed(0)}/s)\n`),
+      });
+      process.stdout.write(`${JSON.stringify({ consumer: 'scc-inventory', mode: asOf ? 'snapshot' : 'rebuild', ...result }, null, 2)}\n`);
+      if (result.snapshot) process.stderr.write(`snapshot "${result.snapshot}" is served at /snapshots/${encodeURIComponent(result.snapshot)}/systems\n`);
+    } finally {
+      await db.close();
+    }
+    return;
+  }
+
+  if (target === 'provisioning' || target === 'sheet-export') {
+    if (values['as-of'] || values.snapshot) fail(`${target} has no snapshots; use --from <ISO time> to replay from a point in time`);
+    const from = parseTime('from', values.from);
+    const cfg = loadConfig(kafkaConfigShape, env);
+    const names = topicNames(cfg.KAFKA_TOPIC_PREFIX);
+    const groupId = target === 'provisioning'
+      ? env.PROVISIONING_GROUP_ID || 'switchboard-provisioning'
+      : env.SHEET_EXPORT_GROUP_ID || 'switchboard-sheet-export';
+    const topics = target === 'provisioning' ? [names.nspsEvents] : [names.nspsEvents, names.onceEvents, names.onceUsage];
+    const rewound = await rewindGroup({ kafka: createKafka(cfg, logger, 'replay'), groupId, topics, from });
+    for (const r of rewound) process.stderr.write(`${r.topic}[${r.partition}]: ${r.previous} -> ${r.offset}\n`);
+    const records = rewound.reduce((n, r) => n + Math.max(0, Number(r.previous) - Number(r.offset)), 0);
+    process.stdout.write(`${JSON.stringify({ consumer: target, groupId, from: from?.toISOString() ?? 'beginning', partitions: rewound.length, recordsToReread: records }, null, 2)}\n`);
+    process.stderr.write(`Group ${groupId} rewound. Start ${target} again: it re-reads from there, and its idempotency records skip effects that already happened.\n`);
+    return;
+  }
+
+  fail(`unknown consumer "${target}"\n${USAGE}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    if (err instanceof GroupNotEmptyError || err instanceof ConfigError) fail(err.message, 1);
+    fail(`replay failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`, 1);
+  },
+);

@@ -1,0 +1,122 @@
+// Test helpers for the SCC inventory: produce SAP reports to the topic exactly as ingress does
+// (services/shared/README.md, "Envelope conventions"), and start the service against a test topic
+// prefix and PostgreSQL schema.
+import { randomUUID } from 'node:crypto';
+import type { Producer } from 'kafkajs';
+import type { KafkaConfig } from '../../services/shared/config.js';
+import { openDb, type Db } from '../../services/shared/db.js';
+import { EnvelopeCodec, type Envelope } from '../../services/shared/envelope.js';
+import { produceAll } from '../../services/shared/kafka.js';
+import { createMetrics, type Metrics } from '../../services/shared/metrics.js';
+import { MAX_RECORD_BYTES } from '../../services/shared/topics.js';
+import { loadSccInventoryConfig, type SccInventoryConfig } from '../../services/scc-inventory/config.js';
+import { startSccInventory, type RunningSccInventory } from '../../services/scc-inventory/main.js';
+import { captureLogger } from '../support/env.js';
+
+export interface ExposedSystem {
+  host: string;
+  protocol?: string;
+  type?: string;
+  status?: string;
+  description?: string;
+  systemNumber?: string;
+}
+
+export interface SccInput {
+  subaccount: string;
+  locationId?: string;
+  exposedSystems: ExposedSystem[];
+}
+
+/** A report body in the documented shape. */
+export function reportBody(sccs: SccInput[]): Buffer {
+  return Buffer.from(JSON.stringify({
+    type: 'notification-service',
+    value: sccs.map((s) => ({
+      subaccount: s.subaccount,
+      ...(s.locationId === undefined ? {} : { locationId: s.locationId }),
+      exposedSystems: s.exposedSystems.map((x) => ({ protocol: 'HTTP', type: 'on-premise-system', status: 'enabled', description: 'system', systemNumber: 'n-1', ...x })),
+    })),
+  }));
+}
+
+/** Consecutive byte slices of at most maxBytes each (ingress's split). */
+export function splitBody(body: Buffer, maxBytes = MAX_RECORD_BYTES): Buffer[] {
+  const parts: Buffer[] = [];
+  for (let i = 0; i < body.length; i += maxBytes) parts.push(body.subarray(i, i + maxBytes));
+  return parts.length > 0 ? parts : [Buffer.alloc(0)];
+}
+
+export interface ReportOptions {
+  tenant: string;
+  reportType: 'full' | 'delta';
+  body: Buffer;
+  /** Split into this many parts (default: as ingress would, by MAX_RECORD_BYTES). */
+  parts?: number;
+  receivedAt?: number;
+  reportId?: string;
+}
+
+/** The envelopes ingress would write for one delivery, in part order. */
+export function reportEnvelopes(o: ReportOptions): Envelope[] {
+  const reportId = o.reportId ?? randomUUID();
+  const slices = o.parts ? splitBody(o.body, Math.ceil(o.body.length / o.parts)) : splitBody(o.body);
+  const receivedAt = o.receivedAt ?? Date.now();
+  return slices.map((payload, i) => ({
+    event_id: `sap:${reportId}:${i + 1}`,
+    source: 'sap',
+    kind: 'sap.report',
+    tenant: o.tenant,
+    received_at: receivedAt,
+    request_id: `req-${reportId}`,
+    content_type: 'application/json',
+    payload,
+    attributes: { report_id: reportId, report_type: o.reportType, part: String(i + 1), parts: String(slices.length), external_tenant: `ext-${o.tenant}` },
+  }));
+}
+
+export async function produceEnvelopes(producer: Producer, codec: EnvelopeCodec, topic: string, envelopes: Envelope[]): Promise<void> {
+  const messages = await Promise.all(envelopes.map(async (e) => ({ key: e.tenant, value: await codec.encode(topic, e) })));
+  await produceAll(producer, [{ topic, messages }], { timeoutMs: 15_000 });
+}
+
+/** The service configuration for a test: its topic prefix, an ephemeral port, optional overrides. */
+export function serviceConfig(kafkaCfg: KafkaConfig, extra: Record<string, string> = {}): SccInventoryConfig {
+  return loadSccInventoryConfig({
+    ...process.env,
+    KAFKA_TOPIC_PREFIX: kafkaCfg.KAFKA_TOPIC_PREFIX,
+    KAFKA_TOPIC_PARTITIONS: String(kafkaCfg.KAFKA_TOPIC_PARTITIONS),
+    PORT: '0',
+    LOG_LEVEL: 'warn',
+    INVENTORY_API_TOKENS: '',
+    ...extra,
+  });
+}
+
+export async function startService(config: SccInventoryConfig, db: Db): Promise<RunningSccInventory & { metrics: Metrics; logLines: string[] }> {
+  const metrics = createMetrics('scc-inventory');
+  const { logger, lines } = captureLogger('scc-inventory');
+  const running = await startSccInventory(config, { db, metrics, logger });
+  return { ...running, metrics, logLines: lines };
+}
+
+/** A second handle on the same PostgreSQL schema (what another process would have). */
+export async function sameSchema(db: Db): Promise<Db> {
+  const r = await db.query<{ s: string }>('SELECT current_schema() AS s');
+  return openDb({ url: process.env.DATABASE_URL, schema: r.rows[0]!.s });
+}
+
+export async function processedCount(db: Db): Promise<number> {
+  const r = await db.query<{ n: string }>("SELECT count(*) AS n FROM processed_events WHERE consumer = 'scc-inventory'");
+  return Number(r.rows[0]!.n);
+}
+
+export async function outcomeCount(metrics: Metrics, outcome: string): Promise<number> {
+  const m = await metrics.consumerMessages.get();
+  return m.values.filter((v) => v.labels.outcome === outcome).reduce((n, v) => n + v.value, 0);
+}
+
+export async function getJson<T = any>(url: string, token?: string): Promise<{ status: number; body: T }> {
+  const res = await fetch(url, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+  return { status: res.status, body: (await res.json()) as T };
+}

@@ -1,0 +1,204 @@
+// The SCC inventory through the real broker, registry and PostgreSQL: reports produced as ingress
+// writes them appear in the query API; duplicates change nothing; split reports wait for all parts;
+// two instances in one group give what one gives.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Producer } from 'kafkajs';
+import { createKafka, createProducer } from '../../services/shared/kafka.js';
+import { ensureTopics, topicNames } from '../../services/shared/topics.js';
+import { EnvelopeCodec } from '../../services/shared/envelope.js';
+import type { Db } from '../../services/shared/db.js';
+import { canonicalDump } from '../../services/scc-inventory/store.js';
+import { systemId } from '../../services/scc-inventory/fold.js';
+import { captureLogger, eventually, testDb, testKafkaConfig } from '../support/env.js';
+import {
+  getJson, outcomeCount, processedCount, produceEnvelopes, reportBody, reportEnvelopes, sameSchema, serviceConfig, startService,
+} from './scc-helpers.js';
+
+const TOKEN = 'inventory-test-token';
+
+describe('scc-inventory service', () => {
+  const kafkaCfg = testKafkaConfig();
+  const kafka = createKafka(kafkaCfg, captureLogger().logger);
+  const topic = topicNames(kafkaCfg.KAFKA_TOPIC_PREFIX).sapReports;
+  const codec = EnvelopeCodec.create(kafkaCfg.SCHEMA_REGISTRY_URL);
+  let producer: Producer;
+  let db: Db;
+  let service: Awaited<ReturnType<typeof startService>>;
+  let produced = 0;
+
+  const produce = async (envelopes: ReturnType<typeof reportEnvelopes>) => {
+    await produceEnvelopes(producer, codec, topic, envelopes);
+    produced += envelopes.length;
+  };
+  const settled = () => eventually(async () => (await processedCount(db)) >= produced, 45_000);
+
+  beforeAll(async () => {
+    await ensureTopics(kafka, kafkaCfg, [topic]);
+    producer = await createProducer(kafka);
+    db = await testDb();
+    service = await startService(serviceConfig(kafkaCfg, { INVENTORY_API_TOKENS: `other-token,${TOKEN}` }), db);
+  });
+  afterAll(async () => {
+    await service?.stop();
+    await producer?.disconnect();
+    await db?.close();
+  });
+
+  it('serves reported systems with filters, pagination, history and SCC summaries', async () => {
+    await produce(reportEnvelopes({
+      tenant: 'tenant-a', reportType: 'full', body: reportBody([
+        { subaccount: 'sa-1', locationId: 'loc-1', exposedSystems: [{ host: 'h1:80' }, { host: 'h2:80' }, { host: 'h3:80' }] },
+        { subaccount: 'sa-2', exposedSystems: [{ host: 'h9:443', protocol: 'HTTPS' }] },
+      ]),
+    }));
+    await produce(reportEnvelopes({
+      tenant: 'tenant-a', reportType: 'delta', body: reportBody([
+        { subaccount: 'sa-1', locationId: 'loc-1', exposedSystems: [{ host: 'h1:80', status: 'disabled' }, { host: 'h2:80' }] },
+      ]),
+    }));
+    expect(await settled()).toBe(true);
+
+    const unauth = await fetch(`${service.url}/systems`);
+    expect(unauth.status).toBe(401);
+    expect(unauth.headers.get('www-authenticate')).toBe('Bearer');
+    expect((await getJson(`${service.url}/systems`, 'wrong')).status).toBe(401);
+    expect((await fetch(`${service.url}/healthz`)).status).toBe(200);
+
+    const all = await getJson(`${service.url}/systems?tenant=tenant-a`, TOKEN);
+    expect(all.status).toBe(200);
+    expect(all.body.items).toHaveLength(4);
+    const byHost = Object.fromEntries(all.body.items.map((s: any) => [s.host, s]));
+    expect(byHost['h1:80']).toMatchObject({ subaccount: 'sa-1', locationId: 'loc-1', status: 'reachable', systemStatus: 'disabled' });
+    expect(byHost['h3:80'].status).toBe('unreachable');
+    expect(byHost['h9:443']).toMatchObject({ locationId: '', protocol: 'HTTPS', status: 'reachable' });
+
+    const unreachable = await getJson(`${service.url}/systems?tenant=tenant-a&status=unreachable`, TOKEN);
+    expect(unreachable.body.items.map((s: any) => s.host)).toEqual(['h3:80']);
+    const bySubaccount = await getJson(`${service.url}/systems?subaccount=sa-1&locationId=loc-1`, TOKEN);
+    expect(bySubaccount.body.items).toHaveLength(3);
+
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: { body: { items: { id: string }[]; nextCursor: string | null } } = await getJson(`${service.url}/systems?tenant=tenant-a&limit=3${cursor ? `&cursor=${cursor}` : ''}`, TOKEN);
+      seen.push(...page.body.items.map((s) => s.id));
+      cursor = page.body.nextCursor;
+    } while (cursor);
+    expect(seen).toHaveLength(4);
+    expect([...seen].sort()).toEqual(seen);
+    expect((await getJson(`${service.url}/systems?status=sideways`, TOKEN)).status).toBe(400);
+
+    const id = systemId({ tenant: 'tenant-a', subaccount: 'sa-1', locationId: 'loc-1', host: 'h1:80' });
+    const one = await getJson(`${service.url}/systems/${id}`, TOKEN);
+    expect(one.status).toBe(200);
+    expect(one.body.history.map((h: any) => h.change)).toEqual(['create', 'update']);
+    expect(one.body.history[1]).toMatchObject({ reportType: 'delta', before: { systemStatus: 'enabled' }, after: { systemStatus: 'disabled' } });
+    const h3 = await getJson(`${service.url}/systems/${systemId({ tenant: 'tenant-a', subaccount: 'sa-1', locationId: 'loc-1', host: 'h3:80' })}`, TOKEN);
+    expect(h3.body.history.map((h: any) => h.change)).toEqual(['create', 'unreachable']);
+    expect((await getJson(`${service.url}/systems/${'0'.repeat(32)}`, TOKEN)).status).toBe(404);
+
+    const sccs = await getJson(`${service.url}/sccs?tenant=tenant-a`, TOKEN);
+    expect(sccs.body.items.map((s: any) => [s.subaccount, s.locationId, s.reachable, s.unreachable])).toEqual([
+      ['sa-1', 'loc-1', 2, 1],
+      ['sa-2', '', 1, 0],
+    ]);
+
+    const metricsText = await (await fetch(`${service.url}/metrics`)).text();
+    expect(metricsText).toMatch(/switchboard_scc_systems\{[^}]*status="reachable"[^}]*\} 3/);
+    expect(metricsText).toMatch(/switchboard_scc_systems\{[^}]*status="unreachable"[^}]*\} 1/);
+  });
+
+  it('changes nothing when the same records are delivered twice or the same report is sent again', async () => {
+    const envelopes = reportEnvelopes({
+      tenant: 'tenant-dup', reportType: 'full', parts: 2,
+      body: reportBody([{ subaccount: 'sa-d', locationId: 'l', exposedSystems: [{ host: 'a' }, { host: 'b' }] }]),
+    });
+    await produce(envelopes);
+    expect(await settled()).toBe(true);
+    const before = await canonicalDump(db);
+    const duplicatesBefore = await outcomeCount(service.metrics, 'duplicate');
+
+    await produceEnvelopes(producer, codec, topic, envelopes); // the same records again (a producer retry, a replay)
+    expect(await eventually(async () => (await outcomeCount(service.metrics, 'duplicate')) - duplicatesBefore >= 2, 45_000)).toBe(true);
+    // The sender resending the same body is a new delivery (new report_id): folded, but nothing changed.
+    await produce(reportEnvelopes({ tenant: 'tenant-dup', reportType: 'full', body: reportBody([{ subaccount: 'sa-d', locationId: 'l', exposedSystems: [{ host: 'a' }, { host: 'b' }] }]) }));
+    expect(await settled()).toBe(true);
+
+    expect(await canonicalDump(db)).toBe(before);
+    const history = await db.query("SELECT count(*)::int AS n FROM system_history h JOIN systems s ON s.id = h.system_id WHERE s.tenant = 'tenant-dup'");
+    expect(history.rows[0]).toEqual({ n: 2 });
+  });
+
+  it('applies a report split in 3 parts only once all parts arrived', async () => {
+    const envelopes = reportEnvelopes({
+      tenant: 'tenant-split', reportType: 'delta', parts: 3,
+      body: reportBody([{ subaccount: 'sa-s', locationId: 'loc-ü', exposedSystems: [{ host: 'x1', description: 'ä'.repeat(50) }, { host: 'x2' }, { host: 'x3' }] }]),
+    });
+    expect(envelopes).toHaveLength(3);
+    await produce(envelopes.slice(0, 2));
+    expect(await settled()).toBe(true);
+    const held = await db.query<{ part: number }>('SELECT part FROM report_parts WHERE report_id = $1 ORDER BY part', [envelopes[0]!.attributes.report_id]);
+    expect(held.rows.map((r) => r.part)).toEqual([1, 2]);
+    expect((await getJson(`${service.url}/systems?tenant=tenant-split`, TOKEN)).body.items).toHaveLength(0);
+
+    await produce(envelopes.slice(2));
+    expect(await settled()).toBe(true);
+    const systems = await getJson(`${service.url}/systems?tenant=tenant-split`, TOKEN);
+    expect(systems.body.items.map((s: any) => [s.host, s.locationId, s.status])).toEqual(
+      expect.arrayContaining([['x1', 'loc-ü', 'reachable'], ['x2', 'loc-ü', 'reachable'], ['x3', 'loc-ü', 'reachable']]),
+    );
+    expect(systems.body.items.find((s: any) => s.host === 'x1').description).toBe('ä'.repeat(50));
+    expect((await db.query('SELECT 1 FROM report_parts WHERE report_id = $1', [envelopes[0]!.attributes.report_id])).rows).toHaveLength(0);
+  });
+
+  it('dead-letters a report whose body is not valid JSON and keeps consuming', async () => {
+    const bad = reportEnvelopes({ tenant: 'tenant-bad', reportType: 'delta', body: Buffer.from('{"value": [') });
+    await produceEnvelopes(producer, codec, topic, bad);
+    await produce(reportEnvelopes({ tenant: 'tenant-bad', reportType: 'delta', body: reportBody([{ subaccount: 's', exposedSystems: [{ host: 'ok' }] }]) }));
+    expect(await settled()).toBe(true);
+    expect(await eventually(async () => (await outcomeCount(service.metrics, 'dead_lettered')) >= 1, 30_000)).toBe(true);
+    expect((await getJson(`${service.url}/systems?tenant=tenant-bad`, TOKEN)).body.items.map((s: any) => s.host)).toEqual(['ok']);
+  });
+});
+
+describe('scc-inventory scaling', () => {
+  it('two instances in one group produce the same inventory as one instance', async () => {
+    const kafkaCfg = testKafkaConfig();
+    const kafka = createKafka(kafkaCfg, captureLogger().logger);
+    const topic = topicNames(kafkaCfg.KAFKA_TOPIC_PREFIX).sapReports;
+    const codec = EnvelopeCodec.create(kafkaCfg.SCHEMA_REGISTRY_URL);
+    await ensureTopics(kafka, kafkaCfg, [topic]);
+    const producer = await createProducer(kafka);
+    const shared = await testDb();
+    const sharedToo = await sameSchema(shared);
+    const single = await testDb();
+    const pair = [
+      await startService(serviceConfig(kafkaCfg, { SCC_CONSUMER_GROUP: 'pair' }), shared),
+      await startService(serviceConfig(kafkaCfg, { SCC_CONSUMER_GROUP: 'pair' }), sharedToo),
+    ];
+    const alone = await startService(serviceConfig(kafkaCfg, { SCC_CONSUMER_GROUP: 'alone' }), single);
+    try {
+      let total = 0;
+      for (let round = 0; round < 3; round++) {
+        for (let t = 0; t < 6; t++) {
+          const tenant = `tenant-${t}`;
+          const sccs = [
+            { subaccount: 'shared-sa', locationId: `loc-${round % 2}`, exposedSystems: [{ host: `h-${round}` }, { host: 'stable', status: `s${round}` }] },
+            { subaccount: `sa-${t}`, exposedSystems: round === 1 ? [] : [{ host: 'only' }] },
+          ];
+          const envelopes = reportEnvelopes({ tenant, reportType: round === 2 ? 'full' : 'delta', body: reportBody(sccs), parts: 1 + (t % 3) });
+          await produceEnvelopes(producer, codec, topic, envelopes);
+          total += envelopes.length;
+        }
+      }
+      expect(await eventually(async () => (await processedCount(shared)) >= total && (await processedCount(single)) >= total, 60_000)).toBe(true);
+      const pairDump = await canonicalDump(shared);
+      expect(pairDump.split('\n').filter((l) => l.startsWith('S ')).length).toBeGreaterThan(20);
+      expect(pairDump).toBe(await canonicalDump(single));
+    } finally {
+      for (const s of [...pair, alone]) await s.stop();
+      await producer.disconnect();
+      for (const d of [shared, sharedToo, single]) await d.close();
+    }
+  });
+});
