@@ -177,7 +177,16 @@ describe('scc-inventory scaling', () => {
       await startService(serviceConfig(kafkaCfg, { SCC_CONSUMER_GROUP: 'pair' }), sharedToo),
     ];
     const alone = await startService(serviceConfig(kafkaCfg, { SCC_CONSUMER_GROUP: 'alone' }), single);
+    const admin = kafka.admin();
+    await admin.connect();
     try {
+      // Both members hold partitions before anything is produced, so the work really is shared.
+      const shared2 = await eventually(async () => {
+        const { groups } = await admin.describeGroups(['pair']);
+        const g = groups[0];
+        return g?.state === 'Stable' && g.members.length === 2 && g.members.every((m) => m.memberAssignment.length > 0);
+      }, 60_000, 500);
+      expect(shared2).toBe(true);
       let total = 0;
       for (let round = 0; round < 3; round++) {
         for (let t = 0; t < 6; t++) {
@@ -195,7 +204,10 @@ describe('scc-inventory scaling', () => {
       const pairDump = await canonicalDump(shared);
       expect(pairDump.split('\n').filter((l) => l.startsWith('S ')).length).toBeGreaterThan(20);
       expect(pairDump).toBe(await canonicalDump(single));
+      expect(await outcomeCount(pair[0]!.metrics, 'processed')).toBeGreaterThan(0);
+      expect(await outcomeCount(pair[1]!.metrics, 'processed')).toBeGreaterThan(0);
     } finally {
+      await admin.disconnect();
       for (const s of [...pair, alone]) await s.stop();
       await producer.disconnect();
       for (const d of [shared, sharedToo, single]) await d.close();

@@ -1,0 +1,129 @@
+// Rebuild and point-in-time snapshots of the SCC inventory from the real topic, while the live
+// service keeps consuming.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Producer } from 'kafkajs';
+import { createKafka, createProducer } from '../../services/shared/kafka.js';
+import { ensureTopics, topicNames } from '../../services/shared/topics.js';
+import { EnvelopeCodec } from '../../services/shared/envelope.js';
+import type { Db } from '../../services/shared/db.js';
+import { canonicalDump } from '../../services/scc-inventory/store.js';
+import { rebuild, type RebuildProgress } from '../../services/scc-inventory/rebuild.js';
+import { migrateInventory } from '../../services/scc-inventory/main.js';
+import { captureLogger, eventually, testDb, testKafkaConfig } from '../support/env.js';
+import { getJson, processedCount, produceEnvelopes, reportBody, reportEnvelopes, sameSchema, serviceConfig, startService } from './scc-helpers.js';
+
+const DAY = 24 * 3600 * 1000;
+const T0 = Date.parse('2026-01-01T00:00:00Z');
+
+describe('scc-inventory rebuild', () => {
+  const kafkaCfg = testKafkaConfig();
+  const { logger } = captureLogger('rebuild');
+  const kafka = createKafka(kafkaCfg, logger);
+  const topic = topicNames(kafkaCfg.KAFKA_TOPIC_PREFIX).sapReports;
+  const codec = EnvelopeCodec.create(kafkaCfg.SCHEMA_REGISTRY_URL);
+  let producer: Producer;
+  let db: Db;
+  let rebuildDb: Db;
+  let service: Awaited<ReturnType<typeof startService>>;
+  let produced = 0;
+
+  const produce = async (envelopes: ReturnType<typeof reportEnvelopes>) => {
+    await produceEnvelopes(producer, codec, topic, envelopes);
+    produced += envelopes.length;
+  };
+  const settled = () => eventually(async () => (await processedCount(db)) >= produced, 45_000);
+  const runRebuild = (target: Db, extra: { asOf?: Date; snapshotName?: string; onProgress?: (p: RebuildProgress) => void } = {}) =>
+    rebuild({ db: target, kafka, codec, topic, consumer: 'scc-inventory', partTtlMs: 3_600_000, logger, ...extra });
+
+  // Day 1: tenant-x has a, b at loc-1; day 2: b goes, c arrives; day 3: a full report with only c, and loc-2 appears.
+  const day = (n: number) => T0 + n * DAY;
+  const history = [
+    { tenant: 'tenant-x', reportType: 'full' as const, at: day(1), sccs: [{ subaccount: 'sa', locationId: 'loc-1', exposedSystems: [{ host: 'a' }, { host: 'b' }] }] },
+    { tenant: 'tenant-y', reportType: 'full' as const, at: day(1), sccs: [{ subaccount: 'sa', locationId: 'loc-1', exposedSystems: [{ host: 'a' }] }] },
+    { tenant: 'tenant-x', reportType: 'delta' as const, at: day(2), sccs: [{ subaccount: 'sa', locationId: 'loc-1', exposedSystems: [{ host: 'a', status: 'disabled' }, { host: 'c' }] }] },
+    { tenant: 'tenant-x', reportType: 'full' as const, at: day(3), sccs: [{ subaccount: 'sa', locationId: 'loc-1', exposedSystems: [{ host: 'c' }] }, { subaccount: 'sa', locationId: 'loc-2', exposedSystems: [{ host: 'd' }] }] },
+  ];
+
+  beforeAll(async () => {
+    await ensureTopics(kafka, kafkaCfg, [topic]);
+    producer = await createProducer(kafka);
+    db = await testDb();
+    rebuildDb = await sameSchema(db);
+    service = await startService(serviceConfig(kafkaCfg), db);
+    for (const [i, r] of history.entries()) {
+      await produce(reportEnvelopes({ tenant: r.tenant, reportType: r.reportType, body: reportBody(r.sccs), receivedAt: r.at, parts: 1 + (i % 3) }));
+    }
+    expect(await settled()).toBe(true);
+  });
+  afterAll(async () => {
+    await service?.stop();
+    await producer?.disconnect();
+    await rebuildDb?.close();
+    await db?.close();
+  });
+
+  it('rebuilds exactly the live projection from the topic and swaps it in', async () => {
+    const live = await canonicalDump(db);
+    const liveProcessed = await processedCount(db);
+    // Damage the live inventory, so only a real swap can restore it.
+    await db.query("UPDATE systems SET description = 'tampered', reachable = NOT reachable");
+    await db.query('DELETE FROM system_history WHERE ctid IN (SELECT ctid FROM system_history LIMIT 1)');
+    expect(await canonicalDump(db)).not.toBe(live);
+
+    const progress: RebuildProgress[] = [];
+    const result = await runRebuild(rebuildDb, { onProgress: (p) => progress.push(p) });
+    expect(result.records).toBe(produced);
+    expect(result.rejected).toBe(0);
+    expect(await canonicalDump(db)).toBe(live);
+    expect(await processedCount(db)).toBe(liveProcessed);
+    expect(progress.length).toBeGreaterThan(0);
+    expect(progress.at(-1)!.done).toBe(produced);
+  });
+
+  it('keeps the live service consuming while a rebuild runs, and ends equal to a fresh fold of the topic', async () => {
+    const running = runRebuild(rebuildDb);
+    for (let i = 0; i < 5; i++) {
+      await produce(reportEnvelopes({
+        tenant: `tenant-live-${i % 2}`, reportType: i === 4 ? 'full' : 'delta', parts: 1 + (i % 2),
+        body: reportBody([{ subaccount: 'sa', locationId: `loc-${i % 3}`, exposedSystems: [{ host: `h${i}` }] }]),
+      }));
+    }
+    await running;
+    expect(await settled()).toBe(true);
+    const fresh = await testDb();
+    try {
+      await migrateInventory(fresh);
+      await runRebuild(fresh);
+      expect(await canonicalDump(db)).toBe(await canonicalDump(fresh));
+      expect((await getJson(`${service.url}/systems?tenant=tenant-live-0`)).body.items.length).toBeGreaterThan(0);
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it('builds the inventory as it was at a point in time into a snapshot served beside the live one', async () => {
+    const liveBefore = await canonicalDump(db);
+    const result = await runRebuild(rebuildDb, { asOf: new Date(day(2) + 1000), snapshotName: 'end-of-day-2' });
+    expect(result.snapshot).toBe('end-of-day-2');
+    expect(result.skippedAfterAsOf).toBeGreaterThan(0);
+    expect(await canonicalDump(db)).toBe(liveBefore);
+
+    const snap = await getJson(`${service.url}/snapshots/end-of-day-2/systems?tenant=tenant-x`);
+    expect(snap.status).toBe(200);
+    const state = Object.fromEntries(snap.body.items.map((s: any) => [s.host, [s.status, s.systemStatus]]));
+    expect(state).toEqual({ a: ['reachable', 'disabled'], b: ['unreachable', 'enabled'], c: ['reachable', 'enabled'] });
+
+    const live = await getJson(`${service.url}/systems?tenant=tenant-x`);
+    const liveState = Object.fromEntries(live.body.items.map((s: any) => [s.host, s.status]));
+    expect(liveState).toEqual({ a: 'unreachable', b: 'unreachable', c: 'reachable', d: 'reachable' });
+
+    const list = await getJson(`${service.url}/snapshots`);
+    expect(list.body.items.map((s: any) => [s.name, s.asOf])).toEqual([['end-of-day-2', new Date(day(2) + 1000).toISOString()]]);
+    const sccs = await getJson(`${service.url}/snapshots/end-of-day-2/sccs?tenant=tenant-x`);
+    expect(sccs.body.items.map((s: any) => [s.locationId, s.reachable, s.unreachable])).toEqual([['loc-1', 2, 1]]);
+    const systemA = snap.body.items.find((s: any) => s.host === 'a');
+    const one = await getJson(`${service.url}/snapshots/end-of-day-2/systems/${systemA.id}`);
+    expect(one.body.history.map((h: any) => h.change)).toEqual(['create', 'update']);
+    expect((await getJson(`${service.url}/snapshots/no-such/systems`)).status).toBe(404);
+  });
+});
