@@ -2,7 +2,7 @@
 // so tests can `inject` into it or listen on a port, and main.ts only wires and starts.
 import { randomUUID } from 'node:crypto';
 import underPressure from '@fastify/under-pressure';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Producer } from 'kafkajs';
 import type { EnvelopeCodec } from '../shared/envelope.js';
 import { registerOpsRoutes, type ReadinessCheck } from '../shared/http.js';
@@ -39,7 +39,7 @@ export function requestIdFrom(header: string | string[] | undefined): string {
 export function buildIngressApp(cfg: IngressConfig, deps: IngressAppDeps): { app: FastifyInstance; ingressMetrics: IngressMetrics } {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
-    requestIdLogLabel: 'request_id',
+    logController: new LogController({ requestIdLogLabel: 'request_id' }),
     genReqId: (req) => requestIdFrom(req.headers['x-request-id']),
     connectionTimeout: cfg.HTTP_CONNECTION_TIMEOUT_MS,
     requestTimeout: cfg.HTTP_REQUEST_TIMEOUT_MS,
