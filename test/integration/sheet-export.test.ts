@@ -249,6 +249,7 @@ describe('sheet export to Google Sheets (emulator)', () => {
     const sheetRow = emulator.rows(USAGE_TAB).find((r) => r[0] === sample.event_id);
     expect(sheetRow).toEqual(toRow(sample).row);
     expect(emulator.calls.append).toBeLessThanOrEqual(8);
+    console.log(`burst: 3000 rows in ${emulator.calls.append} append calls of ${emulator.appendSizes.join(', ')} rows; ${emulator.calls.token} token call(s)`);
     expect(emulator.appendSizes.reduce((a, b) => a + b, 0)).toBe(3000);
     expect(emulator.calls.token).toBeGreaterThanOrEqual(1);
     const text = await service.metrics.registry.metrics();
@@ -384,6 +385,9 @@ describe('sheet export to CSV files (the embedded default)', () => {
     });
     expect(await eventually(() => caughtUp(h.kafka, config.SHEET_EXPORT_GROUP_ID, inputTopics(h)), 60_000)).toBe(true);
     await service.stop();
+    expect(failOnce).toBe(false);
+    const firstRun = await service.metrics.registry.metrics();
+    expect(counterValue(firstRun, 'switchboard_sheet_reconciled_rows_total', { result: 'found' })).toBeGreaterThan(0);
 
     const nspsRows = readTab(NSPS_TAB);
     expect(nspsRows[0]).toEqual(HEADERS.nsps);

@@ -1,0 +1,157 @@
+// The no-duplicate write scheme on its own: an in-memory sink and the ledger on in-memory PGlite.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openDb, type Db } from '../../services/shared/db.js';
+import { createMetrics } from '../../services/shared/metrics.js';
+import { PermanentError, TransientError } from '../../services/shared/errors.js';
+import { openLedger, type Ledger } from '../../services/sheet-export/ledger.js';
+import { createSheetMetrics } from '../../services/sheet-export/metrics.js';
+import { createTabWriter, type TabWriter } from '../../services/sheet-export/writer.js';
+import { markNotApplied, type Sink } from '../../services/sheet-export/sink.js';
+import { completeLength, parseCsv, toCsv } from '../../services/sheet-export/csv-sink.js';
+import { createBatcher } from '../../services/sheet-export/batcher.js';
+import type { Row } from '../../services/sheet-export/rows.js';
+
+function memorySink() {
+  const tabs = new Map<string, Row[]>();
+  let failNext: Error | undefined;
+  let applyThenFail = false;
+  const sink: Sink & { tabs: typeof tabs; failNextAppend(err: Error, applied: boolean): void; appends: number } = {
+    target: 'csv',
+    tabs,
+    appends: 0,
+    failNextAppend(err, applied) {
+      failNext = err;
+      applyThenFail = applied;
+    },
+    async ensureHeader(tab, header) {
+      if (!tabs.has(tab)) tabs.set(tab, [header]);
+    },
+    async append(tab, rows) {
+      sink.appends++;
+      const err = failNext;
+      failNext = undefined;
+      if (err && !applyThenFail) throw err;
+      tabs.get(tab)!.push(...rows);
+      if (err) throw err;
+    },
+    async readEventIds(tab) {
+      return new Set((tabs.get(tab) ?? []).map((r) => String(r[0])));
+    },
+  };
+  return sink;
+}
+
+const entries = (ids: string[]) => ids.map((id) => ({ eventId: id, row: [id, `value of ${id}`] }));
+
+describe('sheet writer', () => {
+  let db: Db;
+  let ledger: Ledger;
+  let sink: ReturnType<typeof memorySink>;
+  let crash: boolean;
+  let writer: TabWriter;
+
+  beforeEach(async () => {
+    db = await openDb({ dataDir: 'memory://' });
+    ledger = await openLedger(db);
+    sink = memorySink();
+    crash = false;
+    writer = createTabWriter({
+      sink, ledger, metrics: createSheetMetrics(createMetrics('test'), 'csv'),
+      afterAppend: () => {
+        if (crash) {
+          crash = false;
+          throw new Error('process died');
+        }
+      },
+    });
+  });
+  afterEach(async () => {
+    await db.close();
+  });
+
+  const idsIn = (tab: string) => (sink.tabs.get(tab) ?? []).slice(1).map((r) => r[0]);
+
+  it('appends once, reports redelivered ids as duplicates, and collapses repeats within a batch', async () => {
+    const first = await writer.write('T', ['Event ID', 'v'], entries(['a', 'b', 'a']));
+    expect([...first.appended].sort()).toEqual(['a', 'b']);
+    const second = await writer.write('T', ['Event ID', 'v'], entries(['b', 'c']));
+    expect([...second.appended]).toEqual(['c']);
+    expect([...second.duplicates]).toEqual(['b']);
+    expect(idsIn('T')).toEqual(['a', 'b', 'c']);
+    expect(sink.tabs.get('T')![0]).toEqual(['Event ID', 'v']);
+  });
+
+  it('after a crash between append and record, reconciles from column A instead of appending again', async () => {
+    crash = true;
+    await expect(writer.write('T', ['Event ID'], entries(['a', 'b']))).rejects.toThrow('process died');
+    expect((await ledger.pending('T')).map((b) => b.eventIds.sort())).toEqual([['a', 'b']]);
+    // A new process (same ledger) starts and reconciles before anything else.
+    const restarted = createTabWriter({ sink, ledger, metrics: createSheetMetrics(createMetrics('test2'), 'csv') });
+    await restarted.reconcileAll();
+    expect(await ledger.pending('T')).toEqual([]);
+    const again = await restarted.write('T', ['Event ID'], entries(['a', 'b', 'c']));
+    expect([...again.appended]).toEqual(['c']);
+    expect(idsIn('T')).toEqual(['a', 'b', 'c']);
+  });
+
+  it('appends again the rows of a failed call that did not reach the sheet', async () => {
+    sink.failNextAppend(new TransientError('HTTP 500'), false);
+    await expect(writer.write('T', ['Event ID'], entries(['a']))).rejects.toThrow('HTTP 500');
+    expect(await ledger.pending('T')).toHaveLength(1); // outcome unknown: kept for reconciliation
+    await writer.write('T', ['Event ID'], entries(['a']));
+    expect(idsIn('T')).toEqual(['a']);
+    expect(await ledger.pending('T')).toEqual([]);
+  });
+
+  it('does not even read the sheet back after a refusal (429)', async () => {
+    sink.failNextAppend(markNotApplied(new TransientError('HTTP 429', 1000)), false);
+    await expect(writer.write('T', ['Event ID'], entries(['a']))).rejects.toThrow('HTTP 429');
+    expect(await ledger.pending('T')).toEqual([]);
+    sink.failNextAppend(markNotApplied(new PermanentError('HTTP 400')), false);
+    await expect(writer.write('T', ['Event ID'], entries(['b']))).rejects.toBeInstanceOf(PermanentError);
+    expect(await ledger.pending('T')).toEqual([]);
+  });
+});
+
+describe('sheet batcher', () => {
+  it('joins rows of several callers into one flush and splits what exceeds maxRows', async () => {
+    const flushes: number[] = [];
+    const batcher = createBatcher({
+      maxRows: 5, maxWaitMs: 50, minIntervalMs: 0,
+      flush: async (_tab, e) => {
+        flushes.push(e.length);
+        return { appended: new Set(e.map((x) => x.eventId)), duplicates: new Set() };
+      },
+    });
+    const results = await Promise.all([batcher.add('T', entries(['a', 'b'])), batcher.add('T', entries(['c'])), batcher.add('T', entries(['d', 'e', 'f', 'g', 'h', 'i']))]);
+    expect(flushes.reduce((a, b) => a + b, 0)).toBe(9);
+    expect(Math.max(...flushes)).toBeLessThanOrEqual(5);
+    expect(results[0]!.appended.has('a')).toBe(true);
+    expect(results[2]!.appended.has('i')).toBe(true);
+    await batcher.close();
+  });
+
+  it('fails every caller of a failed flush, so each retries its own rows', async () => {
+    const batcher = createBatcher({ maxRows: 10, maxWaitMs: 10, minIntervalMs: 0, flush: async () => Promise.reject(new TransientError('down')) });
+    const outcomes = await Promise.allSettled([batcher.add('T', entries(['a'])), batcher.add('T', entries(['b']))]);
+    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected']);
+    await batcher.close();
+  });
+});
+
+describe('CSV encoding', () => {
+  it('quotes per RFC 4180 and parses back to the same fields', () => {
+    const rows: Row[] = [['id-1', 'plain', 'with, comma', 'with "quotes"', 'two\nlines', 0.5, false, '']];
+    const text = toCsv(rows);
+    expect(text).toBe('id-1,plain,"with, comma","with ""quotes""","two\nlines",0.5,false,\r\n');
+    expect(parseCsv(text)).toEqual([rows[0]!.map(String)]);
+  });
+
+  it('finds the end of the last complete record, so a torn write can be cut off', () => {
+    const whole = toCsv([['a', 'x'], ['b', 'multi\nline']]);
+    expect(completeLength(whole)).toBe(whole.length);
+    const torn = whole + 'c,"unfinished\nstill';
+    expect(completeLength(torn)).toBe(whole.length);
+    expect(parseCsv(whole.slice(0, completeLength(torn)))).toEqual([['a', 'x'], ['b', 'multi\nline']]);
+  });
+});
