@@ -1,0 +1,103 @@
+// What every scenario gets: the mode and its sizes, Kafka and the registry, a logger for progress,
+// and a unique run id so each run's topics and consumer groups are its own.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from '../../infra/local/stack.js';
+
+export interface Sizes {
+  /** Repeats of each alternated pair (medians are quoted). */
+  repeats: number;
+  /** Seconds of each HTTP load run. */
+  httpSeconds: number;
+  nspsConnections: number[];
+  onceBatchRecords: number;
+  onceClients: number;
+  replayEvents: number;
+  /** Replays through services that do real work per event (SCC rebuild, provisioning): smaller, see the report. */
+  serviceReplayEvents: number;
+  provisioningEvents: number;
+  provisioningKeys: number;
+  provisioningPartitions: number[];
+  memoryClients: number;
+  memorySeconds: number;
+  growthReplayEvents: number[];
+  growthBatchSizes: number[];
+  growthBatchRequests: number;
+}
+
+export const FULL: Sizes = {
+  repeats: 3,
+  httpSeconds: 8,
+  nspsConnections: [1, 10, 50],
+  onceBatchRecords: 3000,
+  onceClients: 4,
+  replayEvents: 100_000,
+  serviceReplayEvents: 5_000,
+  provisioningEvents: 2000,
+  provisioningKeys: 200,
+  provisioningPartitions: [1, 6],
+  memoryClients: 20,
+  memorySeconds: 15,
+  growthReplayEvents: [10_000, 100_000, 1_000_000],
+  growthBatchSizes: [1, 100, 1000, 3000],
+  growthBatchRequests: 20,
+};
+
+export const SMOKE: Sizes = {
+  repeats: 1,
+  httpSeconds: 1,
+  nspsConnections: [1, 10],
+  onceBatchRecords: 300,
+  onceClients: 2,
+  replayEvents: 2000,
+  serviceReplayEvents: 300,
+  provisioningEvents: 40,
+  provisioningKeys: 10,
+  provisioningPartitions: [1, 3],
+  memoryClients: 4,
+  memorySeconds: 2,
+  growthReplayEvents: [500, 2000],
+  growthBatchSizes: [1, 100],
+  growthBatchRequests: 3,
+};
+
+export interface BenchContext {
+  smoke: boolean;
+  sizes: Sizes;
+  runId: string;
+  brokers: string;
+  registryUrl: string;
+  /** Logs of child processes and scratch files of this run. */
+  workDir: string;
+  log: (line: string) => void;
+  /** Environment every Switchboard service child gets (Kafka, registry, this run's topic prefix). */
+  serviceEnv(extra?: Record<string, string>): NodeJS.ProcessEnv;
+  topicPrefix: string;
+}
+
+export function makeContext(opts: { smoke: boolean; brokers: string; registryUrl: string; log: (l: string) => void }): BenchContext {
+  const runId = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
+  const workDir = join(repoRoot, '.local', 'bench-runs', runId);
+  mkdirSync(workDir, { recursive: true });
+  const topicPrefix = `bench-${runId}.`;
+  return {
+    smoke: opts.smoke,
+    sizes: opts.smoke ? SMOKE : FULL,
+    runId,
+    brokers: opts.brokers,
+    registryUrl: opts.registryUrl,
+    workDir,
+    log: opts.log,
+    topicPrefix,
+    serviceEnv: (extra = {}) => ({
+      ...process.env,
+      KAFKA_BROKERS: opts.brokers,
+      SCHEMA_REGISTRY_URL: opts.registryUrl,
+      KAFKA_TOPIC_PREFIX: topicPrefix,
+      LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
+      DATA_DIR: join(workDir, 'data'),
+      ...extra,
+    }),
+  };
+}

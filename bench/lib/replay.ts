@@ -1,0 +1,83 @@
+// Runs one replay contender as a child process and measures it: events/s and peak RSS.
+import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Kafka } from 'kafkajs';
+import { spawnTs, waitHttp, freePort } from './child.js';
+import type { BenchContext } from './context.js';
+import { sampleRss } from './rss.js';
+
+export interface ReplayMeasure {
+  events: number;
+  ms: number;
+  eventsPerSec: number;
+  peakRssMb: number;
+}
+
+export const BENCH_DATABASE_URL = process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+export async function replayWorker(ctx: BenchContext, mode: 'bare' | 'framework' | 'scc', topic: string, expected: number, timeoutMs = 20 * 60_000): Promise<ReplayMeasure> {
+  const id = randomUUID().slice(0, 8);
+  const resultFile = join(ctx.workDir, `replay-${mode}-${id}.json`);
+  const args = {
+    mode, brokers: ctx.brokers, registryUrl: ctx.registryUrl, topic, expected, resultFile,
+    dbUrl: BENCH_DATABASE_URL, dbSchema: `bench_${ctx.runId}_${id}`.toLowerCase().replace(/[^a-z0-9_]/g, '_'),
+  };
+  const child = spawnTs('bench/workers/replay-worker.ts', { env: process.env, logFile: join(ctx.workDir, `replay-${mode}.log`), args: [JSON.stringify(args)] });
+  const rss = sampleRss(child.pid);
+  const timer = setTimeout(() => void child.stop(1000), timeoutMs);
+  const code = await new Promise<number | null>((resolve) => child.child.once('exit', (c) => resolve(c)));
+  clearTimeout(timer);
+  const mem = rss.stop();
+  if (code !== 0 || !existsSync(resultFile)) throw new Error(`replay worker (${mode}) failed with exit code ${code}; see ${child.logFile}`);
+  const { events, ms } = JSON.parse(readFileSync(resultFile, 'utf8')) as { events: number; ms: number };
+  return { events, ms, eventsPerSec: events / (ms / 1000), peakRssMb: Math.max(mem.peakRssMb, Number.isFinite(mem.hwmMb) ? mem.hwmMb : 0) };
+}
+
+/** Sum of committed offsets of `groupId` on `topic` minus the topic's end offsets (≤ 0 = caught up). */
+async function remaining(kafka: Kafka, groupId: string, topic: string): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const [ends, committed] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId, topics: [topic] })]);
+    const done = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+    return ends.reduce((sum, e) => sum + Number(e.high) - Math.max(0, done.get(e.partition) ?? 0), 0);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
+ * A Switchboard consumer service as a child process on `prefix`'s topics, in a fresh group:
+ * measured from its /readyz answer until its group's committed offsets reach the topic's end.
+ */
+export async function replayService(
+  ctx: BenchContext,
+  kafka: Kafka,
+  opts: { name: string; entry: string; prefix: string; topic: string; events: number; groupVar: string; env: Record<string, string>; timeoutMs?: number },
+): Promise<ReplayMeasure> {
+  const port = await freePort();
+  const groupId = `bench-${opts.name}-${randomUUID().slice(0, 8)}`;
+  const child = spawnTs(opts.entry, {
+    env: ctx.serviceEnv({ ...opts.env, PORT: String(port), KAFKA_TOPIC_PREFIX: opts.prefix, [opts.groupVar]: groupId }),
+    logFile: join(ctx.workDir, `${opts.name}.log`),
+  });
+  const rss = sampleRss(child.pid);
+  try {
+    await waitHttp(`http://127.0.0.1:${port}/readyz`, child, 90_000);
+    const started = performance.now();
+    const deadline = Date.now() + (opts.timeoutMs ?? 20 * 60_000);
+    for (;;) {
+      if (child.exited()) throw new Error(`${opts.name} exited during the replay; see ${child.logFile}`);
+      if ((await remaining(kafka, groupId, opts.topic)) <= 0) break;
+      if (Date.now() > deadline) throw new Error(`${opts.name} did not catch up within the time limit`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const ms = performance.now() - started;
+    const mem = rss.stop();
+    return { events: opts.events, ms, eventsPerSec: opts.events / (ms / 1000), peakRssMb: mem.peakRssMb };
+  } finally {
+    rss.stop();
+    await child.stop();
+  }
+}

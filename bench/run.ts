@@ -1,0 +1,123 @@
+// `npm run bench`: starts a private Kafka + schema registry (or reuses KAFKA_BROKERS and
+// SCHEMA_REGISTRY_URL), runs every scenario against Switchboard and its baseline in the same run,
+// and writes the Markdown report. BENCH_SMOKE=true runs tiny sizes and writes to a temp file.
+// Exit code: 0 when the harness worked, whatever the numbers; 1 when the harness itself broke.
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { portAnswers, repoRoot, startStack, stopStack } from '../infra/local/stack.js';
+import { makeContext, type BenchContext } from './lib/context.js';
+import { deleteTopics } from './lib/kafka.js';
+import { machineFacts } from './lib/machine.js';
+import { renderReport, type ScenarioResult } from './lib/report.js';
+import { benchClients, type BenchClients } from './lib/shared.js';
+import { nspsIngressScenario } from './scenarios/nsps-ingress.js';
+import { onceBatchesScenario } from './scenarios/once-batches.js';
+import { replayScenario } from './scenarios/replay.js';
+import { provisioningScenario } from './scenarios/provisioning.js';
+import { memoryScenario } from './scenarios/memory.js';
+import { growthScenario } from './scenarios/growth.js';
+
+type Scenario = { id: string; title: string; run: (ctx: BenchContext, clients: BenchClients) => Promise<ScenarioResult> };
+
+const SCENARIOS: Scenario[] = [
+  { id: '1', title: 'NSPS single events through ingress', run: nspsIngressScenario },
+  { id: '2', title: '1NCE batches through ingress', run: onceBatchesScenario },
+  { id: '3', title: 'Replay', run: replayScenario },
+  { id: '4', title: 'Provisioning against the WTL emulator', run: provisioningScenario },
+  { id: '5', title: 'Memory', run: memoryScenario },
+  { id: '6', title: 'Growth', run: growthScenario },
+];
+
+function log(line: string): void {
+  process.stdout.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+}
+
+async function main(): Promise<number> {
+  const smoke = process.env.BENCH_SMOKE === 'true' || process.env.BENCH_SMOKE === '1';
+  const only = (process.env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const startedAt = new Date();
+  const t0 = performance.now();
+
+  let brokers = process.env.KAFKA_BROKERS;
+  let registryUrl = process.env.SCHEMA_REGISTRY_URL;
+  let stackDir: string | undefined;
+  let kafkaNote = 'external broker from KAFKA_BROKERS';
+  if (!brokers || !registryUrl) {
+    const stack = {
+      stateDir: process.env.BENCH_STACK_DIR ?? join(repoRoot, '.local', 'bench-stack'),
+      kafkaPort: Number(process.env.BENCH_KAFKA_PORT ?? 49092),
+      controllerPort: Number(process.env.BENCH_KAFKA_CONTROLLER_PORT ?? 49093),
+      registryPort: Number(process.env.BENCH_REGISTRY_PORT ?? 48081),
+      log: (l: string) => log(l),
+    };
+    // Stop at the end only what this run started; a stack left running on purpose stays up.
+    const alreadyUp = await portAnswers(stack.kafkaPort);
+    log(`${alreadyUp ? 'reusing' : 'starting'} the private bench stack in ${stack.stateDir}`);
+    ({ brokers, registryUrl } = await startStack(stack));
+    if (!alreadyUp) stackDir = stack.stateDir;
+    kafkaNote = 'private single-node KRaft broker started by the harness, replication factor 1';
+  }
+  const ctx = makeContext({ smoke, brokers, registryUrl, log });
+  const clients = benchClients(ctx);
+  const machine = machineFacts(kafkaNote);
+  log(`run ${ctx.runId} (${smoke ? 'smoke' : 'full'} mode), topics ${ctx.topicPrefix}*, logs in ${ctx.workDir}`);
+
+  const results: ScenarioResult[] = [];
+  let harnessBroke = false;
+  try {
+    for (const s of SCENARIOS) {
+      if (only.length > 0 && !only.includes(s.id)) continue;
+      log(`scenario ${s.id}: ${s.title}`);
+      const started = performance.now();
+      try {
+        const result = await s.run(ctx, clients);
+        result.durationMs = performance.now() - started;
+        results.push(result);
+        log(`scenario ${s.id}: ${result.status}${result.status === 'not run' ? ` (${result.notes[0]})` : ''} in ${Math.round(result.durationMs / 1000)} s`);
+      } catch (err) {
+        harnessBroke = true;
+        const reason = err instanceof Error ? err.stack ?? err.message : String(err);
+        log(`scenario ${s.id} broke the harness: ${reason}`);
+        results.push({ id: s.id, title: s.title, status: 'not run', notes: [`Not run: the harness failed: ${reason.split('\n')[0]}`], tables: [], targets: [] });
+      }
+    }
+  } finally {
+    await clients.close();
+    await deleteTopics(clients.kafka, ctx.topicPrefix);
+    if (stackDir) await stopStack(stackDir, (l) => log(l));
+  }
+
+  const durationMs = performance.now() - t0;
+  const report = renderReport({
+    mode: smoke ? 'smoke' : 'full',
+    startedAt,
+    durationMs,
+    machine,
+    settings: {
+      mode: smoke ? 'smoke (tiny sizes: checks every path, numbers mean nothing)' : 'full',
+      'repeats per pair (medians quoted)': String(ctx.sizes.repeats),
+      'seconds per HTTP run': String(ctx.sizes.httpSeconds),
+      'service log level': process.env.BENCH_LOG_LEVEL ?? 'info',
+      'scenarios selected': only.length > 0 ? only.join(', ') : 'all',
+    },
+    preface: [
+      'Each scenario runs Switchboard and its baseline in the same run, alternating them, and quotes medians. ' +
+        'Ratios (ours / baseline) are the point: absolute figures depend on the machine and on what else it is doing.',
+      'These machines are shared and noisy: this run shared 2 cores with other engineers\' builds and tests, so absolute figures vary from run to run, and the lead will re-run it at a quiet moment. Re-run with `npm run bench`.',
+    ],
+    scenarios: results,
+  });
+  const out = process.env.BENCH_REPORT ?? (smoke ? join(tmpdir(), `switchboard-bench-${ctx.runId}.md`) : join(repoRoot, 'docs', 'benchmarks.md'));
+  writeFileSync(out, report);
+  log(`report written to ${out} (${Math.round(durationMs / 1000)} s in all)`);
+  return harnessBroke ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,7 @@
+import type { BenchContext } from '../lib/context.js';
+import { notRun, type ScenarioResult } from '../lib/report.js';
+import type { BenchClients } from '../lib/shared.js';
+
+export async function growthScenario(_ctx: BenchContext, _clients: BenchClients): Promise<ScenarioResult> {
+  return notRun('?', 'growth', 'not written yet');
+}
