@@ -330,6 +330,23 @@ describe('ingress sources', () => {
     });
   });
 
+  describe('content types', () => {
+    it('reads the body whatever JSON-ish type is declared, and answers an unusable Content-Type in each source\'s shape', async () => {
+      const event = JSON.stringify({ event_id: 'ct-text-plain', data: { event_type: 'SIM/Updated' } });
+      expect((await send('POST', '/process-event', { ...nspsAuth(), 'content-type': 'text/plain' }, event)).status).toBe(202);
+      written[topics.nspsEvents] = (written[topics.nspsEvents] ?? 0) + 1;
+      const nsps = await send('POST', '/process-event', { ...nspsAuth(), 'content-type': '' }, event);
+      expect(nsps.status).toBe(422);
+      expect(nsps.json).toEqual({ message: 'Validation failed', error: 'the Content-Type header is missing or not valid', type: 'VALIDATION_ERROR' });
+      const once = await send('POST', '/1nce/data-streamer', { ...onceAuth(), 'content-type': '' }, '[]');
+      expect(once.status).toBe(415);
+      expect(once.json).toMatchObject({ error: 'unsupported_media_type' });
+      const sap = await send('PUT', '/api/v1/notifications?reportType=delta', { ...(await sapAuth()), 'content-type': '' }, '{}');
+      expect(sap.status).toBe(400);
+      expect(sap.json).toEqual({ error: { code: 400, message: 'failed to parse request body' } });
+    });
+  });
+
   describe('operations', () => {
     it('serves /healthz, /readyz (Kafka and registry) and /metrics with the ingress families', async () => {
       expect((await send('GET', '/healthz', {})).status).toBe(200);

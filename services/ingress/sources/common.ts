@@ -52,3 +52,12 @@ export function closeAfterResponse(reply: FastifyReply): void {
 export function isUnderPressure(err: { code?: string; statusCode?: number }): boolean {
   return err.code === 'FST_UNDER_PRESSURE' || err.statusCode === 503;
 }
+
+/** A 4xx that fastify itself raised before our handler ran (unusable Content-Type, bad Content-Length…). */
+export function isClientError(err: { statusCode?: number }): boolean {
+  return typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500;
+}
+
+export function clientErrorDetail(err: { statusCode?: number; message: string }): string {
+  return err.statusCode === 415 ? 'the Content-Type header is missing or not valid' : err.message;
+}

@@ -6,7 +6,7 @@ import { bearerToken, matchesAny } from '../domain/credentials.js';
 import { parseJsonBytes } from '../domain/json.js';
 import { nspsRecordKey, validateNspsEvent } from '../domain/nsps-event.js';
 import { BodyError, bodyParser } from '../http/body.js';
-import { closeAfterResponse, deliveryFacts, isUnderPressure, rawBody, writeRecords, type SourceDeps } from './common.js';
+import { clientErrorDetail, closeAfterResponse, isClientError, deliveryFacts, isUnderPressure, rawBody, writeRecords, type SourceDeps } from './common.js';
 
 const AUTH_FAILED = { message: 'Authentication failed', error: 'Invalid API token', type: 'AUTHENTICATION_ERROR' } as const;
 
@@ -45,6 +45,7 @@ export function nspsSource(deps: SourceDeps): FastifyPluginAsync {
         reply.header('retry-after', String(cfg.LOAD_RETRY_AFTER_SECONDS));
         return refuse(reply, 503, 'overloaded', { message: 'Service unavailable', error: 'Server is overloaded, retry later', type: 'SERVICE_UNAVAILABLE' });
       }
+      if (isClientError(err)) return invalid(reply, 'bad_request', clientErrorDetail(err));
       req.log.error({ err: errorMessage(err) }, 'unexpected error');
       return refuse(reply, 500, 'internal', { message: 'Internal error', error: 'Unexpected error', type: 'INTERNAL_ERROR' });
     });

@@ -11,7 +11,7 @@ import { arrayElementRanges, type ByteRange } from '../domain/json-array.js';
 import { classifyOnceRecord, type ClassifiedRecord } from '../domain/once-records.js';
 import { BodyError, bodyParser } from '../http/body.js';
 import { recordSize } from '../produce.js';
-import { closeAfterResponse, deliveryFacts, isUnderPressure, rawBody, writeRecords, type SourceDeps } from './common.js';
+import { clientErrorDetail, closeAfterResponse, isClientError, deliveryFacts, isUnderPressure, rawBody, writeRecords, type SourceDeps } from './common.js';
 
 /** The error body of every non-2xx answer: a stable code for machines, a sentence for people. */
 export interface OnceErrorBody {
@@ -52,6 +52,7 @@ export function onceSource(deps: SourceDeps): FastifyPluginAsync {
         reply.header('retry-after', String(cfg.LOAD_RETRY_AFTER_SECONDS));
         return refuse(reply, 503, 'overloaded', 'server is overloaded, retry later');
       }
+      if (isClientError(err)) return refuse(reply, err.statusCode!, err.statusCode === 415 ? 'unsupported_media_type' : 'bad_request', clientErrorDetail(err));
       req.log.error({ err: errorMessage(err) }, 'unexpected error');
       return refuse(reply, 500, 'internal', 'unexpected error');
     });

@@ -10,7 +10,7 @@ import { bearerToken } from '../domain/credentials.js';
 import { parseJsonBytes } from '../domain/json.js';
 import { PARSE_FAILED, checkSapReport, parseReportType, splitIntoParts, type TenantClaim } from '../domain/sap-report.js';
 import { BodyError, bodyParser } from '../http/body.js';
-import { closeAfterResponse, deliveryFacts, isUnderPressure, rawBody, writeRecords, type SourceDeps } from './common.js';
+import { closeAfterResponse, isClientError, deliveryFacts, isUnderPressure, rawBody, writeRecords, type SourceDeps } from './common.js';
 import { createSapVerifier, type SapVerifier } from './sap-auth.js';
 
 declare module 'fastify' {
@@ -66,6 +66,8 @@ export function sapSource(deps: SourceDeps, verifier: SapVerifier = createSapVer
         reply.header('retry-after', String(cfg.LOAD_RETRY_AFTER_SECONDS));
         return refuse(reply, 503, 'overloaded', 'service unavailable');
       }
+      // The adapter answers whatever it cannot decode with the parse error.
+      if (isClientError(err)) return refuse(reply, 400, 'invalid_json', PARSE_FAILED);
       req.log.error({ err: errorMessage(err) }, 'unexpected error');
       return refuse(reply, 500, 'internal', 'Update failed');
     });
