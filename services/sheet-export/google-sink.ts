@@ -44,14 +44,13 @@ export function createGoogleSink(opts: GoogleSinkOptions): Sink {
   // google-auth-library's JWT flow posts to Google's fixed token URL; honour the key file's token_uri
   // (as Google's other client libraries do) by rewriting that one URL in the auth transporter.
   const auth = new googleAuth.JWT({ email: opts.credentials.client_email, key: opts.credentials.private_key, scopes: [SCOPE] });
-  if (tokenUri !== DEFAULT_TOKEN_URI) {
-    auth.transporter.interceptors.request.add({
-      resolved: async (config) => {
-        if (String(config.url) === DEFAULT_TOKEN_URI) config.url = new URL(tokenUri);
-        return config;
-      },
-    });
-  }
+  auth.transporter.interceptors.request.add({
+    resolved: async (config) => {
+      if (tokenUri !== DEFAULT_TOKEN_URI && String(config.url) === DEFAULT_TOKEN_URI) config.url = new URL(tokenUri);
+      config.timeout ??= opts.timeoutMs; // the token request has none of its own: never hang a flush on it
+      return config;
+    },
+  });
   const api = sheets({ version: 'v4', auth, rootUrl: opts.rootUrl, timeout: opts.timeoutMs });
   const spreadsheetId = opts.spreadsheetId;
   // Our own backoff decides retries (and respects the quota); the client must not retry behind its back.

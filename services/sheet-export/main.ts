@@ -131,7 +131,14 @@ export async function startSheetExport(config: SheetExportConfig, deps: SheetExp
 
 const runDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
 if (runDirectly) {
-  const config = loadSheetExportConfig();
+  let config: SheetExportConfig;
+  try {
+    config = loadSheetExportConfig();
+  } catch (err) {
+    // One clear message naming every wrong variable; no stack trace for an operator's typo.
+    process.stderr.write(`sheet-export: ${errorMessage(err)}\n`);
+    process.exit(1);
+  }
   const logger = createLogger({ service: CONSUMER, level: config.LOG_LEVEL });
   // Fault injection for the crash test only: exit right after the Nth successful append, before it is recorded.
   const exitAfter = Number(process.env.SHEET_EXPORT_TEST_EXIT_AFTER_APPEND ?? 0);
