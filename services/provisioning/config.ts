@@ -11,6 +11,8 @@ export const provisioningConfigShape = {
   DB_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier').default('provisioning'),
   PROVISIONING_GROUP_ID: env.string('switchboard-provisioning'),
   PROVISIONING_KEY_CONCURRENCY: env.int(16, 1),
+  /** How long the group waits for a silent member (a crashed instance) before giving its partitions away. */
+  PROVISIONING_SESSION_TIMEOUT_MS: env.int(30_000, 6000),
   PROVISIONING_RETRY_MAX_ATTEMPTS: env.int(5, 1),
   PROVISIONING_RETRY_INITIAL_MS: env.int(200, 1),
   PROVISIONING_RETRY_MAX_MS: env.int(5000, 1),

@@ -87,6 +87,7 @@ export async function startProvisioning(cfg: ProvisioningConfig, deps: Provision
     metrics,
     handle,
     keyConcurrency: cfg.PROVISIONING_KEY_CONCURRENCY,
+    sessionTimeoutMs: cfg.PROVISIONING_SESSION_TIMEOUT_MS,
     retry: { maxAttempts: cfg.PROVISIONING_RETRY_MAX_ATTEMPTS, initialDelayMs: cfg.PROVISIONING_RETRY_INITIAL_MS, maxDelayMs: cfg.PROVISIONING_RETRY_MAX_MS },
   });
 

@@ -43,8 +43,13 @@ export interface WtlEmulator {
   setDefault(answer: ScriptedAnswer | undefined): void;
   /** Held requests get no answer until release() (or their client goes away). */
   hold(): void;
+  /** Answer the next `count` requests normally, then hold every later one. */
+  holdAfter(count: number): void;
+  /** Stops holding; held requests are answered (unless their client already went away). */
   release(): void;
   heldCount(): number;
+  /** Requests let through whose answer is not written yet (latency) and whose client is still there. */
+  pendingAnswers(): number;
   /** Successful answers written, per x-event-id. */
   appliedCountByEvent(): Map<string, number>;
   reset(): void;
@@ -61,7 +66,9 @@ export async function startWtlEmulator(opts: { port?: number; syncPath?: string 
   let queue: ScriptedAnswer[] = [];
   let fallback: ScriptedAnswer = OK;
   let holding = false;
-  let held: (() => void)[] = [];
+  let holdAfterCount: number | undefined;
+  let passed = 0;
+  let held: { rec: RecordedRequest; go: () => void }[] = [];
 
   const answer = (rec: RecordedRequest, res: ServerResponse, a: ScriptedAnswer): void => {
     if (rec.aborted || res.destroyed) return;
@@ -101,8 +108,11 @@ export async function startWtlEmulator(opts: { port?: number; syncPath?: string 
         if (latencyMs > 0) setTimeout(() => answer(rec, res, scripted), latencyMs);
         else answer(rec, res, scripted);
       };
-      if (holding) held.push(go);
-      else go();
+      if (holding || (holdAfterCount !== undefined && passed >= holdAfterCount)) held.push({ rec, go });
+      else {
+        passed++;
+        go();
+      }
     });
   });
   await new Promise<void>((resolve) => server.listen(opts.port ?? 0, '127.0.0.1', resolve));
@@ -125,14 +135,22 @@ export async function startWtlEmulator(opts: { port?: number; syncPath?: string 
     hold() {
       holding = true;
     },
+    holdAfter(count) {
+      holdAfterCount = passed + count;
+    },
     release() {
       holding = false;
+      holdAfterCount = undefined;
       const waiting = held;
       held = [];
-      for (const go of waiting) go();
+      for (const h of waiting) h.go();
     },
     heldCount() {
       return held.length;
+    },
+    pendingAnswers() {
+      const heldRecs = new Set(held.map((h) => h.rec));
+      return requests.filter((r) => !r.answered && !r.aborted && !heldRecs.has(r)).length;
     },
     appliedCountByEvent() {
       const counts = new Map<string, number>();
@@ -149,6 +167,8 @@ export async function startWtlEmulator(opts: { port?: number; syncPath?: string 
       fallback = OK;
       latencyMs = 0;
       holding = false;
+      holdAfterCount = undefined;
+      passed = 0;
       held = [];
     },
     async close() {

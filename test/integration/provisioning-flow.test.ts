@@ -57,6 +57,7 @@ describe('provisioning service (Kafka + PostgreSQL + WTL emulator)', () => {
       ...process.env,
       KAFKA_TOPIC_PREFIX: prefix,
       KAFKA_TOPIC_PARTITIONS: '3',
+      PROVISIONING_GROUP_ID: `${prefix}provisioning`,
       PORT: '0',
       WTL_BASE_URL: wtl.url,
       WTL_API_KEY: 'wtl-test-key',
@@ -173,7 +174,7 @@ describe('provisioning service (Kafka + PostgreSQL + WTL emulator)', () => {
   it('dead-letters an event without an IMSI with the mapping reason', async () => {
     const event = nspsEvent(undefined);
     await produce(event);
-    const letters = await lettersOf(event.event_id);
+    const letters = (await lettersOf(event.event_id)) ?? [];
     expect(letters).toHaveLength(1);
     expect(letters[0]).toMatchObject({ errorClass: 'PermanentError', attempts: 1, originalTopic: names.nspsEvents });
     expect(String(letters[0]!.reason)).toMatch(/pb_data\.sim_info\.imsi is missing/);
@@ -185,7 +186,7 @@ describe('provisioning service (Kafka + PostgreSQL + WTL emulator)', () => {
     const imsi = nextImsi();
     const event = nspsEvent(imsi);
     await produce(event);
-    const letters = await lettersOf(event.event_id);
+    const letters = (await lettersOf(event.event_id)) ?? [];
     expect(letters).toHaveLength(1);
     expect(String(letters[0]!.reason)).toMatch(/400.*unknown cs_profile/);
     expect(callsFor(event.event_id)).toHaveLength(1); // permanent: not retried
