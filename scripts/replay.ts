@@ -66,7 +66,7 @@ async function main(): Promise<void> {
     const config = loadSccInventoryConfig(env);
     const db = await openInventoryDb(config).catch((err: unknown) =>
       fail(`cannot open the inventory database: ${err instanceof Error ? err.message : String(err)}` +
-        (config.DATABASE_URL ? '' : '\n(with the embedded PGlite database, stop the scc-inventory service first: only one process can open it)'), 1));
+        (config.DATABASE_URL ? '' : '\n(the embedded PGlite database can be open in one process only: stop the scc-inventory service, replay, start it again)'), 1));
     try {
       const result = await rebuild({
         db,

@@ -1,5 +1,6 @@
 // scc-inventory: folds SAP NS reports from Kafka into a PostgreSQL read model and serves it over HTTP.
 // Wires config, database (migrations at start), Kafka consumer and the query API.
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { FastifyInstance } from 'fastify';
@@ -39,14 +40,50 @@ export interface RunningSccInventory {
 
 /** Opens the service's database (PostgreSQL when DATABASE_URL is set, else PGlite under DATA_DIR) and migrates it. */
 export async function openInventoryDb(config: SccInventoryConfig): Promise<Db> {
-  const db = await openDb({
-    url: config.DATABASE_URL,
-    dataDir: join(config.DATA_DIR, 'scc-inventory', 'pglite'),
-    schema: config.DB_SCHEMA,
-    poolSize: config.SCC_KEY_CONCURRENCY + 4,
-  });
-  await migrateInventory(db);
-  return db;
+  const dataDir = join(config.DATA_DIR, 'scc-inventory', 'pglite');
+  // PGlite is one process's database: a second process opening the same folder would corrupt it.
+  const release = config.DATABASE_URL ? () => undefined : lockDataDir(`${dataDir}.lock`);
+  try {
+    const db = await openDb({ url: config.DATABASE_URL, dataDir, schema: config.DB_SCHEMA, poolSize: config.SCC_KEY_CONCURRENCY + 4 });
+    await migrateInventory(db);
+    return { ...db, close: () => db.close().finally(release) };
+  } catch (err) {
+    release();
+    throw err;
+  }
+}
+
+export class DataDirInUseError extends Error {
+  constructor(lockFile: string, pid: number) {
+    super(`the embedded database is in use by process ${pid} (${lockFile}); stop that process first, or use DATABASE_URL`);
+    this.name = 'DataDirInUseError';
+  }
+}
+
+/** A pid lock file beside the PGlite folder; a lock left by a dead process is taken over. */
+function lockDataDir(lockFile: string): () => void {
+  mkdirSync(dirname(lockFile), { recursive: true });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(lockFile, String(process.pid), { flag: 'wx' });
+      return () => rmSync(lockFile, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number(readFileSync(lockFile, 'utf8').trim());
+      if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) throw new DataDirInUseError(lockFile, pid);
+      rmSync(lockFile, { force: true });
+    }
+  }
+  throw new Error(`could not lock ${lockFile}`);
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 export async function migrateInventory(db: Db): Promise<void> {

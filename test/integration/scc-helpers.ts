@@ -76,7 +76,9 @@ export function reportEnvelopes(o: ReportOptions): Envelope[] {
 }
 
 export async function produceEnvelopes(producer: Producer, codec: EnvelopeCodec, topic: string, envelopes: Envelope[]): Promise<void> {
-  const messages = await Promise.all(envelopes.map(async (e) => ({ key: e.tenant, value: await codec.encode(topic, e) })));
+  // Sequential: concurrent first registrations of one subject race in the registry (ingress registers at start).
+  const messages = [];
+  for (const e of envelopes) messages.push({ key: e.tenant, value: await codec.encode(topic, e) });
   await produceAll(producer, [{ topic, messages }], { timeoutMs: 15_000 });
 }
 

@@ -1,6 +1,9 @@
 // The SCC inventory through the real broker, registry and PostgreSQL: reports produced as ingress
 // writes them appear in the query API; duplicates change nothing; split reports wait for all parts;
 // two instances in one group give what one gives.
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Producer } from 'kafkajs';
 import { createKafka, createProducer } from '../../services/shared/kafka.js';
@@ -9,6 +12,8 @@ import { EnvelopeCodec } from '../../services/shared/envelope.js';
 import type { Db } from '../../services/shared/db.js';
 import { canonicalDump } from '../../services/scc-inventory/store.js';
 import { systemId } from '../../services/scc-inventory/fold.js';
+import { DataDirInUseError, openInventoryDb, startSccInventory } from '../../services/scc-inventory/main.js';
+import { createMetrics } from '../../services/shared/metrics.js';
 import { captureLogger, eventually, testDb, testKafkaConfig } from '../support/env.js';
 import {
   getJson, outcomeCount, processedCount, produceEnvelopes, reportBody, reportEnvelopes, sameSchema, serviceConfig, startService,
@@ -151,6 +156,24 @@ describe('scc-inventory service', () => {
     expect((await db.query('SELECT 1 FROM report_parts WHERE report_id = $1', [envelopes[0]!.attributes.report_id])).rows).toHaveLength(0);
   });
 
+  it('drops an incomplete split report once a record of its tenant arrives SCC_PART_TTL_MS later', async () => {
+    const t = Date.parse('2026-03-01T00:00:00Z');
+    const stale = reportEnvelopes({ tenant: 'tenant-ttl', reportType: 'full', parts: 2, receivedAt: t, body: reportBody([{ subaccount: 's', exposedSystems: [{ host: 'never' }] }]) });
+    await produce(stale.slice(0, 1));
+    expect(await settled()).toBe(true);
+    const reportId = stale[0]!.attributes.report_id;
+    expect((await db.query('SELECT 1 FROM report_parts WHERE report_id = $1', [reportId])).rows).toHaveLength(1);
+    await produce(reportEnvelopes({ tenant: 'tenant-ttl', reportType: 'delta', receivedAt: t + 3_600_000 + 1, body: reportBody([{ subaccount: 's', exposedSystems: [{ host: 'later' }] }]) }));
+    expect(await settled()).toBe(true);
+    expect((await db.query('SELECT 1 FROM report_parts WHERE report_id = $1', [reportId])).rows).toHaveLength(0);
+    const dropped = await service.metrics.registry.getSingleMetric('switchboard_scc_incomplete_reports_dropped_total')!.get();
+    expect(dropped.values[0]!.value).toBe(1);
+    // The late last part finds nothing to complete: it is held alone, and the stale report is never applied.
+    await produce(stale.slice(1));
+    expect(await settled()).toBe(true);
+    expect((await getJson(`${service.url}/systems?tenant=tenant-ttl`, TOKEN)).body.items.map((s: any) => s.host)).toEqual(['later']);
+  });
+
   it('dead-letters a report whose body is not valid JSON and keeps consuming', async () => {
     const bad = reportEnvelopes({ tenant: 'tenant-bad', reportType: 'delta', body: Buffer.from('{"value": [') });
     await produceEnvelopes(producer, codec, topic, bad);
@@ -158,6 +181,35 @@ describe('scc-inventory service', () => {
     expect(await settled()).toBe(true);
     expect(await eventually(async () => (await outcomeCount(service.metrics, 'dead_lettered')) >= 1, 30_000)).toBe(true);
     expect((await getJson(`${service.url}/systems?tenant=tenant-bad`, TOKEN)).body.items.map((s: any) => s.host)).toEqual(['ok']);
+  });
+});
+
+describe('scc-inventory on the embedded database', () => {
+  it('runs on PGlite under DATA_DIR when DATABASE_URL is not set, and keeps a second process out', async () => {
+    const kafkaCfg = testKafkaConfig();
+    const kafka = createKafka(kafkaCfg, captureLogger().logger);
+    const topic = topicNames(kafkaCfg.KAFKA_TOPIC_PREFIX).sapReports;
+    const codec = EnvelopeCodec.create(kafkaCfg.SCHEMA_REGISTRY_URL);
+    const dataDir = mkdtempSync(join(tmpdir(), 'scc-pglite-'));
+    const config = serviceConfig(kafkaCfg, { DATABASE_URL: '', DATA_DIR: dataDir });
+    const metrics = createMetrics('scc-inventory');
+    const service = await startSccInventory(config, { metrics, logger: captureLogger().logger });
+    const producer = await createProducer(kafka);
+    try {
+      expect(service.db.kind).toBe('pglite');
+      expect(existsSync(join(dataDir, 'scc-inventory', 'pglite'))).toBe(true);
+      await expect(openInventoryDb(config)).rejects.toThrow(DataDirInUseError);
+      await produceEnvelopes(producer, codec, topic, reportEnvelopes({
+        tenant: 'tenant-p', reportType: 'full', parts: 2, body: reportBody([{ subaccount: 'sa', locationId: 'l', exposedSystems: [{ host: 'p1' }] }]),
+      }));
+      expect(await eventually(async () => (await outcomeCount(metrics, 'processed')) >= 2, 45_000)).toBe(true);
+      const systems = await getJson(`${service.url}/systems?tenant=tenant-p`);
+      expect(systems.body.items.map((s: any) => [s.host, s.status])).toEqual([['p1', 'reachable']]);
+    } finally {
+      await producer.disconnect();
+      await service.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
 
