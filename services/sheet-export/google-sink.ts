@@ -127,6 +127,9 @@ function classify(err: unknown, what: string, tokenUri: string, rowsAreBlamed: b
     return markNotApplied(new TransientError(message, retryAfterMs(e), { cause: err }));
   }
   if (status >= 500 || status === 408) return new TransientError(message, retryAfterMs(e), { cause: err });
+  // "Unable to parse range": the tab is gone (deleted or renamed by a person), not bad rows. The next
+  // attempt re-creates it, so retry soon.
+  if (status === 400 && /Unable to parse range/i.test(message)) return markNotApplied(new TransientError(message, undefined, { cause: err }));
   if (status === 400 && rowsAreBlamed && !url.startsWith(tokenUri)) return markNotApplied(new PermanentError(message, { cause: err }));
   // 401/403/404 and the rest: credentials, sharing or spreadsheet id are wrong. Pause until an operator fixes it.
   return markNotApplied(new TransientError(message, 30_000, { cause: err }));

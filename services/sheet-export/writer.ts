@@ -77,6 +77,8 @@ export function createTabWriter(opts: WriterOptions): TabWriter {
         try {
           await timed(() => sink.append(tab, rows));
         } catch (err) {
+          // The tab may have been deleted or renamed meanwhile: check it (and its header) again next time.
+          headerDone.delete(tab);
           // A refusal (429, 4xx) means the sheet did not change: no need to read column A to find out.
           if (wasNotApplied(err)) await ledger.resolve(tab, [batchId], []);
           throw err;

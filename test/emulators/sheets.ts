@@ -37,6 +37,8 @@ export interface SheetsEmulator {
   /** A tab's rows, header included. */
   rows(tab: string): unknown[][];
   fail(kind: CallKind, fault: Fault): void;
+  /** What a person deleting a tab in the browser does. */
+  deleteTab(tab: string): void;
   close(): Promise<void>;
 }
 
@@ -71,6 +73,7 @@ export async function startSheetsEmulator(opts: { spreadsheetId?: string } = {})
       list.push({ ...fault });
       faults.set(kind, list);
     },
+    deleteTab: (tab) => void sheets.delete(tab),
     close: () => new Promise((resolve) => {
       server.closeAllConnections();
       server.close(() => resolve());

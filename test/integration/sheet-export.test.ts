@@ -298,6 +298,40 @@ describe('sheet export to Google Sheets (emulator)', () => {
   });
 });
 
+describe('sheet export when a person deletes a tab', () => {
+  let emulator: SheetsEmulator;
+  let h: Harness;
+  let service: RunningSheetExport | undefined;
+
+  beforeAll(async () => {
+    emulator = await startSheetsEmulator();
+    h = await harness(emulator);
+  });
+  afterAll(async () => {
+    await service?.stop();
+    await h?.dispose();
+    await emulator?.close();
+  });
+
+  it('re-creates the tab with its header and keeps exporting, dead-lettering nothing', async () => {
+    const config = h.config();
+    service = await startSheetExport(config, { logger: captureLogger().logger });
+    await h.ingress.onceEvents([onceEventRecord(1), onceEventRecord(2)]);
+    expect(await eventually(async () => columnA(emulator, EVENTS_TAB).length === 2)).toBe(true);
+
+    emulator.deleteTab(EVENTS_TAB);
+    const later = await h.ingress.onceEvents([onceEventRecord(3)]);
+    expect(await eventually(async () => columnA(emulator, EVENTS_TAB).length === 1)).toBe(true);
+    expect(emulator.rows(EVENTS_TAB)[0]).toEqual(HEADERS.onceEvents);
+    expect(columnA(emulator, EVENTS_TAB)).toEqual([later[0]!.event_id]);
+    expect(await eventually(() => caughtUp(h.kafka, config.SHEET_EXPORT_GROUP_ID, inputTopics(h)))).toBe(true);
+    await service.stop();
+    const text = await service.metrics.registry.metrics();
+    service = undefined;
+    expect(counterValue(text, 'switchboard_consumer_messages_total', { outcome: 'dead_lettered' })).toBe(0);
+  });
+});
+
 describe('sheet export survives a crash between append and commit', () => {
   let emulator: SheetsEmulator;
   let h: Harness;
