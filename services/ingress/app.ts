@@ -49,8 +49,15 @@ export function buildIngressApp(cfg: IngressConfig, deps: IngressAppDeps): { app
   });
   const ingressMetrics = createIngressMetrics(deps.metrics.registry);
 
+  // While shutting down, in-flight requests still get their answer, but their keep-alive connection
+  // is closed after it: otherwise an idle keep-alive socket would hold close() until the client leaves.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
   app.addHook('onSend', async (req, reply, payload) => {
     reply.header('x-request-id', req.id);
+    if (closing) reply.header('connection', 'close');
     return payload;
   });
   app.addHook('onResponse', async (req, reply) => {

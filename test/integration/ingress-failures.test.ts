@@ -3,6 +3,7 @@
 // succeeds once the broker is back; load shedding answers 503 while the ops routes keep working.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startKafka, stopKafka } from '../../infra/local/stack.js';
@@ -119,5 +120,33 @@ describe('ingress load shedding', () => {
     expect(sap.json).toEqual({ error: { code: 503, message: 'service unavailable' } });
     expect((await fetch(`${ingress.url}/healthz`)).status).toBe(200);
     expect((await fetch(`${ingress.url}/metrics`)).status).toBe(200);
+  });
+});
+
+describe('ingress shutdown', () => {
+  it('finishes a request that is in flight when stop() is called, with its record acknowledged, then refuses new connections', async () => {
+    const cfg = env({});
+    const { logger, lines } = captureLogger('ingress');
+    const ingress = await startIngress(cfg, { logger });
+    const port = Number(new URL(ingress.url).port);
+    const body = JSON.stringify({ event_id: 'in-flight-1', data: { event_type: 'SIM/Updated' } });
+    const half = Math.floor(body.length / 2);
+    const socket = connect(port, '127.0.0.1');
+    let response = '';
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.on('data', (d) => (response += d.toString()));
+    await new Promise<void>((resolve) => socket.on('connect', () => resolve()));
+    socket.write(`POST /process-event HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${NSPS_TOKEN}\r\nContent-Type: application/json\r\nX-Request-Id: in-flight\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, half)}`);
+    // The request has started (its headers are in) when shutdown begins.
+    const started = await eventually(async () => lines.some((l) => l.includes('"request_id":"in-flight"') && l.includes('incoming request')), 5_000, 20);
+    expect(started).toBe(true);
+    const stopping = ingress.stop();
+    socket.write(body.slice(half));
+    await stopping;
+    await closed;
+    expect(response).toMatch(/^HTTP\/1\.1 202/);
+    const [record] = await readTopic(createKafka(cfg, captureLogger().logger), topicNames(cfg.KAFKA_TOPIC_PREFIX).nspsEvents, 1);
+    expect((await EnvelopeCodec.create(cfg.SCHEMA_REGISTRY_URL).decode(record!.value!)).request_id).toBe('in-flight');
+    await expect(fetch(`${ingress.url}/healthz`)).rejects.toThrow();
   });
 });
