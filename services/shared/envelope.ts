@@ -33,6 +33,7 @@ export interface RegistryAuth {
 
 export class EnvelopeCodec {
   private readonly ids = new Map<string, number>();
+  private readonly registering = new Map<string, Promise<number>>();
 
   private constructor(private readonly registry: SchemaRegistry) {}
 
@@ -52,12 +53,20 @@ export class EnvelopeCodec {
   async schemaIdFor(topic: string): Promise<number> {
     const known = this.ids.get(topic);
     if (known !== undefined) return known;
-    const { id } = await this.registry.register(
-      { type: SchemaType.AVRO, schema: ENVELOPE_SCHEMA },
-      { subject: `${topic}-value` },
-    );
-    this.ids.set(topic, id);
-    return id;
+    // One registration per topic even when many encodes start at once: concurrent first registrations
+    // of a new subject race in the registry (Apicurio answers "A rule named 'COMPATIBILITY' already exists").
+    let pending = this.registering.get(topic);
+    if (!pending) {
+      pending = this.registry
+        .register({ type: SchemaType.AVRO, schema: ENVELOPE_SCHEMA }, { subject: `${topic}-value` })
+        .then(({ id }) => {
+          this.ids.set(topic, id);
+          return id;
+        })
+        .finally(() => this.registering.delete(topic));
+      this.registering.set(topic, pending);
+    }
+    return pending;
   }
 
   async encode(topic: string, envelope: Envelope): Promise<Buffer> {
