@@ -10,6 +10,8 @@ export const sheetExportConfigShape = {
   PORT: env.port(9102),
   DB_SCHEMA: env.string('sheet_export'),
   SHEET_EXPORT_GROUP_ID: env.string('switchboard-sheet-export'),
+  /** How long the group waits for a silent (crashed) instance before its partitions move on. */
+  SHEET_EXPORT_SESSION_TIMEOUT_MS: env.int(30_000, 6000),
   GOOGLE_SHEETS_SPREADSHEET_ID: env.optionalString(),
   GOOGLE_APPLICATION_CREDENTIALS: env.optionalString(),
   GOOGLE_SERVICE_ACCOUNT_JSON: env.optionalString(),

@@ -106,6 +106,7 @@ export async function startSheetExport(config: SheetExportConfig, deps: SheetExp
       handleBatch: createBatchHandler({ batcher, tabs, logger }),
       // Enough partitions at once that their rows meet in one append.
       partitionsConsumedConcurrently: Math.max(3, config.KAFKA_TOPIC_PARTITIONS),
+      sessionTimeoutMs: config.SHEET_EXPORT_SESSION_TIMEOUT_MS,
     });
     // The consumer stops first (its last batch finishes and commits), then the batcher drains.
     cleanup.push(() => batcher.close());

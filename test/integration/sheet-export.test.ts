@@ -351,7 +351,8 @@ describe('sheet export survives a crash between append and commit', () => {
     // This run reads the key from a file, as most deployments do.
     const keyFile = join(h.dataDir, 'service-account.json');
     writeFileSync(keyFile, emulator.serviceAccountJson, { mode: 0o600 });
-    const env = h.env({ SHEETS_BATCH_MAX_ROWS: '150', GOOGLE_APPLICATION_CREDENTIALS: keyFile });
+    // A short session so the restarted instance need not wait 30 s for the group to give up on the dead one.
+    const env = h.env({ SHEETS_BATCH_MAX_ROWS: '150', GOOGLE_APPLICATION_CREDENTIALS: keyFile, SHEET_EXPORT_SESSION_TIMEOUT_MS: '6000' });
     delete env.GOOGLE_SERVICE_ACCOUNT_JSON;
 
     const child = spawn(process.execPath, ['--import', 'tsx', 'services/sheet-export/main.ts'], {
