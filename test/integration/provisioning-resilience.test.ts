@@ -10,7 +10,8 @@ import { openDb, type Db } from '../../services/shared/db.js';
 import { EnvelopeCodec, type Envelope } from '../../services/shared/envelope.js';
 import { processedCount } from '../../services/shared/idempotency.js';
 import { createKafka, createProducer, produceAll } from '../../services/shared/kafka.js';
-import { ensureTopics, topicNames } from '../../services/shared/topics.js';
+import { ensureTopics, topicNames, type TopicNames } from '../../services/shared/topics.js';
+import type { KafkaConfig } from '../../services/shared/config.js';
 import { loadProvisioningConfig } from '../../services/provisioning/config.js';
 import { startProvisioning } from '../../services/provisioning/main.js';
 import { startWtlEmulator, type WtlEmulator } from '../emulators/wtl.js';
@@ -41,12 +42,13 @@ function makeEvents(imsis: number, perImsi: number, imsiBase: number): TestEvent
 }
 
 describe('provisioning exactly once under crashes and scaling', () => {
-  const kcfg = testKafkaConfig();
-  const prefix = kcfg.KAFKA_TOPIC_PREFIX;
-  const names = topicNames(prefix);
   const { logger } = captureLogger('test');
-  const kafka = createKafka(kcfg, logger, 'test');
-  const codec = EnvelopeCodec.create(kcfg.SCHEMA_REGISTRY_URL);
+  const kafka = createKafka(testKafkaConfig(), logger, 'test');
+  // Each test gets its own topics (prefix) and its own PostgreSQL schema.
+  let kcfg: KafkaConfig;
+  let prefix: string;
+  let names: TopicNames;
+  let codec: EnvelopeCodec;
   let wtl: WtlEmulator;
   let producer: Producer;
   let db: Db;
@@ -54,8 +56,6 @@ describe('provisioning exactly once under crashes and scaling', () => {
 
   beforeAll(async () => {
     wtl = await startWtlEmulator();
-    await ensureTopics(kafka, kcfg, [names.nspsEvents]);
-    await codec.registerFor([names.nspsEvents]); // as ingress does at start (then encodes may run in parallel)
     producer = await createProducer(kafka);
   });
   afterAll(async () => {
@@ -64,6 +64,12 @@ describe('provisioning exactly once under crashes and scaling', () => {
   });
   beforeEach(async () => {
     wtl.reset();
+    kcfg = testKafkaConfig();
+    prefix = kcfg.KAFKA_TOPIC_PREFIX;
+    names = topicNames(prefix);
+    codec = EnvelopeCodec.create(kcfg.SCHEMA_REGISTRY_URL);
+    await ensureTopics(kafka, kcfg, [names.nspsEvents]);
+    await codec.registerFor([names.nspsEvents]); // as ingress does at start (then encodes may run in parallel)
     schema = uniqueName('t').toLowerCase();
     db = await openDb({ url: process.env.DATABASE_URL, schema });
     return async () => {
@@ -189,7 +195,11 @@ describe('provisioning exactly once under crashes and scaling', () => {
       const events = makeEvents(18, 3, 5000);
       await produce(events);
       const done = await eventually(async () => (await processedCount(db, 'provisioning')) === events.length, 60_000, 200);
-      expect(done).toBe(true);
+      const diagnosis = JSON.stringify({
+        processed: await processedCount(db, 'provisioning'), requests: wtl.requests.length, applied: wtl.appliedCountByEvent().size,
+        a: (await a.metrics.consumerMessages.get()).values, b: (await b.metrics.consumerMessages.get()).values,
+      });
+      expect(done, diagnosis).toBe(true);
       expectExactlyOnceInOrder(events);
       expect(wtl.requests).toHaveLength(events.length); // not a single re-send
 
