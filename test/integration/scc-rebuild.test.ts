@@ -1,17 +1,22 @@
 // Rebuild and point-in-time snapshots of the SCC inventory from the real topic, while the live
 // service keeps consuming.
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Producer } from 'kafkajs';
 import { createKafka, createProducer } from '../../services/shared/kafka.js';
 import { ensureTopics, topicNames } from '../../services/shared/topics.js';
 import { EnvelopeCodec } from '../../services/shared/envelope.js';
 import type { Db } from '../../services/shared/db.js';
-import { canonicalDump } from '../../services/scc-inventory/store.js';
+import { canonicalDump, lockForApply } from '../../services/scc-inventory/store.js';
+import { repoRoot } from '../../infra/local/stack.js';
 import { rebuild, type RebuildProgress } from '../../services/scc-inventory/rebuild.js';
 import { migrateInventory } from '../../services/scc-inventory/main.js';
 import { captureLogger, eventually, testDb, testKafkaConfig } from '../support/env.js';
 import { getJson, processedCount, produceEnvelopes, reportBody, reportEnvelopes, sameSchema, serviceConfig, startService } from './scc-helpers.js';
 
+const execFileP = promisify(execFile);
 const DAY = 24 * 3600 * 1000;
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 
@@ -101,6 +106,66 @@ describe('scc-inventory rebuild', () => {
     }
   });
 
+  it('waits for an apply in flight and serves the old inventory until the swap commits', async () => {
+    const expected = await canonicalDump(db);
+    await db.query("UPDATE systems SET description = 'old generation'");
+    const holder = await sameSchema(db);
+    let release!: () => void;
+    let lockTaken!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const taken = new Promise<void>((r) => (lockTaken = r));
+    const inFlight = holder.transaction(async (tx) => {
+      await lockForApply(tx, 'tenant-x'); // what a live apply holds for its transaction
+      lockTaken();
+      await held;
+    });
+    try {
+      await taken;
+      let finished = false;
+      const running = runRebuild(rebuildDb).then(() => { finished = true; });
+      const waitingForLock = await eventually(async () => (await db.query(
+        `SELECT 1 FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+         WHERE l.locktype = 'advisory' AND NOT l.granted AND a.query LIKE '%pg_advisory_xact_lock(hashtext(current_schema() || '':scc-inventory''))%'`,
+      )).rows.length > 0, 60_000);
+      expect(waitingForLock).toBe(true);
+      expect(finished).toBe(false);
+      const served = await getJson(`${service.url}/systems?tenant=tenant-x`);
+      expect(served.body.items.length).toBeGreaterThan(0);
+      expect(served.body.items.map((s: any) => s.description)).toEqual(served.body.items.map(() => 'old generation'));
+      release();
+      await inFlight;
+      await running;
+      expect(await canonicalDump(db)).toBe(expected);
+    } finally {
+      release();
+      await inFlight.catch(() => undefined);
+      await holder.close();
+    }
+  });
+
+  it('runs from the command line: npm run replay -- scc-inventory [--as-of … --snapshot …]', async () => {
+    const schema = (await db.query<{ s: string }>('SELECT current_schema() AS s')).rows[0]!.s;
+    const env = {
+      ...process.env, KAFKA_TOPIC_PREFIX: kafkaCfg.KAFKA_TOPIC_PREFIX, DB_SCHEMA: schema, LOG_LEVEL: 'warn',
+    };
+    const tsx = join(repoRoot, 'node_modules', '.bin', 'tsx');
+    const expected = await canonicalDump(db);
+    const rebuilt = await execFileP(tsx, ['scripts/replay.ts', 'scc-inventory'], { cwd: repoRoot, env });
+    const summary = JSON.parse(rebuilt.stdout);
+    expect(summary).toMatchObject({ consumer: 'scc-inventory', mode: 'rebuild', records: produced, rejected: 0 });
+    expect(rebuilt.stderr).toMatch(new RegExp(`scc-inventory (catch-up|tail): ${produced}/${produced} records \\(\\d+/s\\)`));
+    expect(await canonicalDump(db)).toBe(expected);
+
+    const snap = await execFileP(tsx, ['scripts/replay.ts', 'scc-inventory', '--as-of', new Date(day(1)).toISOString(), '--snapshot', 'day-1'], { cwd: repoRoot, env });
+    expect(JSON.parse(snap.stdout)).toMatchObject({ mode: 'snapshot', snapshot: 'day-1' });
+    const day1 = await getJson(`${service.url}/snapshots/day-1/systems?tenant=tenant-x`);
+    expect(day1.body.items.map((s: any) => [s.host, s.status]).sort()).toEqual([['a', 'reachable'], ['b', 'reachable']]);
+
+    const usage = await execFileP(tsx, ['scripts/replay.ts', 'scc-inventory', '--as-of', 'yesterday'], { cwd: repoRoot, env }).catch((e: { code: number; stderr: string }) => e);
+    expect((usage as { code: number }).code).toBe(2);
+    expect((usage as { stderr: string }).stderr).toContain('not an ISO time');
+  });
+
   it('builds the inventory as it was at a point in time into a snapshot served beside the live one', async () => {
     const liveBefore = await canonicalDump(db);
     const result = await runRebuild(rebuildDb, { asOf: new Date(day(2) + 1000), snapshotName: 'end-of-day-2' });
@@ -118,7 +183,7 @@ describe('scc-inventory rebuild', () => {
     expect(liveState).toEqual({ a: 'unreachable', b: 'unreachable', c: 'reachable', d: 'reachable' });
 
     const list = await getJson(`${service.url}/snapshots`);
-    expect(list.body.items.map((s: any) => [s.name, s.asOf])).toEqual([['end-of-day-2', new Date(day(2) + 1000).toISOString()]]);
+    expect(list.body.items.map((s: any) => [s.name, s.asOf])).toContainEqual(['end-of-day-2', new Date(day(2) + 1000).toISOString()]);
     const sccs = await getJson(`${service.url}/snapshots/end-of-day-2/sccs?tenant=tenant-x`);
     expect(sccs.body.items.map((s: any) => [s.locationId, s.reachable, s.unreachable])).toEqual([['loc-1', 2, 1]]);
     const systemA = snap.body.items.find((s: any) => s.host === 'a');
