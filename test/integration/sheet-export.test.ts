@@ -297,6 +297,36 @@ describe('sheet export to Google Sheets (emulator)', () => {
   });
 });
 
+describe('sheet export with two instances in one group', () => {
+  let emulator: SheetsEmulator;
+  let h: Harness;
+  const services: RunningSheetExport[] = [];
+
+  beforeAll(async () => {
+    emulator = await startSheetsEmulator();
+    h = await harness(emulator);
+  });
+  afterAll(async () => {
+    for (const s of services) await s.stop();
+    await h?.dispose();
+    await emulator?.close();
+  });
+
+  it('together write each row exactly once', async () => {
+    const config = h.config();
+    services.push(await startSheetExport(config, { logger: captureLogger().logger }));
+    services.push(await startSheetExport({ ...config, PORT: 0 }, { logger: captureLogger().logger }));
+    const usage = await h.ingress.usage(Array.from({ length: 600 }, (_, i) => usageRecord(700_000 + i)));
+    const nsps = await h.ingress.nsps(Array.from({ length: 30 }, (_, i) => nspsEvent(i)));
+    expect(await eventually(() => caughtUp(h.kafka, config.SHEET_EXPORT_GROUP_ID, inputTopics(h)), 60_000)).toBe(true);
+    const usageIds = columnA(emulator, USAGE_TAB);
+    expect(usageIds).toHaveLength(600);
+    expect(new Set(usageIds)).toEqual(new Set(usage.map((e) => e.event_id)));
+    expect(new Set(columnA(emulator, NSPS_TAB))).toEqual(new Set(nsps.map((e) => e.event_id)));
+    expect(columnA(emulator, NSPS_TAB)).toHaveLength(30);
+  });
+});
+
 describe('sheet export when a person deletes a tab', () => {
   let emulator: SheetsEmulator;
   let h: Harness;
