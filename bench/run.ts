@@ -2,13 +2,15 @@
 // SCHEMA_REGISTRY_URL), runs every scenario against Switchboard and its baseline in the same run,
 // and writes the Markdown report. BENCH_SMOKE=true runs tiny sizes and writes to a temp file.
 // Exit code: 0 when the harness worked, whatever the numbers; 1 when the harness itself broke.
-import { writeFileSync } from 'node:fs';
+
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { portAnswers, repoRoot, startStack, stopStack } from '../infra/local/stack.js';
 import { makeContext, type BenchContext } from './lib/context.js';
 import { deleteTopics } from './lib/kafka.js';
 import { machineFacts } from './lib/machine.js';
+import { HOW_TO_RUN } from './lib/howto.js';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { renderReport, type ScenarioResult } from './lib/report.js';
 import { benchClients, type BenchClients } from './lib/shared.js';
 import { nspsIngressScenario } from './scenarios/nsps-ingress.js';
@@ -17,6 +19,9 @@ import { replayScenario } from './scenarios/replay.js';
 import { provisioningScenario } from './scenarios/provisioning.js';
 import { memoryScenario } from './scenarios/memory.js';
 import { growthScenario } from './scenarios/growth.js';
+
+/** Hand-written findings (what is ours vs the library's, fixes), kept across regenerated reports. */
+const ANALYSIS = join(repoRoot, 'bench', 'analysis.md');
 
 type Scenario = { id: string; title: string; run: (ctx: BenchContext, clients: BenchClients) => Promise<ScenarioResult> };
 
@@ -107,6 +112,10 @@ async function main(): Promise<number> {
       'These machines are shared and noisy: this run shared 2 cores with other engineers\' builds and tests, so absolute figures vary from run to run, and the lead will re-run it at a quiet moment. Re-run with `npm run bench`.',
     ],
     scenarios: results,
+    appendix: [
+      ...(existsSync(ANALYSIS) ? [readFileSync(ANALYSIS, 'utf8').trim()] : []),
+      HOW_TO_RUN,
+    ],
   });
   const out = process.env.BENCH_REPORT ?? (smoke ? join(tmpdir(), `switchboard-bench-${ctx.runId}.md`) : join(repoRoot, 'docs', 'benchmarks.md'));
   writeFileSync(out, report);

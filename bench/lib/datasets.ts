@@ -71,7 +71,7 @@ function dataset(
   let d = cache.get(k);
   if (!d) {
     d = (async () => {
-      const prefix = `${ctx.topicPrefix}${kind}${label(count)}.`;
+      const prefix = `${ctx.topicPrefix}${kind}-${label(count)}.`;
       const topic = topicOf(prefix);
       const started = performance.now();
       ctx.log(`  filling ${topic} with ${count} records (setup, not measured)`);

@@ -16,14 +16,14 @@ export interface ReplayMeasure {
 
 export const BENCH_DATABASE_URL = process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
-export async function replayWorker(ctx: BenchContext, mode: 'bare' | 'framework' | 'scc', topic: string, expected: number, timeoutMs = 20 * 60_000): Promise<ReplayMeasure> {
+export async function replayWorker(ctx: BenchContext, mode: 'bare' | 'framework' | 'scc', topic: string, expected: number, nodeArgs: string[] = [], timeoutMs = 20 * 60_000): Promise<ReplayMeasure> {
   const id = randomUUID().slice(0, 8);
   const resultFile = join(ctx.workDir, `replay-${mode}-${id}.json`);
   const args = {
     mode, brokers: ctx.brokers, registryUrl: ctx.registryUrl, topic, expected, resultFile,
     dbUrl: BENCH_DATABASE_URL, dbSchema: `bench_${ctx.runId}_${id}`.toLowerCase().replace(/[^a-z0-9_]/g, '_'),
   };
-  const child = spawnTs('bench/workers/replay-worker.ts', { env: process.env, logFile: join(ctx.workDir, `replay-${mode}.log`), args: [JSON.stringify(args)] });
+  const child = spawnTs('bench/workers/replay-worker.ts', { env: process.env, logFile: join(ctx.workDir, `replay-${mode}.log`), args: [JSON.stringify(args)], nodeArgs });
   const rss = sampleRss(child.pid);
   const timer = setTimeout(() => void child.stop(1000), timeoutMs);
   const code = await new Promise<number | null>((resolve) => child.child.once('exit', (c) => resolve(c)));
@@ -54,13 +54,14 @@ async function remaining(kafka: Kafka, groupId: string, topic: string): Promise<
 export async function replayService(
   ctx: BenchContext,
   kafka: Kafka,
-  opts: { name: string; entry: string; prefix: string; topic: string; events: number; groupVar: string; env: Record<string, string>; timeoutMs?: number },
+  opts: { name: string; entry: string; prefix: string; topic: string; events: number; groupVar: string; env: Record<string, string>; timeoutMs?: number; nodeArgs?: string[] },
 ): Promise<ReplayMeasure> {
   const port = await freePort();
   const groupId = `bench-${opts.name}-${randomUUID().slice(0, 8)}`;
   const child = spawnTs(opts.entry, {
     env: ctx.serviceEnv({ ...opts.env, PORT: String(port), KAFKA_TOPIC_PREFIX: opts.prefix, [opts.groupVar]: groupId }),
     logFile: join(ctx.workDir, `${opts.name}.log`),
+    ...(opts.nodeArgs ? { nodeArgs: opts.nodeArgs } : {}),
   });
   const rss = sampleRss(child.pid);
   try {

@@ -34,6 +34,8 @@ export interface ReportInput {
   settings: Record<string, string>;
   preface: string[];
   scenarios: ScenarioResult[];
+  /** Closing sections (Markdown), e.g. how to run the harness. */
+  appendix: string[];
 }
 
 export function fmt(value: number, digits = 0): string {
@@ -79,6 +81,7 @@ export function renderReport(r: ReportInput): string {
     for (const n of s.notes) out.push(n, '');
     for (const t of s.tables) out.push(table(t), '');
   }
+  for (const a of r.appendix) out.push(a, '');
   return out.join('\n');
 }
 

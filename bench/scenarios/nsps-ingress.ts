@@ -9,6 +9,7 @@ import { createTopic, encodeAll } from '../lib/kafka.js';
 import { autocannonLoad, medianResult, producerLoad, type LoadResult } from '../lib/load.js';
 import { fmt, notRun, pct, type ScenarioResult } from '../lib/report.js';
 import { median, ratio } from '../lib/stats.js';
+import { profileChild, profilingEnabled } from '../lib/profile.js';
 import { imsiOf, nspsEnvelope, nspsEventBody } from '../lib/workload.js';
 
 const ID = '1';
@@ -67,6 +68,16 @@ export async function nspsIngressScenario(ctx: BenchContext, clients: BenchClien
     const best = ingressByConn.reduce((a, b) => (b.ingress.opsPerSec > a.ingress.opsPerSec ? b : a));
     const vsHttp = ratio(best.ingress.opsPerSec, best.bare.opsPerSec);
     const met = vsHttp >= 0.5 && best.ingress.p99Ms < 50 && best.ingress.failed === 0;
+    const tables: ScenarioResult['tables'] = [{
+      headers: ['connections', 'ingress req/s', 'ingress p50 ms', 'ingress p99 ms', 'fastify req/s', 'fastify p99 ms', 'producer events/s', 'producer p50 ms', 'producer p99 ms', 'ingress / fastify', 'ingress / producer', 'failed (ingress/fastify/producer)'],
+      rows,
+    }];
+    if (!met && profilingEnabled()) {
+      ctx.log(`  profiling ingress at ${best.connections} connections (not measured)`);
+      const prof = await profileChild(ctx, 'ingress-nsps', (nodeArgs) => startIngressChild(ctx, 'ingress-nsps-prof', nodeArgs), (t) =>
+        autocannonLoad({ url: `${t.url}/process-event`, connections: best.connections, seconds: sizes.httpSeconds, headers: { authorization: `Bearer ${NSPS_TOKEN}` }, body: nextBody }));
+      if (prof) tables.push(prof);
+    }
     return {
       id: ID,
       title: TITLE,
@@ -78,10 +89,7 @@ export async function nspsIngressScenario(ctx: BenchContext, clients: BenchClien
           `Each cell is the median of ${sizes.repeats} runs of ${sizes.httpSeconds} s, the three contenders alternated (rotated order each round).`,
         'The single local broker has one replica per partition, so "all in-sync replicas" is that one replica: acks=-1 costs the same as acks=1 here; on a 3-broker cluster the acknowledgement waits for the followers.',
       ],
-      tables: [{
-        headers: ['connections', 'ingress req/s', 'ingress p50 ms', 'ingress p99 ms', 'fastify req/s', 'fastify p99 ms', 'producer events/s', 'producer p50 ms', 'producer p99 ms', 'ingress / fastify', 'ingress / producer', 'failed (ingress/fastify/producer)'],
-        rows,
-      }],
+      tables,
       targets: [{
         name: TARGETS[0]!,
         status: met ? 'met' : 'missed',

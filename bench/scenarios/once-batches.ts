@@ -9,6 +9,7 @@ import { cycle, onceBatches } from '../lib/once.js';
 import { fmt, notRun, pct, type ScenarioResult } from '../lib/report.js';
 import type { BenchClients } from '../lib/shared.js';
 import { median, ratio } from '../lib/stats.js';
+import { profileChild, profilingEnabled } from '../lib/profile.js';
 
 const ID = '2';
 const TITLE = '1NCE batches through ingress';
@@ -36,6 +37,11 @@ export async function onceBatchesScenario(ctx: BenchContext, clients: BenchClien
     const base = medianResult(runs.get('bare producer')!, median);
     const r = ratio(ours.recordsPerSec, base.recordsPerSec);
     const bodyMb = Buffer.byteLength(pool[0]!.body) / 2 ** 20;
+    const met = r >= 0.6 && ours.failed === 0;
+    const profile = !met && profilingEnabled()
+      ? await profileChild(ctx, 'ingress-1nce', (nodeArgs) => startIngressChild(ctx, 'ingress-1nce-prof', nodeArgs), (t) =>
+        batchHttpLoad({ url: `${t.url}${ONCE_PATH}`, clients: sizes.onceClients, seconds: sizes.httpSeconds * 2, headers: { authorization: basicAuthHeader() }, body: nextHttp }))
+      : undefined;
     return {
       id: ID,
       title: TITLE,
@@ -51,8 +57,8 @@ export async function onceBatchesScenario(ctx: BenchContext, clients: BenchClien
           ['ingress', fmt(ours.recordsPerSec), fmt(ours.opsPerSec, 2), fmt(ours.p50Ms), fmt(ours.p99Ms), ours.ok, ours.failed, pct(r)],
           ['bare producer', fmt(base.recordsPerSec), fmt(base.opsPerSec, 2), fmt(base.p50Ms), fmt(base.p99Ms), base.ok, base.failed, '100 %'],
         ],
-      }],
-      targets: [{ name: TARGETS[0]!, status: r >= 0.6 && ours.failed === 0 ? 'met' : 'missed', detail: `${fmt(ours.recordsPerSec)} vs ${fmt(base.recordsPerSec)} records/s = ${pct(r)}, ${ours.failed} failed batches` }],
+      }, ...(profile ? [profile] : [])],
+      targets: [{ name: TARGETS[0]!, status: met ? 'met' : 'missed', detail: `${fmt(ours.recordsPerSec)} vs ${fmt(base.recordsPerSec)} records/s = ${pct(r)}, ${ours.failed} failed batches` }],
     };
   } catch (err) {
     return notRun(ID, TITLE, `harness could not run it: ${err instanceof Error ? err.message : String(err)}`, TARGETS);

@@ -10,6 +10,7 @@ import { BENCH_DATABASE_URL, replayService, replayWorker, type ReplayMeasure } f
 import { fmt, pct, type ScenarioResult, type Target } from '../lib/report.js';
 import type { BenchClients } from '../lib/shared.js';
 import { median, ratio } from '../lib/stats.js';
+import { profileRun, profilingEnabled } from '../lib/profile.js';
 
 const ID = '3';
 const TITLE = 'Replay';
@@ -54,6 +55,10 @@ export async function replayScenario(ctx: BenchContext, clients: BenchClients): 
   remember(frameworkRuns, 'NSPS', n);
   const fr = ratio(medianEps(frameworkRuns.get('shared consumer runner, no-op handler')), medianEps(frameworkRuns.get('bare consumer')));
   targets.push({ name: 'NSPS replay through the shared consumer runner ≥ 50 % of the bare consumer\'s events/s', status: fr >= 0.5 ? 'met' : 'missed', detail: `${pct(fr)} (${fmt(n)} events)` });
+  if (fr < 0.5 && profilingEnabled()) {
+    const prof = await profileRun(ctx, 'shared-consumer-runner', (nodeArgs) => replayWorker(ctx, 'framework', big.topic, n, nodeArgs));
+    if (prof) tables.push(prof);
+  }
 
   // The NSPS topic re-read by the provisioning service.
   const provMissing = missingCode('services/provisioning/main.ts', ['startProvisioning']) ?? missingCode('test/emulators/wtl.ts', ['startWtlEmulator']);
@@ -85,6 +90,14 @@ export async function replayScenario(ctx: BenchContext, clients: BenchClients): 
       remember(runs, 'NSPS, provisioning size', ns);
       const r = ratio(medianEps(runs.get('provisioning service')), medianEps(runs.get('bare consumer')));
       targets.push({ name: provTarget, status: r >= 0.5 ? 'met' : 'missed', detail: `${pct(r)} (${fmt(ns)} events, fresh state, WTL emulator answering at once)` });
+      if (r < 0.5 && profilingEnabled()) {
+        wtl.reset();
+        const prof = await profileRun(ctx, 'provisioning-replay', async (nodeArgs) => replayService(ctx, clients.kafka, {
+          name: 'provisioning-replay-prof', entry: 'services/provisioning/main.ts', prefix: small.prefix, topic: small.topic, events: ns,
+          groupVar: 'PROVISIONING_GROUP_ID', env: await provisioningEnv(wtl.url, `bench_prov_${ctx.runId}_prof`), nodeArgs,
+        }));
+        if (prof) tables.push(prof);
+      }
     } finally {
       await wtl.close();
     }
@@ -107,6 +120,10 @@ export async function replayScenario(ctx: BenchContext, clients: BenchClients): 
     remember(runs, 'SAP', ns);
     const r = ratio(medianEps(runs.get('scc-inventory rebuild')), medianEps(runs.get('bare consumer')));
     targets.push({ name: sccTarget, status: r >= 0.5 ? 'met' : 'missed', detail: `${pct(r)} (${fmt(ns)} reports)` });
+    if (r < 0.5 && profilingEnabled()) {
+      const prof = await profileRun(ctx, 'scc-inventory-rebuild', (nodeArgs) => replayWorker(ctx, 'scc', sap.topic, ns, nodeArgs));
+      if (prof) tables.push(prof);
+    }
   }
 
   notes.unshift(

@@ -1,0 +1,80 @@
+// Reads a V8 .cpuprofile (node --cpu-prof) and splits self time by who owns the code: our
+// services, each library under node_modules, Node's internals, and idle/GC. That answers
+// "is it ours or the library's" for a missed target.
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+}
+
+interface CpuProfile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+export interface OwnerShare {
+  owner: string;
+  ms: number;
+  share: number;
+  topFunctions: string;
+}
+
+/** The owner of a frame: "ours: services/…" , "lib: <package>", "node", or a V8 pseudo-frame. */
+export function ownerOf(url: string, functionName: string): string {
+  if (!url) {
+    if (functionName === '(idle)') return '(idle)';
+    if (functionName === '(garbage collector)') return '(GC)';
+    if (functionName === '(program)') return '(program: V8/native)';
+    return '(native)';
+  }
+  const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (nm) return `lib: ${nm[1]}`;
+  const ours = /\/(services\/[^/]+|bench|test)\//.exec(url);
+  if (ours) return `ours: ${ours[1]}`;
+  if (url.startsWith('node:')) return 'node (core)';
+  return 'other';
+}
+
+export function summarizeProfile(file: string, top = 12): OwnerShare[] {
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const selfUs = new Map<number, number>();
+  profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  const owners = new Map<string, { us: number; fns: Map<string, number> }>();
+  let total = 0;
+  for (const [id, us] of selfUs) {
+    const node = byId.get(id);
+    if (!node) continue;
+    const owner = ownerOf(node.callFrame.url, node.callFrame.functionName);
+    if (owner === '(idle)') continue;
+    total += us;
+    const o = owners.get(owner) ?? { us: 0, fns: new Map() };
+    o.us += us;
+    const fn = `${node.callFrame.functionName || '(anonymous)'}`;
+    o.fns.set(fn, (o.fns.get(fn) ?? 0) + us);
+    owners.set(owner, o);
+  }
+  return [...owners]
+    .map(([owner, o]) => ({
+      owner,
+      ms: o.us / 1000,
+      share: total > 0 ? o.us / total : 0,
+      topFunctions: [...o.fns].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([f, us]) => `${f} ${((us / total) * 100).toFixed(1)}%`).join(', '),
+    }))
+    .sort((a, b) => b.ms - a.ms)
+    .slice(0, top);
+}
+
+/** The main thread's profile in `dir` (the largest file: tsx's loader thread writes a small one too). */
+export function latestProfile(dir: string): string | undefined {
+  try {
+    const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(dir, f));
+    return files.sort((a, b) => statSync(b).size - statSync(a).size)[0];
+  } catch {
+    return undefined;
+  }
+}

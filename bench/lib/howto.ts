@@ -1,0 +1,28 @@
+// The fixed closing section of the report: how to run the harness and what each setting does.
+export const HOW_TO_RUN = `## Running the harness
+
+\`npm run bench\` (full mode, writes this file) or \`BENCH_SMOKE=true npm run bench\` (CI: tiny sizes, every scenario path, about a minute, report to a temp file). Exit code 0 whenever the harness worked, whether targets were met or missed; 1 only when the harness itself broke.
+
+| variable | default | meaning |
+|---|---|---|
+| \`BENCH_SMOKE\` | \`false\` | \`true\`: tiny sizes, one repeat, report to \`$TMPDIR/switchboard-bench-<run>.md\` |
+| \`BENCH_REPORT\` | \`docs/benchmarks.md\` (full), temp file (smoke) | where the report is written |
+| \`BENCH_ONLY\` | all | comma-separated scenario numbers, e.g. \`1,3\` (scenario 5 shows replay memory only when 3 ran) |
+| \`KAFKA_BROKERS\`, \`SCHEMA_REGISTRY_URL\` | unset | when both are set, that broker and registry are used and nothing is started |
+| \`BENCH_STACK_DIR\` | \`.local/bench-stack\` | state of the private stack started when the two above are unset; stopped at the end unless it was already running |
+| \`BENCH_KAFKA_PORT\`, \`BENCH_KAFKA_CONTROLLER_PORT\`, \`BENCH_REGISTRY_PORT\` | 49092, 49093, 48081 | ports of the private stack |
+| \`BENCH_DATABASE_URL\` | \`DATABASE_URL\`, else \`postgres://postgres@127.0.0.1:5432/test\` | PostgreSQL for the SCC rebuild and provisioning (one fresh schema per run) |
+| \`BENCH_LOG_LEVEL\` | \`info\` | LOG_LEVEL of the service children (their logs go to \`.local/bench-runs/<run>/\`) |
+| \`BENCH_CPU_PROF\` | \`true\` | profile (\`node --cpu-prof\`, separate unmeasured run) where a target is missed |
+| \`BENCH_GROWTH_BUDGET_S\` | 300 | a growth replay size is skipped when it is predicted to take longer than this |
+
+Layout: \`bench/run.ts\` orchestrates and writes the report; \`bench/scenarios/*.ts\` one file per scenario; \`bench/lib/\` holds the stats (median, percentiles), the alternate-and-repeat runner, the RSS sampler, the load generators, the CPU-profile summariser and the report writer; \`bench/workers/\` the processes the harness starts (bare fastify route, replay consumers). Services are started as child processes (\`node --import tsx services/<name>/main.ts\`) with their own defaults and a topic prefix of their own (\`bench-<run>.\`); every topic of the run is deleted at the end.
+
+Decisions where the brief was silent:
+- **Medians of alternated runs**: each round rotates the contenders' order, so neither always runs first (cold) or right after the other (warm page cache).
+- **Ratios over absolute figures**: targets are judged on ratios from one run, because a shared 2-core machine moves absolute figures by ±30 % between runs.
+- **The bare producer is the same kafkajs producer as ingress's** (services/shared/kafka.ts \`createProducer\`: idempotent, acks=-1), sending pre-encoded envelopes, so "Kafka ceiling" means Kafka and kafkajs, not our encoding.
+- **Services that do real work per event replay fewer events** (SCC rebuild, provisioning): their rate does not depend on the topic's length (scenario 6), and 100,000 events at their rates would take the whole run.
+- **Memory targets** are judged on the peak of VmRSS sampled every 25–50 ms and VmHWM, whichever is higher.
+- **"Replay memory does not grow"** is met when the peak RSS at the largest replay is within +25 % or +50 MB of the smallest.
+`;

@@ -1,0 +1,55 @@
+// A separate, unmeasured run of a child under `node --cpu-prof`, for missed targets: where the
+// CPU time goes, split by owner (ours / library / Node). Profiling slows the process, so its
+// numbers never enter the comparison tables.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { BenchContext } from './context.js';
+import { latestProfile, summarizeProfile } from './cpuprofile.js';
+import type { HttpTarget } from './ingress.js';
+import { fmt, type Table } from './report.js';
+
+export function profilingEnabled(): boolean {
+  return process.env.BENCH_CPU_PROF !== 'false';
+}
+
+export async function profileChild(
+  ctx: BenchContext,
+  name: string,
+  start: (nodeArgs: string[]) => Promise<HttpTarget>,
+  load: (target: HttpTarget) => Promise<unknown>,
+): Promise<Table | undefined> {
+  const dir = join(ctx.workDir, `cpuprof-${name}`);
+  mkdirSync(dir, { recursive: true });
+  const target = await start(['--cpu-prof', `--cpu-prof-dir=${dir}`]);
+  try {
+    await load(target);
+  } finally {
+    await target.child.stop(20_000);
+  }
+  const file = latestProfile(dir);
+  if (!file) return undefined;
+  return {
+    caption: `CPU profile of ${name} under the same load (node --cpu-prof, separate unmeasured run; self time by owner, idle excluded; ${file.replace(/^.*\/\.local\//, '.local/')})`,
+    headers: ['owner', 'self ms', 'share', 'top functions (share of all)'],
+    rows: summarizeProfile(file).map((o) => [o.owner, fmt(o.ms), `${fmt(o.share * 100, 1)} %`, o.topFunctions]),
+  };
+}
+
+/** Profiles one run of a process that exits by itself (a replay worker or service run). */
+export async function profileRun(ctx: BenchContext, name: string, run: (nodeArgs: string[]) => Promise<unknown>): Promise<Table | undefined> {
+  const dir = join(ctx.workDir, `cpuprof-${name}`);
+  mkdirSync(dir, { recursive: true });
+  try {
+    await run(['--cpu-prof', `--cpu-prof-dir=${dir}`]);
+  } catch (err) {
+    ctx.log(`  profiling ${name} failed: ${err instanceof Error ? err.message : String(err)}`);
+    return undefined;
+  }
+  const file = latestProfile(dir);
+  if (!file) return undefined;
+  return {
+    caption: `CPU profile of ${name} (node --cpu-prof, separate unmeasured run; self time by owner, idle excluded, start-up included; ${file.replace(/^.*\/\.local\//, '.local/')})`,
+    headers: ['owner', 'self ms', 'share', 'top functions (share of all)'],
+    rows: summarizeProfile(file).map((o) => [o.owner, fmt(o.ms), `${fmt(o.share * 100, 1)} %`, o.topFunctions]),
+  };
+}
