@@ -11,7 +11,7 @@ import { deleteTopics } from './lib/kafka.js';
 import { machineFacts } from './lib/machine.js';
 import { HOW_TO_RUN } from './lib/howto.js';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { renderReport, type ScenarioResult } from './lib/report.js';
+import { renderReport, type ReportInput, type ScenarioResult } from './lib/report.js';
 import { benchClients, type BenchClients } from './lib/shared.js';
 import { nspsIngressScenario } from './scenarios/nsps-ingress.js';
 import { onceBatchesScenario } from './scenarios/once-batches.js';
@@ -38,7 +38,21 @@ function log(line: string): void {
   process.stdout.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 }
 
+/** BENCH_RENDER_FROM=<results.json>: writes the report again from a finished run (e.g. after editing bench/analysis.md). */
+function rerender(file: string): number {
+  const input = JSON.parse(readFileSync(file, 'utf8')) as Omit<ReportInput, 'appendix' | 'startedAt'> & { startedAt: string; out: string };
+  const out = process.env.BENCH_REPORT ?? input.out;
+  writeFileSync(out, renderReport({ ...input, startedAt: new Date(input.startedAt), appendix: appendix() }));
+  log(`report re-rendered from ${file} to ${out}`);
+  return 0;
+}
+
+function appendix(): string[] {
+  return [...(existsSync(ANALYSIS) ? [readFileSync(ANALYSIS, 'utf8').trim()] : []), HOW_TO_RUN];
+}
+
 async function main(): Promise<number> {
+  if (process.env.BENCH_RENDER_FROM) return rerender(process.env.BENCH_RENDER_FROM);
   const smoke = process.env.BENCH_SMOKE === 'true' || process.env.BENCH_SMOKE === '1';
   const only = (process.env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   const startedAt = new Date();
@@ -94,7 +108,7 @@ async function main(): Promise<number> {
   }
 
   const durationMs = performance.now() - t0;
-  const report = renderReport({
+  const input: Omit<ReportInput, 'appendix'> = {
     mode: smoke ? 'smoke' : 'full',
     startedAt,
     durationMs,
@@ -112,13 +126,11 @@ async function main(): Promise<number> {
       'These machines are shared and noisy: this run shared 2 cores with other engineers\' builds and tests, so absolute figures vary from run to run, and the lead will re-run it at a quiet moment. Re-run with `npm run bench`.',
     ],
     scenarios: results,
-    appendix: [
-      ...(existsSync(ANALYSIS) ? [readFileSync(ANALYSIS, 'utf8').trim()] : []),
-      HOW_TO_RUN,
-    ],
-  });
+  };
+  const report = renderReport({ ...input, appendix: appendix() });
   const out = process.env.BENCH_REPORT ?? (smoke ? join(tmpdir(), `switchboard-bench-${ctx.runId}.md`) : join(repoRoot, 'docs', 'benchmarks.md'));
   writeFileSync(out, report);
+  writeFileSync(join(ctx.workDir, 'results.json'), JSON.stringify({ ...input, out }, null, 1));
   log(`report written to ${out} (${Math.round(durationMs / 1000)} s in all)`);
   return harnessBroke ? 1 : 0;
 }

@@ -8,8 +8,9 @@ import { latestProfile, summarizeProfile } from './cpuprofile.js';
 import type { HttpTarget } from './ingress.js';
 import { fmt, type Table } from './report.js';
 
-export function profilingEnabled(): boolean {
-  return process.env.BENCH_CPU_PROF !== 'false';
+/** Profiling runs for missed targets; in smoke mode only the ingress path (profileChild), to stay short. */
+export function profilingEnabled(ctx?: { smoke: boolean }): boolean {
+  return process.env.BENCH_CPU_PROF !== 'false' && !(ctx?.smoke ?? false);
 }
 
 export async function profileChild(

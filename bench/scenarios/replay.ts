@@ -55,7 +55,7 @@ export async function replayScenario(ctx: BenchContext, clients: BenchClients): 
   remember(frameworkRuns, 'NSPS', n);
   const fr = ratio(medianEps(frameworkRuns.get('shared consumer runner, no-op handler')), medianEps(frameworkRuns.get('bare consumer')));
   targets.push({ name: 'NSPS replay through the shared consumer runner ≥ 50 % of the bare consumer\'s events/s', status: fr >= 0.5 ? 'met' : 'missed', detail: `${pct(fr)} (${fmt(n)} events)` });
-  if (fr < 0.5 && profilingEnabled()) {
+  if (fr < 0.5 && profilingEnabled(ctx)) {
     const prof = await profileRun(ctx, 'shared-consumer-runner', (nodeArgs) => replayWorker(ctx, 'framework', big.topic, n, nodeArgs));
     if (prof) tables.push(prof);
   }
@@ -90,7 +90,7 @@ export async function replayScenario(ctx: BenchContext, clients: BenchClients): 
       remember(runs, 'NSPS, provisioning size', ns);
       const r = ratio(medianEps(runs.get('provisioning service')), medianEps(runs.get('bare consumer')));
       targets.push({ name: provTarget, status: r >= 0.5 ? 'met' : 'missed', detail: `${pct(r)} (${fmt(ns)} events, fresh state, WTL emulator answering at once)` });
-      if (r < 0.5 && profilingEnabled()) {
+      if (r < 0.5 && profilingEnabled(ctx)) {
         wtl.reset();
         const prof = await profileRun(ctx, 'provisioning-replay', async (nodeArgs) => replayService(ctx, clients.kafka, {
           name: 'provisioning-replay-prof', entry: 'services/provisioning/main.ts', prefix: small.prefix, topic: small.topic, events: ns,
@@ -120,7 +120,7 @@ export async function replayScenario(ctx: BenchContext, clients: BenchClients): 
     remember(runs, 'SAP', ns);
     const r = ratio(medianEps(runs.get('scc-inventory rebuild')), medianEps(runs.get('bare consumer')));
     targets.push({ name: sccTarget, status: r >= 0.5 ? 'met' : 'missed', detail: `${pct(r)} (${fmt(ns)} reports)` });
-    if (r < 0.5 && profilingEnabled()) {
+    if (r < 0.5 && profilingEnabled(ctx)) {
       const prof = await profileRun(ctx, 'scc-inventory-rebuild', (nodeArgs) => replayWorker(ctx, 'scc', sap.topic, ns, nodeArgs));
       if (prof) tables.push(prof);
     }
