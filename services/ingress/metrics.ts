@@ -12,7 +12,7 @@ export interface IngressMetrics {
 
 export function createIngressMetrics(registry: Registry): IngressMetrics {
   const registers = [registry];
-  return {
+  const metrics: IngressMetrics = {
     httpRequests: new Counter({
       name: `${METRIC_PREFIX}http_requests_total`,
       help: 'HTTP requests answered, by source, route and status code',
@@ -46,4 +46,9 @@ export function createIngressMetrics(registry: Registry): IngressMetrics {
       registers,
     }),
   };
+  // Series exist from the start (at 0), so dashboards and alerts see "none yet" rather than "no data".
+  for (const source of ['nsps', '1nce', 'sap']) {
+    for (const reason of ['unauthorized', 'invalid']) metrics.recordsRejected.inc({ source, reason }, 0);
+  }
+  return metrics;
 }

@@ -59,6 +59,9 @@ describe('fault injection: nothing lost, nothing doubled', () => {
     KAFKA_TOPIC_PARTITIONS: '3',
     DATABASE_URL: process.env.DATABASE_URL!,
     LOG_LEVEL: 'info',
+    PROVISIONING_GROUP_ID: `${run}-provisioning`,
+    SHEET_EXPORT_GROUP_ID: `${run}-sheet-export`,
+    SCC_CONSUMER_GROUP: `${run}-scc-inventory`,
   });
   const provisioningEnv = (): Record<string, string> => ({
     ...baseEnv(), DB_SCHEMA: schemas.provisioning, WTL_BASE_URL: wtl.url, WTL_API_KEY: `wtl-${run}-key`, WTL_TIMEOUT_MS: '3000',
@@ -190,7 +193,7 @@ describe('fault injection: nothing lost, nothing doubled', () => {
     }
 
     // Wait until every consumer has caught up: lag 0 for all three groups.
-    const groups = ['switchboard-provisioning', 'switchboard-sheet-export', 'switchboard-scc-inventory'];
+    const groups = [`${run}-provisioning`, `${run}-sheet-export`, `${run}-scc-inventory`];
     const caughtUp = await eventually(async () => {
       for (const groupId of groups) {
         const offsets = await admin.fetchOffsets({ groupId, topics: rawTopics(topics) }).catch(() => []);
@@ -199,8 +202,8 @@ describe('fault injection: nothing lost, nothing doubled', () => {
           const high = await admin.fetchTopicOffsets(topic);
           for (const p of high) {
             const c = partitions.find((x) => x.partition === p.partition);
-            const consumerRelevant = groupId !== 'switchboard-provisioning' || topic === topics.nspsEvents;
-            const relevant = consumerRelevant && (groupId !== 'switchboard-scc-inventory' || topic === topics.sapReports) && (groupId !== 'switchboard-sheet-export' || topic !== topics.sapReports);
+            const consumerRelevant = groupId !== `${run}-provisioning` || topic === topics.nspsEvents;
+            const relevant = consumerRelevant && (groupId !== `${run}-scc-inventory` || topic === topics.sapReports) && (groupId !== `${run}-sheet-export` || topic !== topics.sapReports);
             if (relevant && Number(p.high) > 0 && (!c || Number(c.offset) < Number(p.high))) return false;
           }
         }
