@@ -2,7 +2,7 @@
 // (services/shared/README.md, "Envelope conventions"), and start the service against a test topic
 // prefix and PostgreSQL schema.
 import { randomUUID } from 'node:crypto';
-import type { Producer } from 'kafkajs';
+import type { Kafka, Producer } from 'kafkajs';
 import type { KafkaConfig } from '../../services/shared/config.js';
 import { openDb, type Db } from '../../services/shared/db.js';
 import { EnvelopeCodec, type Envelope } from '../../services/shared/envelope.js';
@@ -11,7 +11,7 @@ import { createMetrics, type Metrics } from '../../services/shared/metrics.js';
 import { MAX_RECORD_BYTES } from '../../services/shared/topics.js';
 import { loadSccInventoryConfig, type SccInventoryConfig } from '../../services/scc-inventory/config.js';
 import { startSccInventory, type RunningSccInventory } from '../../services/scc-inventory/main.js';
-import { captureLogger } from '../support/env.js';
+import { captureLogger, eventually } from '../support/env.js';
 
 export interface ExposedSystem {
   host: string;
@@ -91,6 +91,8 @@ export function serviceConfig(kafkaCfg: KafkaConfig, extra: Record<string, strin
     PORT: '0',
     LOG_LEVEL: 'warn',
     INVENTORY_API_TOKENS: '',
+    // Group ids are global in Kafka: each test gets its own, or test files would share one group.
+    SCC_CONSUMER_GROUP: `${kafkaCfg.KAFKA_TOPIC_PREFIX}scc-inventory`,
     ...extra,
   });
 }
@@ -121,4 +123,18 @@ export async function outcomeCount(metrics: Metrics, outcome: string): Promise<n
 export async function getJson<T = any>(url: string, token?: string): Promise<{ status: number; body: T }> {
   const res = await fetch(url, token ? { headers: { authorization: `Bearer ${token}` } } : {});
   return { status: res.status, body: (await res.json()) as T };
+}
+
+/** Waits until the group is stable with `members` members that all hold partitions (joining can be slow on a busy broker). */
+export async function waitForGroup(kafka: Kafka, groupId: string, members = 1, timeoutMs = 100_000): Promise<boolean> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return await eventually(async () => {
+      const g = (await admin.describeGroups([groupId])).groups[0];
+      return g?.state === 'Stable' && g.members.length === members && g.members.every((m) => m.memberAssignment.length > 0);
+    }, timeoutMs, 500);
+  } finally {
+    await admin.disconnect();
+  }
 }

@@ -16,7 +16,7 @@ import { DataDirInUseError, openInventoryDb, startSccInventory } from '../../ser
 import { createMetrics } from '../../services/shared/metrics.js';
 import { captureLogger, eventually, testDb, testKafkaConfig } from '../support/env.js';
 import {
-  getJson, outcomeCount, processedCount, produceEnvelopes, reportBody, reportEnvelopes, sameSchema, serviceConfig, startService,
+  getJson, outcomeCount, processedCount, produceEnvelopes, reportBody, reportEnvelopes, sameSchema, serviceConfig, startService, waitForGroup,
 } from './scc-helpers.js';
 
 const TOKEN = 'inventory-test-token';
@@ -41,7 +41,9 @@ describe('scc-inventory service', () => {
     await ensureTopics(kafka, kafkaCfg, [topic]);
     producer = await createProducer(kafka);
     db = await testDb();
-    service = await startService(serviceConfig(kafkaCfg, { INVENTORY_API_TOKENS: `other-token,${TOKEN}` }), db);
+    const config = serviceConfig(kafkaCfg, { INVENTORY_API_TOKENS: `other-token,${TOKEN}` });
+    service = await startService(config, db);
+    expect(await waitForGroup(kafka, config.SCC_CONSUMER_GROUP)).toBe(true);
   });
   afterAll(async () => {
     await service?.stop();
@@ -185,7 +187,7 @@ describe('scc-inventory service', () => {
 });
 
 describe('scc-inventory on the embedded database', () => {
-  it('runs on PGlite under DATA_DIR when DATABASE_URL is not set, and keeps a second process out', async () => {
+  it('runs on PGlite under DATA_DIR when DATABASE_URL is not set, and keeps a second process out', { timeout: 180_000 }, async () => {
     const kafkaCfg = testKafkaConfig();
     const kafka = createKafka(kafkaCfg, captureLogger().logger);
     const topic = topicNames(kafkaCfg.KAFKA_TOPIC_PREFIX).sapReports;
@@ -198,6 +200,7 @@ describe('scc-inventory on the embedded database', () => {
     try {
       expect(service.db.kind).toBe('pglite');
       expect(existsSync(join(dataDir, 'scc-inventory', 'pglite'))).toBe(true);
+      expect(await waitForGroup(kafka, config.SCC_CONSUMER_GROUP)).toBe(true);
       await expect(openInventoryDb(config)).rejects.toThrow(DataDirInUseError);
       await produceEnvelopes(producer, codec, topic, reportEnvelopes({
         tenant: 'tenant-p', reportType: 'full', parts: 2, body: reportBody([{ subaccount: 'sa', locationId: 'l', exposedSystems: [{ host: 'p1' }] }]),
@@ -214,7 +217,7 @@ describe('scc-inventory on the embedded database', () => {
 });
 
 describe('scc-inventory scaling', () => {
-  it('two instances in one group produce the same inventory as one instance', async () => {
+  it('two instances in one group produce the same inventory as one instance', { timeout: 240_000 }, async () => {
     const kafkaCfg = testKafkaConfig();
     const kafka = createKafka(kafkaCfg, captureLogger().logger);
     const topic = topicNames(kafkaCfg.KAFKA_TOPIC_PREFIX).sapReports;
@@ -225,20 +228,14 @@ describe('scc-inventory scaling', () => {
     const sharedToo = await sameSchema(shared);
     const single = await testDb();
     const pair = [
-      await startService(serviceConfig(kafkaCfg, { SCC_CONSUMER_GROUP: 'pair' }), shared),
-      await startService(serviceConfig(kafkaCfg, { SCC_CONSUMER_GROUP: 'pair' }), sharedToo),
+      await startService(serviceConfig(kafkaCfg, { SCC_CONSUMER_GROUP: `${kafkaCfg.KAFKA_TOPIC_PREFIX}pair` }), shared),
+      await startService(serviceConfig(kafkaCfg, { SCC_CONSUMER_GROUP: `${kafkaCfg.KAFKA_TOPIC_PREFIX}pair` }), sharedToo),
     ];
-    const alone = await startService(serviceConfig(kafkaCfg, { SCC_CONSUMER_GROUP: 'alone' }), single);
-    const admin = kafka.admin();
-    await admin.connect();
+    const alone = await startService(serviceConfig(kafkaCfg, { SCC_CONSUMER_GROUP: `${kafkaCfg.KAFKA_TOPIC_PREFIX}alone` }), single);
     try {
       // Both members hold partitions before anything is produced, so the work really is shared.
-      const shared2 = await eventually(async () => {
-        const { groups } = await admin.describeGroups(['pair']);
-        const g = groups[0];
-        return g?.state === 'Stable' && g.members.length === 2 && g.members.every((m) => m.memberAssignment.length > 0);
-      }, 60_000, 500);
-      expect(shared2).toBe(true);
+      expect(await waitForGroup(kafka, `${kafkaCfg.KAFKA_TOPIC_PREFIX}pair`, 2)).toBe(true);
+      expect(await waitForGroup(kafka, `${kafkaCfg.KAFKA_TOPIC_PREFIX}alone`, 1)).toBe(true);
       let total = 0;
       for (let round = 0; round < 3; round++) {
         for (let t = 0; t < 6; t++) {
@@ -259,7 +256,6 @@ describe('scc-inventory scaling', () => {
       expect(await outcomeCount(pair[0]!.metrics, 'processed')).toBeGreaterThan(0);
       expect(await outcomeCount(pair[1]!.metrics, 'processed')).toBeGreaterThan(0);
     } finally {
-      await admin.disconnect();
       for (const s of [...pair, alone]) await s.stop();
       await producer.disconnect();
       for (const d of [shared, sharedToo, single]) await d.close();

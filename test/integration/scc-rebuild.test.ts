@@ -14,7 +14,7 @@ import { repoRoot } from '../../infra/local/stack.js';
 import { rebuild, type RebuildProgress } from '../../services/scc-inventory/rebuild.js';
 import { migrateInventory } from '../../services/scc-inventory/main.js';
 import { captureLogger, eventually, testDb, testKafkaConfig } from '../support/env.js';
-import { getJson, processedCount, produceEnvelopes, reportBody, reportEnvelopes, sameSchema, serviceConfig, startService } from './scc-helpers.js';
+import { getJson, processedCount, produceEnvelopes, reportBody, reportEnvelopes, sameSchema, serviceConfig, startService, waitForGroup } from './scc-helpers.js';
 
 const execFileP = promisify(execFile);
 const DAY = 24 * 3600 * 1000;
@@ -54,7 +54,9 @@ describe('scc-inventory rebuild', () => {
     producer = await createProducer(kafka);
     db = await testDb();
     rebuildDb = await sameSchema(db);
-    service = await startService(serviceConfig(kafkaCfg), db);
+    const config = serviceConfig(kafkaCfg);
+    service = await startService(config, db);
+    expect(await waitForGroup(kafka, config.SCC_CONSUMER_GROUP)).toBe(true);
     for (const [i, r] of history.entries()) {
       await produce(reportEnvelopes({ tenant: r.tenant, reportType: r.reportType, body: reportBody(r.sccs), receivedAt: r.at, parts: 1 + (i % 3) }));
     }
@@ -67,7 +69,7 @@ describe('scc-inventory rebuild', () => {
     await db?.close();
   });
 
-  it('rebuilds exactly the live projection from the topic and swaps it in', async () => {
+  it('rebuilds exactly the live projection from the topic and swaps it in', { timeout: 180_000 }, async () => {
     const live = await canonicalDump(db);
     const liveProcessed = await processedCount(db);
     // Damage the live inventory, so only a real swap can restore it.
@@ -85,7 +87,7 @@ describe('scc-inventory rebuild', () => {
     expect(progress.at(-1)!.done).toBe(produced);
   });
 
-  it('keeps the live service consuming while a rebuild runs, and ends equal to a fresh fold of the topic', async () => {
+  it('keeps the live service consuming while a rebuild runs, and ends equal to a fresh fold of the topic', { timeout: 180_000 }, async () => {
     const running = runRebuild(rebuildDb);
     for (let i = 0; i < 5; i++) {
       await produce(reportEnvelopes({
@@ -106,7 +108,7 @@ describe('scc-inventory rebuild', () => {
     }
   });
 
-  it('waits for an apply in flight and serves the old inventory until the swap commits', async () => {
+  it('waits for an apply in flight and serves the old inventory until the swap commits', { timeout: 180_000 }, async () => {
     const expected = await canonicalDump(db);
     await db.query("UPDATE systems SET description = 'old generation'");
     const holder = await sameSchema(db);
@@ -143,7 +145,7 @@ describe('scc-inventory rebuild', () => {
     }
   });
 
-  it('runs from the command line: npm run replay -- scc-inventory [--as-of … --snapshot …]', async () => {
+  it('runs from the command line: npm run replay -- scc-inventory [--as-of … --snapshot …]', { timeout: 180_000 }, async () => {
     const schema = (await db.query<{ s: string }>('SELECT current_schema() AS s')).rows[0]!.s;
     const env = {
       ...process.env, KAFKA_TOPIC_PREFIX: kafkaCfg.KAFKA_TOPIC_PREFIX, DB_SCHEMA: schema, LOG_LEVEL: 'warn',
@@ -166,7 +168,7 @@ describe('scc-inventory rebuild', () => {
     expect((usage as { stderr: string }).stderr).toContain('not an ISO time');
   });
 
-  it('builds the inventory as it was at a point in time into a snapshot served beside the live one', async () => {
+  it('builds the inventory as it was at a point in time into a snapshot served beside the live one', { timeout: 180_000 }, async () => {
     const liveBefore = await canonicalDump(db);
     const result = await runRebuild(rebuildDb, { asOf: new Date(day(2) + 1000), snapshotName: 'end-of-day-2' });
     expect(result.snapshot).toBe('end-of-day-2');
