@@ -112,6 +112,6 @@ main().then(
   () => process.exit(0),
   (err: unknown) => {
     if (err instanceof GroupNotEmptyError || err instanceof ConfigError) fail(err.message, 1);
-    fail(`replay failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`, 1);
+    fail(`replay failed: ${err instanceof Error ? (process.env.LOG_LEVEL === 'debug' ? err.stack ?? err.message : err.message) : String(err)}`, 1);
   },
 );

@@ -55,6 +55,7 @@ export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
   const shadow = shadowTables(randomBytes(4).toString('hex'));
   const result: RebuildResult = { records: 0, applied: 0, duplicates: 0, rejected: 0, skippedAfterAsOf: 0, seconds: 0 };
   const asOfMs = opts.asOf?.getTime();
+  await assertTopicExists(opts.kafka, opts.topic);
   await createShadowTables(opts.db, shadow);
   const reader = await startTopicReader(opts.kafka, opts.topic, opts.logger, async (envelopeBytes, partition, offset) => {
     result.records++;
@@ -118,6 +119,16 @@ export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
   result.seconds = (Date.now() - started) / 1000;
   opts.onProgress?.({ phase: 'tail', done: reader.consumed(), total: reader.consumed(), ratePerSecond: result.records / Math.max(result.seconds, 0.001) });
   return result;
+}
+
+async function assertTopicExists(kafka: Kafka, topic: string): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    if (!(await admin.listTopics()).includes(topic)) throw new Error(`topic ${topic} does not exist (check KAFKA_TOPIC_PREFIX and KAFKA_BROKERS)`);
+  } finally {
+    await admin.disconnect();
+  }
 }
 
 type Offsets = Map<number, bigint>;

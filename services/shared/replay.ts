@@ -37,6 +37,9 @@ export async function rewindGroup(opts: RewindOptions): Promise<RewoundPartition
   const admin = opts.kafka.admin();
   await admin.connect();
   try {
+    const existing = new Set(await admin.listTopics());
+    const missing = opts.topics.filter((t) => !existing.has(t));
+    if (missing.length > 0) throw new Error(`topic(s) ${missing.join(', ')} do not exist (check KAFKA_TOPIC_PREFIX and KAFKA_BROKERS)`);
     await assertGroupEmpty(admin, opts.groupId);
     const before = await admin.fetchOffsets({ groupId: opts.groupId, topics: opts.topics });
     const previousOf = (topic: string, partition: number): string =>
