@@ -125,7 +125,7 @@ export async function startSccInventory(config: SccInventoryConfig, deps: SccInv
   try {
     consumer = await runConsumer({
       name: CONSUMER_NAME,
-      groupId: config.SCC_CONSUMER_GROUP,
+      groupId: config.SCC_INVENTORY_GROUP_ID,
       topics: [names.sapReports, redriveTopic],
       kafka,
       codec,
@@ -156,7 +156,7 @@ export async function startSccInventory(config: SccInventoryConfig, deps: SccInv
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;
   const url = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}`;
-  logger.info({ url, group: config.SCC_CONSUMER_GROUP, topic: names.sapReports, database: db.kind }, 'scc-inventory started');
+  logger.info({ url, group: config.SCC_INVENTORY_GROUP_ID, topic: names.sapReports, database: db.kind }, 'scc-inventory started');
 
   return {
     app,

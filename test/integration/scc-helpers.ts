@@ -92,7 +92,7 @@ export function serviceConfig(kafkaCfg: KafkaConfig, extra: Record<string, strin
     LOG_LEVEL: 'warn',
     INVENTORY_API_TOKENS: '',
     // Group ids are global in Kafka: each test gets its own, or test files would share one group.
-    SCC_CONSUMER_GROUP: `${kafkaCfg.KAFKA_TOPIC_PREFIX}scc-inventory`,
+    SCC_INVENTORY_GROUP_ID: `${kafkaCfg.KAFKA_TOPIC_PREFIX}scc-inventory`,
     ...extra,
   });
 }

@@ -43,7 +43,7 @@ describe('scc-inventory service', () => {
     db = await testDb();
     const config = serviceConfig(kafkaCfg, { INVENTORY_API_TOKENS: `other-token,${TOKEN}` });
     service = await startService(config, db);
-    expect(await waitForGroup(kafka, config.SCC_CONSUMER_GROUP)).toBe(true);
+    expect(await waitForGroup(kafka, config.SCC_INVENTORY_GROUP_ID)).toBe(true);
   });
   afterAll(async () => {
     await service?.stop();
@@ -200,7 +200,7 @@ describe('scc-inventory on the embedded database', () => {
     try {
       expect(service.db.kind).toBe('pglite');
       expect(existsSync(join(dataDir, 'scc-inventory', 'pglite'))).toBe(true);
-      expect(await waitForGroup(kafka, config.SCC_CONSUMER_GROUP)).toBe(true);
+      expect(await waitForGroup(kafka, config.SCC_INVENTORY_GROUP_ID)).toBe(true);
       await expect(openInventoryDb(config)).rejects.toThrow(DataDirInUseError);
       await produceEnvelopes(producer, codec, topic, reportEnvelopes({
         tenant: 'tenant-p', reportType: 'full', parts: 2, body: reportBody([{ subaccount: 'sa', locationId: 'l', exposedSystems: [{ host: 'p1' }] }]),
@@ -228,10 +228,10 @@ describe('scc-inventory scaling', () => {
     const sharedToo = await sameSchema(shared);
     const single = await testDb();
     const pair = [
-      await startService(serviceConfig(kafkaCfg, { SCC_CONSUMER_GROUP: `${kafkaCfg.KAFKA_TOPIC_PREFIX}pair` }), shared),
-      await startService(serviceConfig(kafkaCfg, { SCC_CONSUMER_GROUP: `${kafkaCfg.KAFKA_TOPIC_PREFIX}pair` }), sharedToo),
+      await startService(serviceConfig(kafkaCfg, { SCC_INVENTORY_GROUP_ID: `${kafkaCfg.KAFKA_TOPIC_PREFIX}pair` }), shared),
+      await startService(serviceConfig(kafkaCfg, { SCC_INVENTORY_GROUP_ID: `${kafkaCfg.KAFKA_TOPIC_PREFIX}pair` }), sharedToo),
     ];
-    const alone = await startService(serviceConfig(kafkaCfg, { SCC_CONSUMER_GROUP: `${kafkaCfg.KAFKA_TOPIC_PREFIX}alone` }), single);
+    const alone = await startService(serviceConfig(kafkaCfg, { SCC_INVENTORY_GROUP_ID: `${kafkaCfg.KAFKA_TOPIC_PREFIX}alone` }), single);
     try {
       // Both members hold partitions before anything is produced, so the work really is shared.
       expect(await waitForGroup(kafka, `${kafkaCfg.KAFKA_TOPIC_PREFIX}pair`, 2)).toBe(true);

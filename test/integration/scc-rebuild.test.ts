@@ -56,7 +56,7 @@ describe('scc-inventory rebuild', () => {
     rebuildDb = await sameSchema(db);
     const config = serviceConfig(kafkaCfg);
     service = await startService(config, db);
-    expect(await waitForGroup(kafka, config.SCC_CONSUMER_GROUP)).toBe(true);
+    expect(await waitForGroup(kafka, config.SCC_INVENTORY_GROUP_ID)).toBe(true);
     for (const [i, r] of history.entries()) {
       await produce(reportEnvelopes({ tenant: r.tenant, reportType: r.reportType, body: reportBody(r.sccs), receivedAt: r.at, parts: 1 + (i % 3) }));
     }
