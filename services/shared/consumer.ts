@@ -16,8 +16,8 @@ import { DLQ_HEADERS } from './dead-letter.js';
 
 export type Outcome = 'processed' | 'duplicate' | 'skipped' | 'superseded';
 
-export interface ConsumedRecord {
-  envelope: Envelope;
+/** A record as it came from Kafka, before decoding. */
+interface RawRecord {
   topic: string;
   partition: number;
   offset: string;
@@ -25,6 +25,10 @@ export interface ConsumedRecord {
   headers: IHeaders;
   /** The record value exactly as it was in Kafka (kept for dead letters). */
   value: Buffer;
+}
+
+export interface ConsumedRecord extends RawRecord {
+  envelope: Envelope;
 }
 
 export interface RetryPolicy {
@@ -238,15 +242,6 @@ export async function runConsumer(opts: RunConsumerOptions): Promise<RunningCons
       await consumer.disconnect();
     },
   };
-}
-
-interface RawRecord {
-  topic: string;
-  partition: number;
-  offset: string;
-  key: string | null;
-  headers: IHeaders;
-  value: Buffer;
 }
 
 function toRaw(topic: string, partition: number, m: KafkaMessage): RawRecord {
