@@ -1,7 +1,6 @@
 // Entry point of the ingress service: loads configuration, creates the raw topics and registers
 // their schema, connects the producer, serves HTTP, and shuts down in order on SIGTERM/SIGINT.
-import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { isEntryPoint } from '../shared/entry.js';
 import type { FastifyInstance } from 'fastify';
 import type { Admin, Producer } from 'kafkajs';
 import { ConfigError } from '../shared/config.js';
@@ -93,7 +92,7 @@ async function main(): Promise<void> {
   installShutdown(logger, [{ name: 'ingress', run: running.stop }]);
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+if (isEntryPoint(import.meta.url)) {
   main().catch((err: unknown) => {
     console.error(err);
     process.exit(1);

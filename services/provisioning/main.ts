@@ -1,8 +1,8 @@
 // Entry of the provisioning service: wires config, Kafka, PostgreSQL/PGlite, the WTL client and the
 // consumer runner. `tsx services/provisioning/main.ts` runs it; tests call startProvisioning in-process.
+import { isEntryPoint } from '../shared/entry.js';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Counter } from 'prom-client';
 import { runConsumer } from '../shared/consumer.js';
 import { openDb, type Db } from '../shared/db.js';
@@ -127,7 +127,7 @@ async function main(): Promise<void> {
   installShutdown(logger, [{ name: 'provisioning', run: () => running.stop() }]);
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (isEntryPoint(import.meta.url)) {
   main().catch((err: unknown) => {
     process.stderr.write(`provisioning failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(1);

@@ -1,8 +1,9 @@
 // scc-inventory: folds SAP NS reports from Kafka into a PostgreSQL read model and serves it over HTTP.
 // Wires config, database (migrations at start), Kafka consumer and the query API.
+import { isEntryPoint } from '../shared/entry.js';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import type { Kafka } from 'kafkajs';
 import { runConsumer, type RunningConsumer } from '../shared/consumer.js';
@@ -173,7 +174,7 @@ export async function startSccInventory(config: SccInventoryConfig, deps: SccInv
   };
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (isEntryPoint(import.meta.url)) {
   const config = (() => {
     try {
       return loadSccInventoryConfig();

@@ -1,6 +1,6 @@
 // The one place that knows how to reach Kafka: TLS, SASL, the idempotent producer, topic creation.
 import { readFileSync } from 'node:fs';
-import { Kafka, logLevel, type KafkaConfig as KafkaJsConfig, type Producer, type SASLOptions, type Message, type LogEntry } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type KafkaConfig as KafkaJsConfig, type Producer, type SASLOptions, type Message, type LogEntry } from 'kafkajs';
 import type { KafkaConfig } from './config.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
@@ -45,6 +45,8 @@ function redactKafkaLog(extra: Record<string, unknown>): Record<string, unknown>
  */
 export async function createProducer(kafka: Kafka): Promise<Producer> {
   const producer = kafka.producer({
+    // The Java client's murmur2 partitioner: the same key lands in the same partition whichever client wrote it.
+    createPartitioner: Partitioners.DefaultPartitioner,
     idempotent: true,
     maxInFlightRequests: 5,
     allowAutoTopicCreation: false,

@@ -1,7 +1,7 @@
 // Entry point of the sheet-export consumer: wires config, database ledger, destination (Google Sheets
 // or CSV files), the batching exporter and the ops server. `tsx services/sheet-export/main.ts` runs it.
+import { isEntryPoint } from '../shared/entry.js';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { runConsumer, type RunningConsumer } from '../shared/consumer.js';
 import { openDb, type Db } from '../shared/db.js';
@@ -130,8 +130,7 @@ export async function startSheetExport(config: SheetExportConfig, deps: SheetExp
   }
 }
 
-const runDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
-if (runDirectly) {
+if (isEntryPoint(import.meta.url)) {
   let config: SheetExportConfig;
   try {
     config = loadSheetExportConfig();
