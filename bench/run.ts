@@ -39,8 +39,22 @@ function log(line: string): void {
 }
 
 /** BENCH_RENDER_FROM=<results.json>: writes the report again from a finished run (e.g. after editing bench/analysis.md). */
-function rerender(file: string): number {
-  const input = JSON.parse(readFileSync(file, 'utf8')) as Omit<ReportInput, 'appendix' | 'startedAt'> & { startedAt: string; out: string };
+function rerender(files: string): number {
+  type Saved = Omit<ReportInput, 'appendix' | 'startedAt'> & { startedAt: string; out: string; runId?: string };
+  const runs = files.split(',').map((f) => JSON.parse(readFileSync(f.trim(), 'utf8')) as Saved);
+  // Several runs (e.g. one scenario re-run after a harness fix): later runs replace the same scenarios.
+  const input = runs[0]!;
+  for (const later of runs.slice(1)) {
+    for (const s of later.scenarios) {
+      const i = input.scenarios.findIndex((x) => x.id === s.id);
+      s.notes.unshift(`(From a separate run of this scenario alone, started ${later.startedAt}.)`);
+      if (i >= 0) input.scenarios[i] = s;
+      else input.scenarios.push(s);
+    }
+    input.durationMs += later.durationMs;
+  }
+  input.scenarios.sort((a, b) => Number(a.id) - Number(b.id));
+  const file = files;
   const out = process.env.BENCH_REPORT ?? input.out;
   writeFileSync(out, renderReport({ ...input, startedAt: new Date(input.startedAt), appendix: appendix() }));
   log(`report re-rendered from ${file} to ${out}`);

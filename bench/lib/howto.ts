@@ -14,6 +14,7 @@ export const HOW_TO_RUN = `## Running the harness
 | \`BENCH_DATABASE_URL\` | \`DATABASE_URL\`, else \`postgres://postgres@127.0.0.1:5432/test\` | PostgreSQL for the SCC rebuild and provisioning (one fresh schema per run) |
 | \`BENCH_LOG_LEVEL\` | \`info\` | LOG_LEVEL of the service children (their logs go to \`.local/bench-runs/<run>/\`) |
 | \`BENCH_CPU_PROF\` | \`true\` | profile (\`node --cpu-prof\`, separate unmeasured run) where a target is missed |
+| \`BENCH_RENDER_FROM\` | unset | \`results.json\` of a finished run (in \`.local/bench-runs/<run>/\`), or several comma-separated (later ones replace the same scenarios): writes the report again without running anything, e.g. after editing \`bench/analysis.md\` |
 | \`BENCH_GROWTH_BUDGET_S\` | 300 | a growth replay size is skipped when it is predicted to take longer than this |
 
 Layout: \`bench/run.ts\` orchestrates and writes the report; \`bench/scenarios/*.ts\` one file per scenario; \`bench/lib/\` holds the stats (median, percentiles), the alternate-and-repeat runner, the RSS sampler, the load generators, the CPU-profile summariser and the report writer; \`bench/workers/\` the processes the harness starts (bare fastify route, replay consumers). Services are started as child processes (\`node --import tsx services/<name>/main.ts\`) with their own defaults and a topic prefix of their own (\`bench-<run>.\`); every topic of the run is deleted at the end.
@@ -24,5 +25,5 @@ Decisions where the brief was silent:
 - **The bare producer is the same kafkajs producer as ingress's** (services/shared/kafka.ts \`createProducer\`: idempotent, acks=-1), sending pre-encoded envelopes, so "Kafka ceiling" means Kafka and kafkajs, not our encoding.
 - **Services that do real work per event replay fewer events** (SCC rebuild, provisioning): their rate does not depend on the topic's length (scenario 6), and 100,000 events at their rates would take the whole run.
 - **Memory targets** are judged on the peak of VmRSS sampled every 25–50 ms and VmHWM, whichever is higher.
-- **"Replay memory does not grow"** is met when the peak RSS at the largest replay is within +25 % or +50 MB of the smallest.
+- **"Replay memory does not grow"** is met when the peak RSS of the largest replay is within +25 % or +50 MB of the next smaller one (10× fewer events). Not from the smallest: a 10,000-event replay ends in a fraction of a second, before the fetch buffers and the heap reach their steady size, so it would count warm-up as growth.
 `;

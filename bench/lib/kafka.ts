@@ -2,6 +2,7 @@
 // and the shared producer settings the baselines must match.
 import { Kafka, logLevel, type Message } from 'kafkajs';
 import { EnvelopeCodec, type Envelope } from '../../services/shared/envelope.js';
+import { chunkMessages } from './load.js';
 
 export function benchKafka(brokers: string, clientId = 'bench'): Kafka {
   return new Kafka({ clientId, brokers: brokers.split(','), logLevel: logLevel.NOTHING, retry: { retries: 8, initialRetryTime: 100 } });
@@ -53,20 +54,20 @@ export async function fillTopic(
   await producer.connect();
   try {
     const chunk = 2000;
-    const inFlight: Promise<unknown>[] = [];
     let lastLog = Date.now();
     for (let start = 0; start < count; start += chunk) {
       const items = [];
       for (let i = start; i < Math.min(count, start + chunk); i++) items.push(make(i));
       const messages = await encodeAll(codec, topic, items);
-      inFlight.push(producer.send({ topic, acks: 1, messages }));
-      if (inFlight.length >= 4) await inFlight.shift();
+      // Bounded by bytes, so that even a one-partition topic never gets a batch over the broker's 1 MiB limit.
+      // One send at a time: kafkajs encodes requests asynchronously, so a smaller send issued later can
+      // overtake a larger one and land first, which would put one subscriber's events out of order.
+      for (const group of chunkMessages(messages, 900 * 1024)) await producer.send({ topic, acks: 1, messages: group });
       if (log && Date.now() - lastLog > 10_000) {
         log(`    filled ${start + items.length}/${count} records of ${topic}`);
         lastLog = Date.now();
       }
     }
-    await Promise.all(inFlight);
   } finally {
     await producer.disconnect();
   }
