@@ -21,11 +21,46 @@ export interface BodyLimits {
   timeoutMs: number;
 }
 
+// Lingering close: after a refusal the unread rest of the body is read and thrown away (up to these
+// bounds) before the answer goes out. Closing a socket with unread input makes the kernel send a
+// TCP reset, which can destroy the 413 before the sender reads it; the sender would then see a
+// connection error instead of the documented answer. Bounded, so a refusal never costs more.
+const LINGER_MAX_BYTES = 16 * 1024 * 1024;
+const LINGER_MAX_MS = 2000;
+
+function discardRest(payload: Readable, alreadyRead: number, declared: number | undefined): Promise<void> {
+  if (declared !== undefined && declared - alreadyRead > LINGER_MAX_BYTES) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    let discarded = 0;
+    const done = (): void => {
+      clearTimeout(timer);
+      payload.removeListener('data', onData);
+      payload.removeListener('end', done);
+      payload.removeListener('error', done);
+      payload.removeListener('aborted', done);
+      payload.pause();
+      resolve();
+    };
+    const onData = (chunk: Buffer): void => {
+      discarded += chunk.length;
+      if (discarded > LINGER_MAX_BYTES) done();
+    };
+    const timer = setTimeout(done, LINGER_MAX_MS);
+    payload.on('data', onData);
+    payload.on('end', done);
+    payload.on('error', done);
+    payload.on('aborted', done);
+    payload.resume();
+  });
+}
+
 export function collectBody(payload: Readable, declaredLength: string | undefined, limits: BodyLimits): Promise<Buffer> {
   const tooLarge = (): BodyError => new BodyError(413, 'body_too_large', `request body larger than ${limits.limitBytes} bytes`);
   const declared = declaredLength === undefined ? undefined : Number(declaredLength);
-  // Refuse before reading a byte when the sender already told us the size.
-  if (declared !== undefined && Number.isFinite(declared) && declared > limits.limitBytes) return Promise.reject(tooLarge());
+  // Refuse before buffering a byte when the sender already told us the size.
+  if (declared !== undefined && Number.isFinite(declared) && declared > limits.limitBytes) {
+    return discardRest(payload, 0, declared).then(() => Promise.reject(tooLarge()));
+  }
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -39,10 +74,13 @@ export function collectBody(payload: Readable, declaredLength: string | undefine
       payload.removeListener('error', onError);
       payload.removeListener('aborted', onAborted);
       if (err) {
-        // Stop buffering; the response carries Connection: close so the rest is never read.
-        payload.pause();
+        // Stop buffering; the response carries Connection: close.
         chunks.length = 0;
-        reject(err);
+        if (err.reason === 'body_too_large') void discardRest(payload, size, declared).then(() => reject(err));
+        else {
+          payload.pause();
+          reject(err);
+        }
       } else resolve(Buffer.concat(chunks, size));
     };
     const onData = (chunk: Buffer): void => {
