@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { portAnswers, repoRoot, startStack, stopStack } from '../infra/local/stack.js';
 import { makeContext, type BenchContext } from './lib/context.js';
 import { deleteTopics } from './lib/kafka.js';
+import { dropRunSchemas } from './lib/cleanup.js';
+import { BENCH_DATABASE_URL } from './lib/replay.js';
 import { machineFacts } from './lib/machine.js';
 import { HOW_TO_RUN } from './lib/howto.js';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -118,6 +120,8 @@ async function main(): Promise<number> {
   } finally {
     await clients.close();
     await deleteTopics(clients.kafka, ctx.topicPrefix);
+    const dropped = await dropRunSchemas(BENCH_DATABASE_URL, ctx.runId);
+    if (dropped > 0) log(`dropped ${dropped} database schema(s) of this run`);
     if (stackDir) await stopStack(stackDir, (l) => log(l));
   }
 
