@@ -12,7 +12,6 @@ import { SignJWT } from 'jose';
 import { defaultStackOptions, portAnswers, repoRoot, startStack, stopStack } from '../infra/local/stack.js';
 import { DEV_DEFAULTS, SERVICES } from './dev-defaults.js';
 
-const tsxBin = join(repoRoot, 'node_modules', '.bin', 'tsx');
 
 function say(line = ''): void {
   process.stdout.write(`${line}\n`);
@@ -46,7 +45,8 @@ async function main(): Promise<void> {
   const children = new Map<string, ChildProcess>();
   let stopping = false;
   for (const svc of SERVICES) {
-    const child = spawn(tsxBin, [svc.entry], {
+    // node --import tsx (not the tsx CLI, whose extra wrapper process would not pass on a SIGKILL).
+    const child = spawn(process.execPath, ['--import', 'tsx', svc.entry], {
       cwd: repoRoot,
       env: { ...env, PORT: String(portOf(svc)) },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -61,7 +61,7 @@ describe('fault injection: nothing lost, nothing doubled', () => {
     LOG_LEVEL: 'info',
     PROVISIONING_GROUP_ID: `${run}-provisioning`,
     SHEET_EXPORT_GROUP_ID: `${run}-sheet-export`,
-    SCC_CONSUMER_GROUP: `${run}-scc-inventory`,
+    SCC_INVENTORY_GROUP_ID: `${run}-scc-inventory`,
   });
   const provisioningEnv = (): Record<string, string> => ({
     ...baseEnv(), DB_SCHEMA: schemas.provisioning, WTL_BASE_URL: wtl.url, WTL_API_KEY: `wtl-${run}-key`, WTL_TIMEOUT_MS: '3000',
@@ -97,7 +97,7 @@ describe('fault injection: nothing lost, nothing doubled', () => {
   it('survives broker outage, SIGKILL, scaling, flapping APIs and a PostgreSQL restart with zero lost and zero duplicate effects', async () => {
     const load = runLoad(
       { ingressUrl: ingress.url, nspsToken: secrets.nsps, onceUser: 'streamer', oncePassword: secrets.oncePw, sapSecret: secrets.sap },
-      { nspsEvents: 240, onceBatches: 16, onceBatchSize: 50, sapReports: 24, sapTenants: 3, concurrency: 6, maxAttempts: 15 },
+      { nspsEvents: 240, onceBatches: 16, onceBatchSize: 50, sapReports: 24, sapTenants: 3, concurrency: 6, maxAttempts: 20, spreadOverMs: 25_000 },
       run,
     ).then((d) => (deliveries = d));
 
@@ -194,22 +194,29 @@ describe('fault injection: nothing lost, nothing doubled', () => {
 
     // Wait until every consumer has caught up: lag 0 for all three groups.
     const groups = [`${run}-provisioning`, `${run}-sheet-export`, `${run}-scc-inventory`];
-    const caughtUp = await eventually(async () => {
+    const lagging = async (): Promise<string[]> => {
+      const behind: string[] = [];
       for (const groupId of groups) {
         const offsets = await admin.fetchOffsets({ groupId, topics: rawTopics(topics) }).catch(() => []);
         for (const { topic, partitions } of offsets) {
-          if (!(rawTopics(topics).includes(topic))) continue;
-          const high = await admin.fetchTopicOffsets(topic);
-          for (const p of high) {
+          const relevant = groupId.endsWith('-provisioning') ? topic === topics.nspsEvents : groupId.endsWith('-scc-inventory') ? topic === topics.sapReports : topic !== topics.sapReports;
+          if (!relevant) continue;
+          for (const p of await admin.fetchTopicOffsets(topic)) {
             const c = partitions.find((x) => x.partition === p.partition);
-            const consumerRelevant = groupId !== `${run}-provisioning` || topic === topics.nspsEvents;
-            const relevant = consumerRelevant && (groupId !== `${run}-scc-inventory` || topic === topics.sapReports) && (groupId !== `${run}-sheet-export` || topic !== topics.sapReports);
-            if (relevant && Number(p.high) > 0 && (!c || Number(c.offset) < Number(p.high))) return false;
+            if (Number(p.high) > 0 && (!c || Number(c.offset) < Number(p.high))) behind.push(`${groupId} ${topic}[${p.partition}] committed ${c?.offset ?? 'none'} of ${p.high}`);
           }
         }
       }
-      return true;
-    }, 180_000, 1000);
+      return behind;
+    };
+    const caughtUp = await eventually(async () => (await lagging()).length === 0, 180_000, 1000);
+    if (!caughtUp) {
+      console.log(`STILL BEHIND: ${(await lagging()).join('; ')}`);
+      for (const svc of [ingress, inventory, ...provisioning, ...sheetExport]) {
+        console.log(`--- ${svc.name}:${svc.port} last warnings/errors`);
+        console.log(svc.lines.filter((l) => /"level":"(warn|error|fatal)"/.test(l) || !l.startsWith('{')).slice(-12).join('\n'));
+      }
+    }
     expect(caughtUp, 'consumers caught up').toBe(true);
     await admin.disconnect();
 
@@ -292,6 +299,9 @@ describe('fault injection: nothing lost, nothing doubled', () => {
     };
     console.log(`FAULT SUITE FIGURES ${JSON.stringify(figures, null, 2)}`);
 
+    // The faults really hit the traffic: senders saw retriable errors, WTL and Sheets failed calls.
+    expect(retriableErrors, 'senders felt the broker outage').toBeGreaterThan(0);
+    expect(wtl.requests.some((r) => r.status !== undefined && r.status >= 429), 'WTL failures were retried').toBe(true);
     expect(ok.length, 'most deliveries eventually succeed').toBeGreaterThan(deliveries.length * 0.95);
     expect(lostInKafka).toBe(0);
     expect(provDup).toBe(0);

@@ -54,6 +54,8 @@ export interface LoadPlan {
   sapTenants: number;
   /** Deliveries in flight at once. */
   concurrency: number;
+  /** Spread the deliveries over about this long (so faults hit them while they flow). */
+  spreadOverMs?: number;
   maxAttempts: number;
 }
 
@@ -128,8 +130,12 @@ export async function runLoad(creds: LoadCredentials, plan: LoadPlan, runId: str
   while (s < sapJobs.length) queue.push(sapJobs[s++]!.job);
 
   const results: Delivery[] = [];
+  const pause = plan.spreadOverMs ? (plan.spreadOverMs * plan.concurrency) / queue.length : 0;
   const workers = Array.from({ length: plan.concurrency }, async () => {
-    for (let job = queue.shift(); job; job = queue.shift()) results.push(await job());
+    for (let job = queue.shift(); job; job = queue.shift()) {
+      results.push(await job());
+      if (pause > 0) await new Promise((r) => setTimeout(r, pause));
+    }
   });
   await Promise.all(workers);
   return results;

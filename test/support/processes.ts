@@ -1,11 +1,12 @@
 // Services as real child processes (tsx services/<name>/main.ts), the way `npm start` runs them:
 // their log lines are kept for assertions (no secrets), and they can be stopped, killed and restarted.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { repoRoot } from '../../infra/local/stack.js';
 
-const tsx = join(repoRoot, 'node_modules', '.bin', 'tsx');
+// node --import tsx, not the tsx CLI: the CLI runs the service in a grandchild process, so a SIGKILL
+// would hit only the wrapper and leave the service running as an orphan.
+const nodeArgs = (entry: string): string[] => ['--import', 'tsx', entry];
 
 export type ServiceName = 'ingress' | 'provisioning' | 'sheet-export' | 'scc-inventory';
 
@@ -31,7 +32,7 @@ export async function startService(name: ServiceName, port: number, env: Record<
   const lines: string[] = [];
   let child!: ChildProcess;
   const launch = (): void => {
-    child = spawn(tsx, [`services/${name}/main.ts`], {
+    child = spawn(process.execPath, nodeArgs(`services/${name}/main.ts`), {
       cwd: repoRoot,
       env: { ...process.env, ...env, PORT: String(port) },
       stdio: ['ignore', 'pipe', 'pipe'],
