@@ -54,10 +54,10 @@ async function remaining(kafka: Kafka, groupId: string, topic: string): Promise<
 export async function replayService(
   ctx: BenchContext,
   kafka: Kafka,
-  opts: { name: string; entry: string; prefix: string; topic: string; events: number; groupVar: string; env: Record<string, string>; timeoutMs?: number; nodeArgs?: string[] },
+  opts: { name: string; entry: string; prefix: string; topic: string; events: number; groupVar: string; env: Record<string, string>; timeoutMs?: number; nodeArgs?: string[]; groupId?: string },
 ): Promise<ReplayMeasure> {
   const port = await freePort();
-  const groupId = `bench-${opts.name}-${randomUUID().slice(0, 8)}`;
+  const groupId = opts.groupId ?? `bench-${opts.name}-${randomUUID().slice(0, 8)}`;
   const child = spawnTs(opts.entry, {
     env: ctx.serviceEnv({ ...opts.env, PORT: String(port), KAFKA_TOPIC_PREFIX: opts.prefix, [opts.groupVar]: groupId }),
     logFile: join(ctx.workDir, `${opts.name}.log`),
