@@ -24,13 +24,15 @@ export interface HandlerDeps {
 export function createHandler(deps: HandlerDeps): (record: ConsumedRecord) => Promise<Outcome> {
   return async (record) => {
     const { envelope } = record;
-    const log = deps.logger.child({ event_id: envelope.event_id, request_id: envelope.request_id });
+    // Created on first use: a duplicate (every record of a replay) logs nothing and should not pay for a child logger.
+    let child: Logger | undefined;
+    const log = (): Logger => (child ??= deps.logger.child({ event_id: envelope.event_id, request_id: envelope.request_id }));
 
     const mapped = mapPayload(envelope.payload, deps.settings);
     if (mapped.kind === 'invalid') throw new PermanentError(`cannot map NSPS event: ${mapped.reason}`);
     if (mapped.kind === 'skip') {
       deps.skippedByType.inc({ event_type: mapped.eventType });
-      log.info({ event_type: mapped.eventType }, 'event type has no WTL action: skipped');
+      log().info({ event_type: mapped.eventType }, 'event type has no WTL action: skipped');
       return 'skipped';
     }
 
@@ -40,19 +42,19 @@ export function createHandler(deps: HandlerDeps): (record: ConsumedRecord) => Pr
     if (pre.kind === 'duplicate') return 'duplicate';
     if (pre.kind === 'superseded') {
       await deps.store.recordSuperseded(envelope.event_id);
-      log.info({ imsi: request.imsi, newer_event_id: pre.by }, 'older than the state already applied at WTL: superseded');
+      log().info({ imsi: request.imsi, newer_event_id: pre.by }, 'older than the state already applied at WTL: superseded');
       return 'superseded';
     }
 
     for (;;) {
       const claim = await deps.store.claim(envelope.event_id, request.imsi, deps.owner, deps.leaseMs);
       if (claim.kind === 'claimed') {
-        if (claim.resend) log.warn({ imsi: request.imsi }, 'an earlier WTL call for this event has no recorded outcome: re-sending the same full-state request');
+        if (claim.resend) log().warn({ imsi: request.imsi }, 'an earlier WTL call for this event has no recorded outcome: re-sending the same full-state request');
         break;
       }
       // Another instance is mid-call for this very event (only during a rebalance overlap): sending now
       // could let its older call land after ours, so wait for it to finish or its lease to lapse.
-      log.info({ other_owner: claim.owner, wait_ms: claim.waitMs }, 'event in flight at another instance: waiting');
+      log().info({ other_owner: claim.owner, wait_ms: claim.waitMs }, 'event in flight at another instance: waiting');
       await sleep(Math.min(claim.waitMs, 1000));
       if ((await deps.store.precheck(envelope.event_id, request.imsi, position)).kind !== 'apply') return 'duplicate';
     }
@@ -65,7 +67,7 @@ export function createHandler(deps: HandlerDeps): (record: ConsumedRecord) => Pr
       throw err;
     }
     await deps.store.complete(envelope.event_id, request.imsi, position);
-    log.info({ imsi: request.imsi, action: request.action, subscriber_status: request.subscriber_status, dry_run: deps.wtl.dryRun }, 'provisioned');
+    log().info({ imsi: request.imsi, action: request.action, subscriber_status: request.subscriber_status, dry_run: deps.wtl.dryRun }, 'provisioned');
     return 'processed';
   };
 }

@@ -65,9 +65,10 @@ export async function startProvisioning(cfg: ProvisioningConfig, deps: Provision
     registers: [metrics.registry],
   });
   const owner = `${CONSUMER}-${process.pid}-${randomUUID().slice(0, 8)}`;
+  const store = createStore(db);
   const handle = createHandler({
     settings: mappingSettings(cfg),
-    store: createStore(db),
+    store,
     wtl,
     logger,
     skippedByType,
@@ -86,6 +87,8 @@ export async function startProvisioning(cfg: ProvisioningConfig, deps: Provision
     logger,
     metrics,
     handle,
+    // A rewound group re-reads events it already provisioned: one query per fetched batch skips them.
+    alreadyProcessed: (eventIds) => store.alreadyProcessed(eventIds),
     keyConcurrency: cfg.PROVISIONING_KEY_CONCURRENCY,
     sessionTimeoutMs: cfg.PROVISIONING_SESSION_TIMEOUT_MS,
     retry: { maxAttempts: cfg.PROVISIONING_RETRY_MAX_ATTEMPTS, initialDelayMs: cfg.PROVISIONING_RETRY_INITIAL_MS, maxDelayMs: cfg.PROVISIONING_RETRY_MAX_MS },

@@ -28,6 +28,8 @@ export interface ProvisioningStore {
   /** The call failed for good (it will be dead-lettered): nothing is in flight any more. */
   release(eventId: string): Promise<void>;
   recordSuperseded(eventId: string): Promise<void>;
+  /** Which of these events already have their outcome recorded (one query: the replay pre-filter). */
+  alreadyProcessed(eventIds: string[]): Promise<Set<string>>;
 }
 
 export async function migrateProvisioning(db: Db): Promise<void> {
@@ -92,6 +94,15 @@ export function createStore(db: Db): ProvisioningStore {
 
     async recordSuperseded(eventId) {
       await recordProcessed(db, CONSUMER, eventId, 'superseded');
+    },
+
+    async alreadyProcessed(eventIds) {
+      if (eventIds.length === 0) return new Set();
+      const r = await db.query<{ event_id: string }>(
+        'SELECT event_id FROM processed_events WHERE consumer = $1 AND event_id = ANY($2::text[])',
+        [CONSUMER, eventIds],
+      );
+      return new Set(r.rows.map((row) => row.event_id));
     },
   };
 }

@@ -10,11 +10,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import type { Db } from '../shared/db.js';
-import type { EnvelopeCodec } from '../shared/envelope.js';
+import type { Envelope, EnvelopeCodec } from '../shared/envelope.js';
 import { PermanentError, errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { sleep } from '../shared/consumer.js';
-import { projectRecord } from './projector.js';
+import { projectRecord, projectRecordsOffline, type ProjectOutcome, type RecordPosition } from './projector.js';
 import { copyShadowIntoLive, createShadowTables, dropShadowTables, lockAllApplies, saveSnapshot, shadowTables } from './store.js';
 
 export interface RebuildProgress {
@@ -37,7 +37,12 @@ export interface RebuildOptions {
   snapshotName?: string | undefined;
   onProgress?: (p: RebuildProgress) => void;
   progressIntervalMs?: number;
+  /** Records folded per shadow-table transaction (default DEFAULT_RECORDS_PER_TRANSACTION). */
+  recordsPerTransaction?: number | undefined;
 }
+
+/** Large enough that commits stop mattering, small enough that one transaction stays short. */
+export const DEFAULT_RECORDS_PER_TRANSACTION = 500;
 
 export interface RebuildResult {
   records: number;
@@ -57,37 +62,58 @@ export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
   const asOfMs = opts.asOf?.getTime();
   await assertTopicExists(opts.kafka, opts.topic);
   await createShadowTables(opts.db, shadow);
-  const reader = await startTopicReader(opts.kafka, opts.topic, opts.logger, async (envelopeBytes, partition, offset) => {
-    result.records++;
-    let envelope;
-    try {
-      envelope = await opts.codec.decode(envelopeBytes);
-    } catch (err) {
-      result.rejected++;
-      opts.logger.warn({ partition, offset, reason: errorMessage(err) }, 'rebuild: undecodable record skipped (the live consumer dead-letters it)');
-      return;
-    }
-    if (asOfMs !== undefined && envelope.received_at > asOfMs) {
-      result.skippedAfterAsOf++;
-      return;
-    }
-    for (let attempt = 1; ; attempt++) {
+  const projector = { db: opts.db, tables: shadow, consumer: opts.consumer, partTtlMs: opts.partTtlMs, lock: false };
+  const chunkSize = opts.recordsPerTransaction ?? DEFAULT_RECORDS_PER_TRANSACTION;
+  const reader = await startTopicReader(opts.kafka, opts.topic, opts.logger, async (records, heartbeat) => {
+    const toProject: Array<{ envelope: Envelope; pos: RecordPosition }> = [];
+    for (const { value, partition, offset } of records) {
+      result.records++;
+      let envelope;
       try {
-        const outcome = await projectRecord({ db: opts.db, tables: shadow, consumer: opts.consumer, partTtlMs: opts.partTtlMs, lock: false }, envelope, { partition, offset });
-        if (outcome === 'duplicate') result.duplicates++;
-        else result.applied++;
-        return;
+        envelope = await opts.codec.decode(value);
       } catch (err) {
-        if (err instanceof PermanentError) {
-          result.rejected++;
-          opts.logger.warn({ event_id: envelope.event_id, reason: err.message }, 'rebuild: record rejected (the live consumer dead-letters it)');
-          return;
-        }
-        if (attempt >= 5) throw err;
-        await sleep(200 * 2 ** attempt);
+        result.rejected++;
+        opts.logger.warn({ partition, offset, reason: errorMessage(err) }, 'rebuild: undecodable record skipped (the live consumer dead-letters it)');
+        continue;
       }
+      if (asOfMs !== undefined && envelope.received_at > asOfMs) {
+        result.skippedAfterAsOf++;
+        continue;
+      }
+      toProject.push({ envelope, pos: { partition, offset } });
+    }
+    for (let i = 0; i < toProject.length; i += chunkSize) {
+      await projectChunk(toProject.slice(i, i + chunkSize));
+      await heartbeat();
     }
   });
+
+  const count = (outcome: ProjectOutcome) => {
+    if (outcome === 'duplicate') result.duplicates++;
+    else result.applied++;
+  };
+  // Many records per transaction: the rebuild is the only writer of its shadow tables, so nothing can
+  // interleave with a chunk. A chunk is all or nothing; when one of its records is rejected, the chunk is
+  // redone one record per transaction so that only that record is left out, exactly as the live consumer would.
+  const projectChunk = async (chunk: Array<{ envelope: Envelope; pos: RecordPosition }>): Promise<void> => {
+    if (chunk.length > 1) {
+      try {
+        (await withRetries(() => projectRecordsOffline(projector, chunk))).forEach(count);
+        return;
+      } catch (err) {
+        if (!(err instanceof PermanentError)) throw err;
+      }
+    }
+    for (const { envelope, pos } of chunk) {
+      try {
+        count(await withRetries(() => projectRecord(projector, envelope, pos)));
+      } catch (err) {
+        if (!(err instanceof PermanentError)) throw err;
+        result.rejected++;
+        opts.logger.warn({ event_id: envelope.event_id, reason: err.message }, 'rebuild: record rejected (the live consumer dead-letters it)');
+      }
+    }
+  };
 
   const progressTimer = startProgress(reader, opts);
   try {
@@ -119,6 +145,18 @@ export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
   result.seconds = (Date.now() - started) / 1000;
   opts.onProgress?.({ phase: 'tail', done: reader.consumed(), total: reader.consumed(), ratePerSecond: result.records / Math.max(result.seconds, 0.001) });
   return result;
+}
+
+/** Transient failures (a dropped connection) are retried a few times; permanent ones are thrown at once. */
+async function withRetries<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof PermanentError || attempt >= 5) throw err;
+      await sleep(200 * 2 ** attempt);
+    }
+  }
 }
 
 async function assertTopicExists(kafka: Kafka, topic: string): Promise<void> {
@@ -161,10 +199,14 @@ async function startTopicReader(
   kafka: Kafka,
   topic: string,
   logger: Logger,
-  onRecord: (value: Buffer, partition: number, offset: string) => Promise<void>,
+  onBatch: (records: Array<{ value: Buffer; partition: number; offset: string }>, heartbeat: () => Promise<void>) => Promise<void>,
 ): Promise<TopicReader> {
   const groupId = `switchboard-scc-inventory-rebuild-${randomUUID()}`;
-  const consumer = kafka.consumer({ groupId, sessionTimeout: 60_000, allowAutoTopicCreation: false, maxBytesPerPartition: 2 * 1024 * 1024 });
+  // A short fetch wait: at the end of the topic the broker holds a fetch this long, and stop() (disconnect)
+  // waits for it — with the default 5 s that wait was most of a small rebuild's time.
+  const consumer = kafka.consumer({
+    groupId, sessionTimeout: 60_000, allowAutoTopicCreation: false, maxBytesPerPartition: 2 * 1024 * 1024, maxWaitTimeInMs: 100,
+  });
   const next: Offsets = new Map();
   let consumedCount = 0;
   let failure: unknown;
@@ -176,15 +218,16 @@ async function startTopicReader(
   await consumer.run({
     autoCommit: false,
     partitionsConsumedConcurrently: 3,
-    eachMessage: async ({ partition, message }) => {
-      if (failure) return;
+    eachBatch: async ({ batch, heartbeat }) => {
+      if (failure || batch.messages.length === 0) return;
+      const { partition } = batch;
       try {
-        await onRecord(message.value ?? Buffer.alloc(0), partition, message.offset);
-        next.set(partition, BigInt(message.offset) + 1n);
-        consumedCount++;
+        await onBatch(batch.messages.map((m) => ({ value: m.value ?? Buffer.alloc(0), partition, offset: m.offset })), heartbeat);
+        next.set(partition, BigInt(batch.messages[batch.messages.length - 1]!.offset) + 1n);
+        consumedCount += batch.messages.length;
       } catch (err) {
         failure = err;
-        logger.error({ partition, offset: message.offset, reason: errorMessage(err) }, 'rebuild failed');
+        logger.error({ partition, offset: batch.firstOffset(), reason: errorMessage(err) }, 'rebuild failed');
       }
       wake();
     },

@@ -189,6 +189,78 @@ export async function applyChanges(q: Queryable, t: Tables, changes: Change[], c
   );
 }
 
+/** Of these event_ids (in order), the ones not recorded before: recorded now, in one statement. */
+export async function recordProcessedMany(q: Queryable, t: Tables, consumer: string, eventIds: string[], outcome: string): Promise<Set<string>> {
+  if (eventIds.length === 0) return new Set();
+  const r = await q.query<{ event_id: string }>(
+    `INSERT INTO ${t.processed} (consumer, event_id, outcome) SELECT $1, e, $3 FROM unnest($2::text[]) AS e
+     ON CONFLICT (consumer, event_id) DO NOTHING RETURNING event_id`,
+    [consumer, eventIds, outcome],
+  );
+  return new Set(r.rows.map((row) => row.event_id));
+}
+
+/** Tenants with buffered parts of incomplete reports (the only tenants dropStaleParts can change). */
+export async function tenantsWithParts(q: Queryable, t: Tables): Promise<Set<string>> {
+  const r = await q.query<{ tenant: string }>(`SELECT DISTINCT tenant FROM ${t.parts}`);
+  return new Set(r.rows.map((row) => row.tenant));
+}
+
+/** One system's net effect of several consecutive changes: its last state, first and last change time. */
+export interface SystemWrite {
+  after: SystemState;
+  firstAt: Date;
+  lastAt: Date;
+  lastReportId: string;
+}
+
+export interface HistoryWrite {
+  change: Change;
+  ctx: ChangeContext;
+}
+
+/**
+ * The writes of many reports in two statements. Equal to applyChanges per report in order: each upsert
+ * sets every mutable column, so only a system's last state, last time and last report survive, and
+ * created_at is the first change's time when the row is new (kept when it exists).
+ */
+export async function applyManyChanges(q: Queryable, t: Tables, systems: Map<string, SystemWrite>, history: HistoryWrite[]): Promise<void> {
+  if (systems.size > 0) {
+    const rows = [...systems].map(([id, w]) => ({
+      id, tenant: w.after.tenant, subaccount: w.after.subaccount, location_id: w.after.locationId, host: w.after.host,
+      protocol: w.after.protocol, type: w.after.type, system_status: w.after.systemStatus, description: w.after.description,
+      system_number: w.after.systemNumber, reachable: w.after.reachable, created_at: w.firstAt.toISOString(),
+      updated_at: w.lastAt.toISOString(), last_report_id: w.lastReportId,
+    }));
+    await q.query(
+      `INSERT INTO ${t.systems} (${SYSTEM_COLUMNS})
+       SELECT x.id, x.tenant, x.subaccount, x.location_id, x.host, x.protocol, x.type, x.system_status, x.description,
+              x.system_number, x.reachable, x.created_at, x.updated_at, x.last_report_id
+       FROM jsonb_to_recordset($1::jsonb) AS x(id text, tenant text, subaccount text, location_id text, host text, protocol text,
+            type text, system_status text, description text, system_number text, reachable boolean, created_at timestamptz,
+            updated_at timestamptz, last_report_id text)
+       ON CONFLICT (id) DO UPDATE SET protocol = EXCLUDED.protocol, type = EXCLUDED.type, system_status = EXCLUDED.system_status,
+            description = EXCLUDED.description, system_number = EXCLUDED.system_number, reachable = EXCLUDED.reachable,
+            updated_at = EXCLUDED.updated_at, last_report_id = EXCLUDED.last_report_id`,
+      [JSON.stringify(rows)],
+    );
+  }
+  if (history.length > 0) {
+    const rows = history.map(({ change: c, ctx }) => ({
+      system_id: systemId(c.key), report_id: ctx.reportId, event_id: ctx.eventId, report_type: ctx.reportType, change: c.kind,
+      before: c.before, after: c.after, changed_at: ctx.receivedAt.toISOString(), source_partition: ctx.partition, source_offset: ctx.offset,
+    }));
+    await q.query(
+      `INSERT INTO ${t.history} (${HISTORY_COLUMNS})
+       SELECT x.system_id, x.report_id, x.event_id, x.report_type, x.change, x.before, x.after, x.changed_at, x.source_partition, x.source_offset
+       FROM jsonb_to_recordset($1::jsonb) AS x(system_id text, report_id text, event_id text, report_type text, change text,
+            before jsonb, after jsonb, changed_at timestamptz, source_partition int, source_offset bigint)
+       ON CONFLICT (system_id, report_id) DO NOTHING`,
+      [JSON.stringify(rows)],
+    );
+  }
+}
+
 /** Replaces the live projection and this consumer's idempotency rows by a rebuild's, in the caller's transaction. */
 export async function copyShadowIntoLive(q: Queryable, shadow: Tables, consumer: string): Promise<void> {
   const live = LIVE_TABLES;
