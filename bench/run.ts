@@ -81,9 +81,9 @@ async function main(): Promise<number> {
   if (!brokers || !registryUrl) {
     const stack = {
       stateDir: process.env.BENCH_STACK_DIR ?? join(repoRoot, '.local', 'bench-stack'),
-      kafkaPort: Number(process.env.BENCH_KAFKA_PORT ?? 49092),
-      controllerPort: Number(process.env.BENCH_KAFKA_CONTROLLER_PORT ?? 49093),
-      registryPort: Number(process.env.BENCH_REGISTRY_PORT ?? 48081),
+      kafkaPort: Number(process.env.BENCH_KAFKA_PORT ?? 30092),
+      controllerPort: Number(process.env.BENCH_KAFKA_CONTROLLER_PORT ?? 30093),
+      registryPort: Number(process.env.BENCH_REGISTRY_PORT ?? 30081),
       log: (l: string) => log(l),
     };
     // Stop at the end only what this run started; a stack left running on purpose stays up.

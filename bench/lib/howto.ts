@@ -10,7 +10,7 @@ export const HOW_TO_RUN = `## Running the harness
 | \`BENCH_ONLY\` | all | comma-separated scenario numbers, e.g. \`1,3\` (scenario 5 shows replay memory only when 3 ran) |
 | \`KAFKA_BROKERS\`, \`SCHEMA_REGISTRY_URL\` | unset | when both are set, that broker and registry are used and nothing is started |
 | \`BENCH_STACK_DIR\` | \`.local/bench-stack\` | state of the private stack started when the two above are unset; stopped at the end unless it was already running |
-| \`BENCH_KAFKA_PORT\`, \`BENCH_KAFKA_CONTROLLER_PORT\`, \`BENCH_REGISTRY_PORT\` | 49092, 49093, 48081 | ports of the private stack |
+| \`BENCH_KAFKA_PORT\`, \`BENCH_KAFKA_CONTROLLER_PORT\`, \`BENCH_REGISTRY_PORT\` | 30092, 30093, 30081 | ports of the private stack |
 | \`BENCH_DATABASE_URL\` | \`DATABASE_URL\`, else \`postgres://postgres@127.0.0.1:5432/test\` | PostgreSQL for the SCC rebuild and provisioning (one fresh schema per run) |
 | \`BENCH_LOG_LEVEL\` | \`info\` | LOG_LEVEL of the service children (their logs go to \`.local/bench-runs/<run>/\`) |
 | \`BENCH_CPU_PROF\` | \`true\` | profile (\`node --cpu-prof\`, separate unmeasured run) where a target is missed |

@@ -24,7 +24,7 @@ import { captureLogger, eventually, readTopic } from '../support/env.js';
 import { allServiceLines, findSecretLeaks, startService, type ServiceProcess } from '../support/processes.js';
 import { runLoad, type Delivery } from '../support/load.js';
 
-const KAFKA_PORT = 39492;
+const KAFKA_PORT = 31492; // below the ephemeral port range (32768+), so no client socket can hold it
 const run = `f${Date.now().toString(36)}`;
 const secrets = { nsps: `faults-nsps-${run}-token`, oncePw: `faults-once-${run}-pw`, sap: `faults-sap-${run}-secret-0123456789abcdef` };
 const faults: Record<string, number> = { kafka_stopped: 0, consumer_sigkilled: 0, scaled_up: 0, scaled_down: 0, wtl_fault_windows: 0, sheets_faults: 0, postgres_restarted: 0 };

@@ -43,7 +43,7 @@ async function call(ingress: RunningIngress, source: 'nsps' | '1nce' | 'sap', id
 
 describe('ingress when the broker goes away', () => {
   const stateDir = mkdtempSync(join(tmpdir(), 'ingress-broker-'));
-  const kafkaPort = 39192;
+  const kafkaPort = 31192; // below the ephemeral range (32768+), so no client socket can hold it
   let ingress: RunningIngress;
   let cfg: ReturnType<typeof env>;
 
