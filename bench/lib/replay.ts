@@ -54,7 +54,15 @@ async function remaining(kafka: Kafka, groupId: string, topic: string): Promise<
 export async function replayService(
   ctx: BenchContext,
   kafka: Kafka,
-  opts: { name: string; entry: string; prefix: string; topic: string; events: number; groupVar: string; env: Record<string, string>; timeoutMs?: number; nodeArgs?: string[]; groupId?: string },
+  opts: {
+    name: string; entry: string; prefix: string; topic: string; events: number; groupVar: string; env: Record<string, string>; timeoutMs?: number; nodeArgs?: string[]; groupId?: string;
+    /**
+     * 'ready' (default): from the /readyz answer. 'spawn': from starting the process — for a replay so short that
+     * the service (which starts consuming before its ops server answers) could finish it before /readyz.
+     * 'none': no replay expected; measures spawn → /readyz only (the start-up to subtract from a 'spawn' time).
+     */
+    timeFrom?: 'ready' | 'spawn' | 'none';
+  },
 ): Promise<ReplayMeasure> {
   const port = await freePort();
   const groupId = opts.groupId ?? `bench-${opts.name}-${randomUUID().slice(0, 8)}`;
@@ -63,10 +71,15 @@ export async function replayService(
     logFile: join(ctx.workDir, `${opts.name}.log`),
     ...(opts.nodeArgs ? { nodeArgs: opts.nodeArgs } : {}),
   });
+  const spawned = performance.now();
   const rss = sampleRss(child.pid);
   try {
     await waitHttp(`http://127.0.0.1:${port}/readyz`, child, 90_000);
-    const started = performance.now();
+    if (opts.timeFrom === 'none') {
+      const ms = performance.now() - spawned;
+      return { events: 0, ms, eventsPerSec: 0, peakRssMb: rss.stop().peakRssMb };
+    }
+    const started = opts.timeFrom === 'spawn' ? spawned : performance.now();
     const deadline = Date.now() + (opts.timeoutMs ?? 20 * 60_000);
     for (;;) {
       if (child.exited()) throw new Error(`${opts.name} exited during the replay; see ${child.logFile}`);

@@ -75,6 +75,7 @@ export async function replayScenario(ctx: BenchContext, clients: BenchClients): 
     const wtl = await startWtlEmulator();
     try {
       let round = 0;
+      const operatorRaw: { passMs: number; idleMs: number }[] = [];
       const runs = await alternate<ReplayMeasure>([
         { name: 'bare consumer', run: () => replayWorker(ctx, 'bare', small.topic, ns) },
         {
@@ -98,12 +99,22 @@ export async function replayScenario(ctx: BenchContext, clients: BenchClients): 
             const common = { entry: 'services/provisioning/main.ts', prefix: small.prefix, topic: small.topic, events: ns, groupVar: 'PROVISIONING_GROUP_ID', env, groupId };
             await replayService(ctx, clients.kafka, { ...common, name: 'provisioning-first-pass' });
             await rewindGroup({ kafka: clients.kafka, groupId, topics: [small.topic] });
-            return replayService(ctx, clients.kafka, { ...common, name: 'provisioning-operator-replay' });
+            // The service starts consuming before its /readyz answers, and 5,000 duplicates can be done by then:
+            // timed from the process start, minus the same start with nothing to read (the group at the end).
+            const pass = await replayService(ctx, clients.kafka, { ...common, name: 'provisioning-operator-replay', timeFrom: 'spawn' });
+            const idle = await replayService(ctx, clients.kafka, { ...common, name: 'provisioning-idle-start', timeFrom: 'none' });
+            const ms = Math.max(pass.ms - idle.ms, 1);
+            ctx.log(`      operator replay: ${Math.round(pass.ms)} ms from process start, idle start ${Math.round(idle.ms)} ms`);
+            operatorRaw.push({ passMs: pass.ms, idleMs: idle.ms });
+            return { ...pass, ms, eventsPerSec: ns / (ms / 1000) };
           },
         },
       ], ctx.sizes.repeats, ctx.log);
       tables.push({ caption: `NSPS events topic: ${fmt(ns)} SIM/Updated events over 10,000 subscribers, 6 partitions`, headers, rows: summarize([...runs].map(([contender, m]) => ({ topic: 'NSPS events', contender, m })), 'bare consumer') });
       remember(runs, 'NSPS, provisioning size', ns);
+      if (operatorRaw.length > 0) {
+        notes.push(`Provisioning operator replay, per run: process start to caught up ${operatorRaw.map((r) => fmt(r.passMs / 1000, 2)).join(', ')} s; the same start with nothing to read (to /readyz) ${operatorRaw.map((r) => fmt(r.idleMs / 1000, 2)).join(', ')} s; the table's time is the difference (a start-up that varies by a few hundred ms between runs moves it as much).`);
+      }
       const r = ratio(medianEps(runs.get('provisioning service')), medianEps(runs.get('bare consumer')));
       const ro = ratio(medianEps(runs.get(OPERATOR_REPLAY)), medianEps(runs.get('bare consumer')));
       targets.push({ name: provTarget, status: ro >= 0.5 ? 'met' : 'missed', detail: `${pct(ro)} (${fmt(ns)} events, operator replay: group rewound, every event already provisioned); fresh state (every event a WTL call, effect work rather than replay): ${pct(r)}` });
@@ -148,7 +159,7 @@ export async function replayScenario(ctx: BenchContext, clients: BenchClients): 
       'The bare consumer is kafkajs `eachBatch` doing nothing; the shared consumer runner (services/shared/consumer.ts) with a no-op handler shows what decoding, per-key ordering and offset commits cost before any service work; ' +
       `the SCC rebuild is services/scc-inventory/rebuild.ts into PostgreSQL (${BENCH_DATABASE_URL.replace(/\/\/[^@]*@/, '//')}) timed from its call to its return (shadow tables, fold, swap); ` +
       'provisioning is the real service (child process, fresh group and fresh idempotency schema, so every event is a WTL call to the emulator answering at once), timed from /readyz to its committed offsets reaching the end of the topic; ' +
-      'its operator replay is what `npm run replay -- provisioning` leads to: the service provisions the whole topic once (not timed), stops, its group is rewound to the beginning (services/shared/replay.ts rewindGroup), and the second pass over already-provisioned events is timed the same way. That contender is the one the target is judged on; the fresh-state one is effect work (one WTL call per event) and stays as information.',
+      'its operator replay is what `npm run replay -- provisioning` leads to: the service provisions the whole topic once (not timed), stops, its group is rewound to the beginning (services/shared/replay.ts rewindGroup), and the second pass over already-provisioned events is timed from the process start to its committed offsets reaching the end, minus the time the same service takes from process start to /readyz with nothing to read (it consumes before /readyz answers, so /readyz cannot be the start). That contender is the one the target is judged on; the fresh-state one is effect work (one WTL call per event) and stays as information.',
     `The services that do real work per event (provisioning, SCC rebuild) replay ${fmt(ns)} events, not ${fmt(n)}: at their measured rates ${fmt(n)} events would take minutes per run, and the per-event cost is flat (see scenario 6), so the rate stands for the larger topic too. Their bare baseline reads the same smaller topic.`,
   );
   return { id: ID, title: TITLE, status: partly ? 'partly run' : 'ran', notes, tables, targets };
