@@ -9,6 +9,7 @@ import { registerOpsRoutes, type ReadinessCheck } from '../shared/http.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import type { TopicNames } from '../shared/topics.js';
+import { ProduceBatcher } from './batcher.js';
 import { enabledSources, type IngressConfig } from './config.js';
 import { createIngressMetrics, type IngressMetrics } from './metrics.js';
 import type { SourceDeps } from './sources/common.js';
@@ -39,7 +40,8 @@ export function requestIdFrom(header: string | string[] | undefined): string {
 export function buildIngressApp(cfg: IngressConfig, deps: IngressAppDeps): { app: FastifyInstance; ingressMetrics: IngressMetrics } {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
-    logController: new LogController({ requestIdLogLabel: 'request_id' }),
+    // fastify's own two lines per request are replaced by our one (onResponse below).
+    logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
     genReqId: (req) => requestIdFrom(req.headers['x-request-id']),
     connectionTimeout: cfg.HTTP_CONNECTION_TIMEOUT_MS,
     requestTimeout: cfg.HTTP_REQUEST_TIMEOUT_MS,
@@ -55,21 +57,45 @@ export function buildIngressApp(cfg: IngressConfig, deps: IngressAppDeps): { app
   app.addHook('preClose', async () => {
     closing = true;
   });
-  app.addHook('onSend', async (req, reply, payload) => {
+  // fastify's own request logging writes two lines per request; we write one debug line when a
+  // request starts and one info line when it ends (with what the handler noted in req.logFacts).
+  const logStarts = deps.logger.isLevelEnabled('debug');
+  app.addHook('onRequest', (req, _reply, done) => {
+    if (logStarts) req.log.debug({ method: req.method, url: req.url, remote: req.ip }, 'incoming request');
+    done();
+  });
+  app.addHook('onSend', (req, reply, payload, done) => {
     reply.header('x-request-id', req.id);
     if (closing) reply.header('connection', 'close');
-    return payload;
+    done(null, payload);
   });
-  app.addHook('onResponse', async (req, reply) => {
+  // Bound label children, one per (source, route, status): labelling by object hashes it every time.
+  const requestCounters = new Map<string, { inc(): void }>();
+  const durations = new Map<string, { observe(v: number): void }>();
+  app.addHook('onResponse', (req, reply, done) => {
     const source = req.routeOptions.config?.source ?? 'none';
     const route = req.routeOptions.url ?? 'unmatched';
-    ingressMetrics.httpRequests.inc({ source, route, status: String(reply.statusCode) });
-    if (source !== 'none') ingressMetrics.httpDuration.observe({ source }, reply.elapsedTime / 1000);
+    const status = reply.statusCode;
+    const counterKey = `${source} ${route} ${status}`;
+    let counter = requestCounters.get(counterKey);
+    if (!counter) requestCounters.set(counterKey, (counter = ingressMetrics.httpRequests.labels({ source, route, status: String(status) })));
+    counter.inc();
+    const elapsedMs = reply.elapsedTime;
+    if (source !== 'none') {
+      let duration = durations.get(source);
+      if (!duration) durations.set(source, (duration = ingressMetrics.httpDuration.labels({ source })));
+      duration.observe(elapsedMs / 1000);
+    }
+    req.log.info({ method: req.method, url: req.url, remote: req.ip, status, ms: Math.round(elapsedMs * 10) / 10, ...req.logFacts }, 'request completed');
+    done();
   });
 
   registerOpsRoutes(app, deps.metrics, deps.ready);
 
-  const sourceDeps: SourceDeps = { cfg, producer: deps.producer, codec: deps.codec, topics: deps.topics, metrics: deps.metrics, ingressMetrics };
+  const batcher = new ProduceBatcher(deps.producer, {
+    lingerMs: cfg.PRODUCE_LINGER_MS, maxBatchBytes: cfg.PRODUCE_BATCH_MAX_BYTES, timeoutMs: cfg.KAFKA_PRODUCE_TIMEOUT_MS, metrics: deps.metrics,
+  });
+  const sourceDeps: SourceDeps = { cfg, batcher, codec: deps.codec, topics: deps.topics, metrics: deps.metrics, ingressMetrics };
   const enabled = enabledSources(cfg);
   // Load shedding covers the webhook routes only: /healthz, /readyz and /metrics keep answering.
   app.register(async (sources) => {

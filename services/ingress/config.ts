@@ -24,6 +24,10 @@ export const ingressConfigShape = {
   LOAD_RETRY_AFTER_SECONDS: env.int(10, 1),
   /** Retry-After sent with a 503 when Kafka could not take the records. */
   KAFKA_RETRY_AFTER_SECONDS: env.int(30, 1),
+  /** Cross-request batching (batcher.ts): wait up to this many ms for more records before a flush; 0 = no wait. */
+  PRODUCE_LINGER_MS: env.int(0, 0),
+  /** Most bytes of records in one flush; at most MAX_RECORD_BYTES so every partition's record batch fits the broker's limit. */
+  PRODUCE_BATCH_MAX_BYTES: env.int(MAX_RECORD_BYTES, 16 * 1024).refine((v) => v <= MAX_RECORD_BYTES, `must be at most ${MAX_RECORD_BYTES} (the broker's message size limit, with margin)`),
 
   NSPS_API_TOKENS: env.list(),
   NSPS_MAX_BODY_BYTES: env.int(512 * 1024, 1).refine((v) => v <= MAX_RECORD_BYTES - 16 * 1024, `must leave room for the envelope (at most ${MAX_RECORD_BYTES - 16 * 1024})`),

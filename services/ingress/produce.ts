@@ -1,9 +1,6 @@
-// Where webhook records become Kafka records: chunked so no partition batch exceeds the broker's
-// message size limit, sent chunk after chunk (keeps per-key order and bounds memory in flight),
-// and resolved only when every record is acknowledged by all in-sync replicas within one deadline.
-import type { Message, Producer } from 'kafkajs';
-import { ProduceTimeoutError, produceAll } from '../shared/kafka.js';
-import type { Metrics } from '../shared/metrics.js';
+// The records ingress writes and how they are sized and grouped: batcher.ts sends them in flushes
+// bounded like these chunks, so no partition's record batch exceeds the broker's message size limit.
+import type { Message } from 'kafkajs';
 
 export interface OutgoingRecord {
   topic: string;
@@ -42,7 +39,8 @@ export function chunkRecords(records: readonly OutgoingRecord[], maxChunkBytes: 
   return chunks;
 }
 
-function byTopic(records: readonly OutgoingRecord[]): { topic: string; messages: Message[] }[] {
+/** kafkajs's shape: messages grouped by topic, each topic's in the given order. */
+export function byTopic(records: readonly OutgoingRecord[]): { topic: string; messages: Message[] }[] {
   const topics = new Map<string, Message[]>();
   for (const r of records) {
     const messages = topics.get(r.topic) ?? [];
@@ -50,20 +48,4 @@ function byTopic(records: readonly OutgoingRecord[]): { topic: string; messages:
     topics.set(r.topic, messages);
   }
   return [...topics].map(([topic, messages]) => ({ topic, messages }));
-}
-
-export interface ProduceOptions {
-  /** The whole call, all chunks together, must finish within this time. */
-  timeoutMs: number;
-  maxChunkBytes: number;
-  metrics?: Metrics;
-}
-
-export async function produceRecords(producer: Producer, records: readonly OutgoingRecord[], opts: ProduceOptions): Promise<void> {
-  const deadline = Date.now() + opts.timeoutMs;
-  for (const chunk of chunkRecords(records, opts.maxChunkBytes)) {
-    const remaining = deadline - Date.now();
-    if (remaining <= 0) throw new ProduceTimeoutError(opts.timeoutMs);
-    await produceAll(producer, byTopic(chunk), { timeoutMs: remaining, ...(opts.metrics ? { metrics: opts.metrics } : {}) });
-  }
 }

@@ -88,15 +88,19 @@ function endOfValue(body: Uint8Array, start: number): number {
   return i;
 }
 
-/** Index just past the string whose opening quote is at `start`. */
+/**
+ * Index just past the string whose opening quote is at `start`. Jumps from quote to quote with the
+ * native indexOf (strings are most of a body's bytes); a quote preceded by an odd number of
+ * backslashes is escaped and does not end the string.
+ */
 function endOfString(body: Uint8Array, start: number): number {
-  const n = body.length;
-  let i = start + 1;
-  while (i < n) {
-    const byte = body[i]!;
-    if (byte === BACKSLASH) i += 2;
-    else if (byte === QUOTE) return i + 1;
-    else i++;
+  let from = start + 1;
+  for (;;) {
+    const quote = body.indexOf(QUOTE, from);
+    if (quote < 0) throw new NotAJsonArrayError('unterminated string');
+    let backslashes = 0;
+    while (quote - 1 - backslashes > start && body[quote - 1 - backslashes] === BACKSLASH) backslashes++;
+    if (backslashes % 2 === 0) return quote + 1;
+    from = quote + 1;
   }
-  throw new NotAJsonArrayError('unterminated string');
 }

@@ -1,24 +1,28 @@
 // What every source plugin is given, and the few helpers they share.
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Producer } from 'kafkajs';
 import type { Envelope, EnvelopeCodec, Source } from '../../shared/envelope.js';
 import type { Metrics } from '../../shared/metrics.js';
 import type { TopicNames } from '../../shared/topics.js';
-import { MAX_RECORD_BYTES } from '../../shared/topics.js';
 import type { IngressConfig } from '../config.js';
 import type { IngressMetrics } from '../metrics.js';
-import { produceRecords, type OutgoingRecord } from '../produce.js';
+import type { ProduceBatcher } from '../batcher.js';
+import type { OutgoingRecord } from '../produce.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** Which webhook source a route serves; labels metrics and picks the error body shape. */
     source?: Source;
   }
+  interface FastifyRequest {
+    /** Facts the handler adds to the request's one "request completed" log line (event_id, counts…). */
+    logFacts?: Record<string, unknown>;
+  }
 }
 
 export interface SourceDeps {
   cfg: IngressConfig;
-  producer: Producer;
+  /** Shared by all requests: their records go to Kafka in common flushes (batcher.ts). */
+  batcher: ProduceBatcher;
   codec: EnvelopeCodec;
   topics: TopicNames;
   metrics: Metrics;
@@ -35,7 +39,7 @@ export function deliveryFacts(req: FastifyRequest, receivedAt: number): Pick<Env
 export async function writeRecords(deps: SourceDeps, items: { topic: string; key: string; envelope: Envelope }[]): Promise<OutgoingRecord[]> {
   const records: OutgoingRecord[] = [];
   for (const item of items) records.push({ topic: item.topic, key: item.key, value: await deps.codec.encode(item.topic, item.envelope) });
-  await produceRecords(deps.producer, records, { timeoutMs: deps.cfg.KAFKA_PRODUCE_TIMEOUT_MS, maxChunkBytes: MAX_RECORD_BYTES, metrics: deps.metrics });
+  await deps.batcher.send(records);
   return records;
 }
 

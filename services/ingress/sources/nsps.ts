@@ -59,7 +59,6 @@ export function nspsSource(deps: SourceDeps): FastifyPluginAsync {
       const check = validateNspsEvent(parsed.value);
       if (!check.ok) return invalid(reply, 'invalid_event', check.error);
       const event = check.value;
-      const log = req.log.child({ event_id: event.event_id });
       try {
         await writeRecords(deps, [
           {
@@ -72,12 +71,12 @@ export function nspsSource(deps: SourceDeps): FastifyPluginAsync {
           },
         ]);
       } catch (err) {
-        log.warn({ err: errorMessage(err) }, 'Kafka did not take the event; answering 503');
+        req.log.warn({ event_id: event.event_id, err: errorMessage(err) }, 'Kafka did not take the event; answering 503');
         reply.header('retry-after', String(cfg.KAFKA_RETRY_AFTER_SECONDS));
         return refuse(reply, 503, 'kafka_unavailable', { message: 'Service unavailable', error: 'Event could not be stored, retry later', type: 'SERVICE_UNAVAILABLE' });
       }
       ingressMetrics.recordsAccepted.inc({ source: 'nsps', kind: 'nsps.event' });
-      log.info({ event_type: event.data.event_type }, 'event accepted');
+      req.logFacts = { event_id: event.event_id, event_type: event.data.event_type };
       return reply.code(202).send({ message: 'Event accepted for processing' });
     });
   };

@@ -103,7 +103,7 @@ export function onceSource(deps: SourceDeps): FastifyPluginAsync {
       for (const record of classified) if (record.kind === '1nce.event') events++;
       if (events > 0) ingressMetrics.recordsAccepted.inc({ source: '1nce', kind: '1nce.event' }, events);
       if (classified.length - events > 0) ingressMetrics.recordsAccepted.inc({ source: '1nce', kind: '1nce.usage' }, classified.length - events);
-      req.log.info({ records: classified.length, events, usage: classified.length - events }, 'batch accepted');
+      req.logFacts = { records: classified.length, events, usage: classified.length - events };
       return reply.code(200).send({ accepted: classified.length });
     };
 
