@@ -33,6 +33,8 @@ export interface RegistryAuth {
 
 export class EnvelopeCodec {
   private readonly ids = new Map<string, number>();
+  /** Writer schemas by registry id: after the first record of an id, decoding is one synchronous avsc call. */
+  private readonly writers = new Map<number, { fromBuffer(buffer: Buffer): unknown }>();
   private readonly registering = new Map<string, Promise<number>>();
 
   private constructor(private readonly registry: SchemaRegistry) {}
@@ -76,7 +78,13 @@ export class EnvelopeCodec {
 
   /** Decodes a record value with whatever schema id it carries (old and new schema versions alike). */
   async decode(value: Buffer): Promise<Envelope> {
-    const decoded = (await this.registry.decode(value)) as Envelope;
+    const id = EnvelopeCodec.schemaIdOf(value);
+    let writer = this.writers.get(id);
+    if (!writer) {
+      writer = (await this.registry.getSchema(id)) as unknown as { fromBuffer(buffer: Buffer): unknown };
+      this.writers.set(id, writer);
+    }
+    const decoded = writer.fromBuffer(value.subarray(5)) as Envelope;
     return { ...decoded, received_at: Number(decoded.received_at), tenant: decoded.tenant ?? null, attributes: decoded.attributes ?? {} };
   }
 
