@@ -31,7 +31,7 @@ describe('the whole system, started the way a user starts it', () => {
     KAFKA_TOPIC_PREFIX: `e2e${Date.now()}.`,
     PROVISIONING_GROUP_ID: `e2e-provisioning-${Date.now()}`,
     SHEET_EXPORT_GROUP_ID: `e2e-sheet-export-${Date.now()}`,
-    SCC_CONSUMER_GROUP: `e2e-scc-inventory-${Date.now()}`,
+    SCC_INVENTORY_GROUP_ID: `e2e-scc-inventory-${Date.now()}`,
     KAFKA_TOPIC_PARTITIONS: '3',
     DATABASE_URL: '',
     INGRESS_URL: `http://127.0.0.1:${ports.INGRESS_PORT}`,
