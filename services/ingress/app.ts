@@ -94,6 +94,7 @@ export function buildIngressApp(cfg: IngressConfig, deps: IngressAppDeps): { app
 
   const batcher = new ProduceBatcher(deps.producer, {
     lingerMs: cfg.PRODUCE_LINGER_MS, maxBatchBytes: cfg.PRODUCE_BATCH_MAX_BYTES, timeoutMs: cfg.KAFKA_PRODUCE_TIMEOUT_MS, metrics: deps.metrics,
+    onFlush: (flush) => ingressMetrics.flushRecords.observe(flush.records),
   });
   const sourceDeps: SourceDeps = { cfg, batcher, codec: deps.codec, topics: deps.topics, metrics: deps.metrics, ingressMetrics };
   const enabled = enabledSources(cfg);

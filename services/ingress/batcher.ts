@@ -21,6 +21,8 @@ export interface BatcherOptions {
   /** Each request's deadline: all its records acknowledged within this time, or it fails. */
   timeoutMs: number;
   metrics?: Metrics;
+  /** Told about every flush before it is sent (the flush-size metric; tests check the bound with it). */
+  onFlush?: (flush: { records: number; bytes: number; requests: number }) => void;
 }
 
 /** One request's records on their way to Kafka. */
@@ -39,6 +41,7 @@ interface Submission {
 
 interface Flush {
   records: OutgoingRecord[];
+  bytes: number;
   takers: { submission: Submission; count: number }[];
 }
 
@@ -92,6 +95,7 @@ export class ProduceBatcher {
         await this.linger();
         const flush = this.take();
         if (flush.records.length === 0) continue;
+        this.opts.onFlush?.({ records: flush.records.length, bytes: flush.bytes, requests: flush.takers.length });
         // The flush may take as long as its most patient request allows; each request's own timer
         // still fails it at its own deadline.
         const timeoutMs = Math.max(1, ...flush.takers.map((t) => t.submission.deadline - Date.now()));
@@ -126,8 +130,7 @@ export class ProduceBatcher {
 
   /** Consecutive queued records up to maxBatchBytes; requests that already failed are dropped unsent. */
   private take(): Flush {
-    const flush: Flush = { records: [], takers: [] };
-    let bytes = 0;
+    const flush: Flush = { records: [], bytes: 0, takers: [] };
     while (this.queue.length > 0) {
       const submission = this.queue[0]!;
       if (submission.settled) {
@@ -139,9 +142,9 @@ export class ProduceBatcher {
       while (submission.next < submission.records.length) {
         const record = submission.records[submission.next]!;
         const size = recordSize(record);
-        if (flush.records.length > 0 && bytes + size > this.opts.maxBatchBytes) break;
+        if (flush.records.length > 0 && flush.bytes + size > this.opts.maxBatchBytes) break;
         flush.records.push(record);
-        bytes += size;
+        flush.bytes += size;
         this.queuedBytes -= size;
         submission.next++;
         count++;

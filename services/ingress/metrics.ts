@@ -8,6 +8,7 @@ export interface IngressMetrics {
   recordsAccepted: Counter<'source' | 'kind'>;
   recordsRejected: Counter<'source' | 'reason'>;
   bodyBytes: Histogram<'source'>;
+  flushRecords: Histogram;
 }
 
 export function createIngressMetrics(registry: Registry): IngressMetrics {
@@ -43,6 +44,12 @@ export function createIngressMetrics(registry: Registry): IngressMetrics {
       help: 'Size of received request bodies',
       labelNames: ['source'],
       buckets: [256, 1024, 4096, 16_384, 65_536, 262_144, 1_048_576, 4_194_304, 16_777_216, 33_554_432],
+      registers,
+    }),
+    flushRecords: new Histogram({
+      name: `${METRIC_PREFIX}produce_flush_records`,
+      help: 'Records per produce request (one flush of the cross-request batcher, possibly several HTTP requests)',
+      buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000],
       registers,
     }),
   };

@@ -33,7 +33,8 @@ describe('ProduceBatcher', () => {
   it('sends concurrent submissions in shared, bounded flushes and keeps every key in order', async () => {
     const metrics = createMetrics('batcher-test');
     const maxBatchBytes = 16 * 1024;
-    const batcher = new ProduceBatcher(producer, { lingerMs: 0, maxBatchBytes, timeoutMs: 20_000, metrics });
+    const flushes: { records: number; bytes: number; requests: number }[] = [];
+    const batcher = new ProduceBatcher(producer, { lingerMs: 0, maxBatchBytes, timeoutMs: 20_000, metrics, onFlush: (f) => flushes.push(f) });
     // 120 single-record submissions over 8 keys, plus one submission of 60 records (bigger than one flush).
     const value = (key: string, seq: number): Buffer => Buffer.from(JSON.stringify({ key, seq, pad: 'x'.repeat(300) }));
     const submissions: OutgoingRecord[][] = [];
@@ -52,9 +53,13 @@ describe('ProduceBatcher', () => {
     const totalBytes = submissions.flat().reduce((n, r) => n + recordSize(r), 0);
     await Promise.all(submissions.map((s) => batcher.send(s)));
 
-    const flushes = await flushCount(metrics);
-    expect(flushes).toBeLessThan(submissions.length / 4);
-    expect(flushes).toBeGreaterThanOrEqual(Math.ceil(totalBytes / maxBatchBytes));
+    // Far fewer produce requests than submissions, each within the byte bound, nothing lost or doubled.
+    expect(await flushCount(metrics)).toBe(flushes.length);
+    expect(flushes.length).toBeLessThan(submissions.length / 4);
+    for (const f of flushes) expect(f.bytes).toBeLessThanOrEqual(maxBatchBytes);
+    expect(flushes.some((f) => f.requests > 1)).toBe(true);
+    expect(flushes.reduce((n, f) => n + f.records, 0)).toBe(total);
+    expect(flushes.reduce((n, f) => n + f.bytes, 0)).toBe(totalBytes);
 
     const read = await readTopic(kafka, topic, total);
     expect(read).toHaveLength(total);
@@ -65,6 +70,14 @@ describe('ProduceBatcher', () => {
       seen.set(key, [...(seen.get(key) ?? []), seq]);
     }
     for (const [key, list] of seen) expect(list, key).toEqual([...Array(seqs.get(key)).keys()]);
+  });
+
+  it('lets a record bigger than the bound travel alone', async () => {
+    const flushes: { records: number; bytes: number }[] = [];
+    const batcher = new ProduceBatcher(producer, { lingerMs: 0, maxBatchBytes: 16 * 1024, timeoutMs: 20_000, onFlush: (f) => flushes.push(f) });
+    const small = (k: string): OutgoingRecord => ({ topic, key: k, value: Buffer.alloc(100, 1) });
+    await Promise.all([batcher.send([small('a')]), batcher.send([small('b'), { topic, key: 'big', value: Buffer.alloc(40 * 1024, 2) }, small('c')])]);
+    expect(flushes.map((f) => f.records)).toEqual([2, 1, 1]);
   });
 
   it('fails every submission of a flush that Kafka refuses, including records meant for a good topic', async () => {

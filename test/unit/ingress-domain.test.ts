@@ -10,7 +10,6 @@ import { NotAJsonArrayError, arrayElementRanges } from '../../services/ingress/d
 import { nspsRecordKey, validateNspsEvent } from '../../services/ingress/domain/nsps-event.js';
 import { classifyOnceRecord } from '../../services/ingress/domain/once-records.js';
 import { checkSapReport, parseReportType, splitIntoParts, tenantFromClaims } from '../../services/ingress/domain/sap-report.js';
-import { chunkRecords, recordSize, type OutgoingRecord } from '../../services/ingress/produce.js';
 import { requestIdFrom } from '../../services/ingress/app.js';
 
 const slices = (text: string): string[] => {
@@ -153,18 +152,6 @@ describe('SAP report checks', () => {
         expect(parts.length).toBe(Math.ceil(bytes.length / max));
       }),
     );
-  });
-});
-
-describe('chunkRecords', () => {
-  const rec = (n: number): OutgoingRecord => ({ topic: n % 2 ? 'a' : 'b', key: `k${n}`, value: Buffer.alloc(100 + n) });
-  it('keeps order, bounds each chunk, and lets an oversized record travel alone', () => {
-    const records = Array.from({ length: 50 }, (_, i) => rec(i));
-    const chunks = chunkRecords(records, 1000);
-    expect(chunks.flat()).toEqual(records);
-    for (const chunk of chunks) expect(chunk.reduce((s, r) => s + recordSize(r), 0)).toBeLessThanOrEqual(1000);
-    const big = { topic: 'a', key: 'k', value: Buffer.alloc(5000) };
-    expect(chunkRecords([rec(1), big, rec(2)], 1000).map((c) => c.length)).toEqual([1, 1, 1]);
   });
 });
 
