@@ -138,7 +138,8 @@ export async function startKafka(opts: StackOptions): Promise<string> {
   const dir = join(opts.stateDir, 'kafka');
   const pidFile = join(dir, 'kafka.pid');
   mkdirSync(dir, { recursive: true });
-  if (readPid(pidFile) !== undefined && (await portAnswers(opts.kafkaPort))) return brokers;
+  // Already running (this stack's pid file, or another checkout's broker on the same port): reuse it.
+  if (await kafkaReady(brokers)) return brokers;
   const libs = fetchKafka(log);
   const classpath = `${libs}/*`;
   const java = findJava(17);
@@ -207,7 +208,7 @@ export async function startRegistry(opts: StackOptions): Promise<string> {
   const dir = join(opts.stateDir, 'registry');
   const pidFile = join(dir, 'registry.pid');
   mkdirSync(dir, { recursive: true });
-  if (readPid(pidFile) !== undefined && (await registryReady(registryUrl))) return registryUrl;
+  if (await registryReady(registryUrl)) return registryUrl;
   const jar = fetchRegistry(log);
   const java = findJava(21);
   log(`starting Apicurio Registry ${APICURIO_VERSION} on ${registryUrl}`);
