@@ -24,7 +24,7 @@ export function ingressMissing(): string | undefined {
   return undefined;
 }
 
-export async function startIngressChild(ctx: BenchContext, name: string, nodeArgs: string[] = []): Promise<HttpTarget> {
+export async function startIngressChild(ctx: BenchContext, name: string, nodeArgs: string[] = [], env: Record<string, string> = {}): Promise<HttpTarget> {
   const port = await freePort();
   const child = spawnTs('services/ingress/main.ts', {
     env: ctx.serviceEnv({
@@ -33,6 +33,7 @@ export async function startIngressChild(ctx: BenchContext, name: string, nodeArg
       NSPS_API_TOKENS: NSPS_TOKEN,
       ONCE_BASIC_AUTH_USERS: `${ONCE_USER}:${ONCE_PASSWORD}`,
       ONCE_PATH,
+      ...env,
     }),
     logFile: join(ctx.workDir, `${name}.log`),
     nodeArgs,

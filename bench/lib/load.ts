@@ -1,5 +1,5 @@
 // Load generators: autocannon for single-event HTTP requests, a closed-loop client pool for large
-// batch requests, and the bare kafkajs producer loops the baselines use. Every generator reports
+// batch requests, and the bare producer loops the baselines use (kafkajs or @platformatic/kafka). Every generator reports
 // the same shape, so a scenario compares like with like.
 import autocannon from 'autocannon';
 import type { Message, Producer } from 'kafkajs';
@@ -92,11 +92,18 @@ export function chunkMessages(messages: readonly Message[], maxBytes: number): M
   return chunks;
 }
 
+/** Sends one chunk of messages to a topic and resolves on its acks=-1 acknowledgement. */
+export type ChunkSender = (topic: string, messages: Message[]) => Promise<unknown>;
+
+export function kafkajsSender(producer: Producer): ChunkSender {
+  return (topic, messages) => producer.sendBatch({ acks: -1, timeout: 30_000, topicMessages: [{ topic, messages }] });
+}
+
 /**
  * The Kafka ceiling: `workers` concurrent loops, each sending one unit (a single record, or a
  * batch as consecutive chunks) and waiting for acks=-1 before the next, like one HTTP connection.
  */
-export async function producerLoad(opts: { producer: Producer; topic: string; workers: number; seconds: number; unit: () => { chunks: Message[][]; records: number } }): Promise<LoadResult> {
+export async function producerLoad(opts: { send: ChunkSender; topic: string; workers: number; seconds: number; unit: () => { chunks: Message[][]; records: number } }): Promise<LoadResult> {
   const latencies: number[] = [];
   let ok = 0;
   let failed = 0;
@@ -108,7 +115,7 @@ export async function producerLoad(opts: { producer: Producer; topic: string; wo
       const unit = opts.unit();
       const t0 = performance.now();
       try {
-        for (const messages of unit.chunks) await opts.producer.sendBatch({ acks: -1, timeout: 30_000, topicMessages: [{ topic: opts.topic, messages }] });
+        for (const messages of unit.chunks) await opts.send(opts.topic, messages);
         ok++;
         records += unit.records;
         latencies.push(performance.now() - t0);

@@ -14,6 +14,7 @@ export function machineFacts(kafkaNote: string): Record<string, string> {
     Node: process.version,
     Kafka: `${KAFKA_VERSION} (${kafkaNote})`,
     kafkajs: readPackageVersion('kafkajs'),
+    '@platformatic/kafka': readPackageVersion('@platformatic/kafka'),
     fastify: readPackageVersion('fastify'),
     autocannon: readPackageVersion('autocannon'),
   };

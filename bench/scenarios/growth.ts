@@ -85,7 +85,7 @@ export async function growthScenario(ctx: BenchContext, clients: BenchClients): 
       ingress = await startIngressChild(ctx, 'ingress-growth');
       const topic = `${ctx.topicPrefix}baseline.growth`;
       await createTopic(clients.kafka, topic, 6);
-      const producer = await clients.producer();
+      const send = await clients.kafkajsSend();
       const rows: (string | number)[][] = [];
       let firstId = 20_000_000;
       for (const size of ctx.sizes.growthBatchSizes) {
@@ -96,7 +96,7 @@ export async function growthScenario(ctx: BenchContext, clients: BenchClients): 
         const rss = sampleRss(ingress.child.pid);
         const runs = await alternate<LoadResult>([
           { name: 'ingress', run: () => batchHttpLoad({ url: `${ingress!.url}${ONCE_PATH}`, clients: 1, seconds: ctx.sizes.httpSeconds, headers: { authorization: basicAuthHeader() }, body: nextHttp }) },
-          { name: 'bare producer', run: () => producerLoad({ producer, topic, workers: 1, seconds: ctx.sizes.httpSeconds, unit: () => nextKafka() }) },
+          { name: 'bare producer', run: () => producerLoad({ send, topic, workers: 1, seconds: ctx.sizes.httpSeconds, unit: () => nextKafka() }) },
         ], ctx.sizes.repeats, ctx.log);
         const mem = rss.stop();
         const ours = medianResult(runs.get('ingress')!, median);
@@ -105,7 +105,7 @@ export async function growthScenario(ctx: BenchContext, clients: BenchClients): 
       }
       tables.push({
         caption: '1NCE batch size (one client, batches back to back; medians)',
-        headers: ['records per batch', 'ingress p50 ms', 'ingress p99 ms', 'ingress records/s', 'ingress µs per record (p50)', 'producer p50 ms', 'producer records/s', 'ingress / producer', 'ingress peak RSS MB', 'ingress failed'],
+        headers: ['records per batch', 'ingress p50 ms', 'ingress p99 ms', 'ingress records/s', 'ingress µs per record (p50)', 'kafkajs producer p50 ms', 'kafkajs producer records/s', 'ingress / kafkajs producer', 'ingress peak RSS MB', 'ingress failed'],
         rows,
       });
     } catch (err) {
@@ -117,7 +117,7 @@ export async function growthScenario(ctx: BenchContext, clients: BenchClients): 
   }
   notes.unshift(
     'Replay contenders are child processes in fresh consumer groups (as in scenario 3); peak RSS is VmRSS sampled every 50 ms and VmHWM. ' +
-      'Batch sizes: one client posting batches back to back to one ingress child, against the bare producer sending the same records in the same groups, alternated.',
+      'Batch sizes: one client posting batches back to back to one ingress child, against the bare kafkajs producer sending the same records in the same groups, alternated.',
   );
   return { id: ID, title: TITLE, status: partly ? 'partly run' : 'ran', notes, tables, targets };
 }

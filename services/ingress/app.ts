@@ -3,11 +3,11 @@
 import { randomUUID } from 'node:crypto';
 import underPressure from '@fastify/under-pressure';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { Producer } from 'kafkajs';
 import type { EnvelopeCodec } from '../shared/envelope.js';
 import { registerOpsRoutes, type ReadinessCheck } from '../shared/http.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
+import type { RecordWriter } from '../shared/record-writer.js';
 import type { TopicNames } from '../shared/topics.js';
 import { ProduceBatcher } from './batcher.js';
 import { enabledSources, type IngressConfig } from './config.js';
@@ -19,7 +19,7 @@ import { sapSource } from './sources/sap.js';
 import type { SapVerifier } from './sources/sap-auth.js';
 
 export interface IngressAppDeps {
-  producer: Producer;
+  writer: RecordWriter;
   codec: EnvelopeCodec;
   topics: TopicNames;
   logger: Logger;
@@ -92,7 +92,7 @@ export function buildIngressApp(cfg: IngressConfig, deps: IngressAppDeps): { app
 
   registerOpsRoutes(app, deps.metrics, deps.ready);
 
-  const batcher = new ProduceBatcher(deps.producer, {
+  const batcher = new ProduceBatcher(deps.writer, {
     lingerMs: cfg.PRODUCE_LINGER_MS, maxBatchBytes: cfg.PRODUCE_BATCH_MAX_BYTES, timeoutMs: cfg.KAFKA_PRODUCE_TIMEOUT_MS, metrics: deps.metrics,
     onFlush: (flush) => ingressMetrics.flushRecords.observe(flush.records),
   });

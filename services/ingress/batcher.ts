@@ -4,14 +4,15 @@
 // when every one of its records was in a flush that Kafka acknowledged, and rejects as soon as one
 // of its flushes fails or its own deadline passes: a 2xx still means "all my records are stored".
 //
-// Why one flush at a time: kafkajs's idempotent producer serialises requests per broker behind a
-// lock anyway, so concurrent sendBatch calls only queued there one small request each. Sending the
-// queue's contents as one request instead costs one round trip for many records, and keeps
-// per-key order (flush n+1 is sent only after flush n was acknowledged or failed).
-import type { Producer } from 'kafkajs';
-import { ProduceTimeoutError, produceAll } from '../shared/kafka.js';
+// Why one flush at a time: an idempotent producer sends one request per partition leader at a time
+// anyway (kafkajs behind a lock, @platformatic/kafka by its sequence numbering), so concurrent sends
+// only queued there one small request each. Sending the queue's contents as one request instead
+// costs one round trip for many records, and keeps per-key order (flush n+1 is sent only after
+// flush n was acknowledged or failed).
+import { ProduceTimeoutError } from '../shared/kafka.js';
 import type { Metrics } from '../shared/metrics.js';
-import { byTopic, recordSize, type OutgoingRecord } from './produce.js';
+import type { RecordWriter } from '../shared/record-writer.js';
+import { recordSize, type OutgoingRecord } from './produce.js';
 
 export interface BatcherOptions {
   /** Wait this long (from the oldest queued record) for more records before a flush; 0 = send at once. */
@@ -53,7 +54,7 @@ export class ProduceBatcher {
   private wake: (() => void) | undefined;
 
   constructor(
-    private readonly producer: Producer,
+    private readonly writer: RecordWriter,
     private readonly opts: BatcherOptions,
   ) {}
 
@@ -100,7 +101,7 @@ export class ProduceBatcher {
         // still fails it at its own deadline.
         const timeoutMs = Math.max(1, ...flush.takers.map((t) => t.submission.deadline - Date.now()));
         try {
-          await produceAll(this.producer, byTopic(flush.records), { timeoutMs, ...(this.opts.metrics ? { metrics: this.opts.metrics } : {}) });
+          await this.writer.write(flush.records, { timeoutMs, ...(this.opts.metrics ? { metrics: this.opts.metrics } : {}) });
           for (const { submission, count } of flush.takers) {
             submission.unacked -= count;
             if (submission.unacked === 0 && submission.next === submission.records.length) this.succeed(submission);

@@ -1,6 +1,7 @@
 // Ingress configuration: every variable, its default and its check, in one place.
 import { z } from 'zod';
 import { commonConfigShape, env, kafkaConfigShape, loadConfig, ConfigError } from '../shared/config.js';
+import { PRODUCER_CLIENTS } from '../shared/record-writer.js';
 import { MAX_RECORD_BYTES } from '../shared/topics.js';
 import { parseBasicUsers } from './domain/credentials.js';
 
@@ -24,6 +25,8 @@ export const ingressConfigShape = {
   LOAD_RETRY_AFTER_SECONDS: env.int(10, 1),
   /** Retry-After sent with a 503 when Kafka could not take the records. */
   KAFKA_RETRY_AFTER_SECONDS: env.int(30, 1),
+  /** Kafka client of the write path (docs/ingress.md): platformatic (@platformatic/kafka, faster) or kafkajs. */
+  KAFKA_PRODUCER_CLIENT: z.enum(PRODUCER_CLIENTS, { message: `must be ${PRODUCER_CLIENTS.join(' or ')}` }).default('platformatic'),
   /** Cross-request batching (batcher.ts): wait up to this many ms for more records before a flush; 0 = no wait. */
   PRODUCE_LINGER_MS: env.int(0, 0),
   /** Most bytes of records in one flush; at most MAX_RECORD_BYTES so every partition's record batch fits the broker's limit. */

@@ -2,11 +2,12 @@
 // their schema, connects the producer, serves HTTP, and shuts down in order on SIGTERM/SIGINT.
 import { isEntryPoint } from '../shared/entry.js';
 import type { FastifyInstance } from 'fastify';
-import type { Admin, Producer } from 'kafkajs';
+import type { Admin } from 'kafkajs';
 import { ConfigError } from '../shared/config.js';
 import { EnvelopeCodec } from '../shared/envelope.js';
 import { kafkaReachable } from '../shared/http.js';
-import { createKafka, createProducer } from '../shared/kafka.js';
+import { createKafka } from '../shared/kafka.js';
+import { createRecordWriter, type RecordWriter } from '../shared/record-writer.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { createMetrics, type Metrics } from '../shared/metrics.js';
 import { installShutdown } from '../shared/shutdown.js';
@@ -24,7 +25,7 @@ export interface IngressDeps {
 export interface RunningIngress {
   app: FastifyInstance;
   url: string;
-  producer: Producer;
+  writer: RecordWriter;
   stop(): Promise<void>;
 }
 
@@ -45,7 +46,7 @@ export async function startIngress(cfg: IngressConfig, deps: IngressDeps = {}): 
   await ensureTopics(kafka, cfg, rawTopics(topics));
   const codec = EnvelopeCodec.create(cfg.SCHEMA_REGISTRY_URL, { username: cfg.SCHEMA_REGISTRY_USERNAME, password: cfg.SCHEMA_REGISTRY_PASSWORD });
   await codec.registerFor(rawTopics(topics));
-  const producer = await createProducer(kafka);
+  const writer = await createRecordWriter(cfg, logger, 'ingress');
   const admin: Admin = kafka.admin();
   await admin.connect();
 
@@ -54,7 +55,7 @@ export async function startIngress(cfg: IngressConfig, deps: IngressDeps = {}): 
     return { kafka: kafkaOk, registry: registryOk };
   };
   const { app } = buildIngressApp(cfg, {
-    producer, codec, topics, logger, metrics, ready, ...(deps.sapVerifier ? { sapVerifier: deps.sapVerifier } : {}),
+    writer, codec, topics, logger, metrics, ready, ...(deps.sapVerifier ? { sapVerifier: deps.sapVerifier } : {}),
   });
   await app.listen({ host: cfg.HOST, port: cfg.PORT });
   const address = app.server.address();
@@ -68,12 +69,12 @@ export async function startIngress(cfg: IngressConfig, deps: IngressDeps = {}): 
       // Stop accepting and wait for in-flight requests (each waits for its own acknowledgements),
       // then nothing more is produced and the clients can go.
       await app.close();
-      await producer.disconnect().catch((err: unknown) => logger.warn({ err: String(err) }, 'producer disconnect failed'));
+      await writer.close().catch((err: unknown) => logger.warn({ err: String(err) }, 'producer close failed'));
       await admin.disconnect().catch(() => undefined);
     })();
     return stopped;
   };
-  return { app, url, producer, stop };
+  return { app, url, writer, stop };
 }
 
 async function main(): Promise<void> {

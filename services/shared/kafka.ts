@@ -68,9 +68,25 @@ export class ProduceTimeoutError extends Error {
  * Sends records to one or more topics and resolves only when all in-sync replicas acknowledged every one.
  * Rejects with ProduceTimeoutError when that takes longer than `timeoutMs`.
  */
-export async function produceAll(
+export function produceAll(
   producer: Producer,
   batches: { topic: string; messages: Message[] }[],
+  opts: { timeoutMs: number; metrics?: Metrics },
+): Promise<void> {
+  return withProduceDeadline(
+    () => producer.sendBatch({ acks: -1, timeout: opts.timeoutMs, topicMessages: batches }),
+    batches.map((b) => b.topic),
+    opts,
+  );
+}
+
+/**
+ * Runs one acknowledged send under a deadline and records its duration or failure per topic:
+ * whichever client does the sending, the caller sees the same timeout error and the same metrics.
+ */
+export async function withProduceDeadline(
+  send: () => Promise<unknown>,
+  topics: readonly string[],
   opts: { timeoutMs: number; metrics?: Metrics },
 ): Promise<void> {
   const started = process.hrtime.bigint();
@@ -78,12 +94,8 @@ export async function produceAll(
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new ProduceTimeoutError(opts.timeoutMs)), opts.timeoutMs);
   });
-  const topics = batches.map((b) => b.topic);
   try {
-    await Promise.race([
-      producer.sendBatch({ acks: -1, timeout: opts.timeoutMs, topicMessages: batches }),
-      timeout,
-    ]);
+    await Promise.race([send(), timeout]);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     for (const topic of new Set(topics)) opts.metrics?.produceDuration.observe({ topic }, seconds);
   } catch (err) {

@@ -1,19 +1,17 @@
 // The cross-request produce batcher against the real broker: concurrent submissions share flushes,
 // every record of a resolved submission is stored, per-key order holds across flushes, no flush
 // exceeds its byte bound, and a failed flush fails every submission in it (no partial success).
-import type { Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProduceBatcher } from '../../services/ingress/batcher.js';
 import { recordSize, type OutgoingRecord } from '../../services/ingress/produce.js';
-import { createKafka, createProducer } from '../../services/shared/kafka.js';
+import { createKafka } from '../../services/shared/kafka.js';
+import { PRODUCER_CLIENTS, createRecordWriter, type RecordWriter } from '../../services/shared/record-writer.js';
 import { createMetrics } from '../../services/shared/metrics.js';
 import { ensureTopics } from '../../services/shared/topics.js';
 import { captureLogger, readTopic, testKafkaConfig } from '../support/env.js';
 
 const cfg = testKafkaConfig();
 const kafka = createKafka(cfg, captureLogger().logger, 'batcher-test');
-const topic = `${cfg.KAFKA_TOPIC_PREFIX}batched`;
-let producer: Producer;
 
 async function flushCount(metrics: ReturnType<typeof createMetrics>): Promise<number> {
   const metric = (await metrics.registry.getMetricsAsJSON()).find((m) => m.name.endsWith('produce_duration_seconds'));
@@ -21,20 +19,22 @@ async function flushCount(metrics: ReturnType<typeof createMetrics>): Promise<nu
   return Number(count?.value ?? 0);
 }
 
-beforeAll(async () => {
-  await ensureTopics(kafka, cfg, [topic]);
-  producer = await createProducer(kafka);
-});
-afterAll(async () => {
-  await producer?.disconnect();
-});
+describe.each(PRODUCER_CLIENTS)('ProduceBatcher writing with %s', (client) => {
+  const topic = `${cfg.KAFKA_TOPIC_PREFIX}batched-${client}`;
+  let writer: RecordWriter;
+  beforeAll(async () => {
+    await ensureTopics(kafka, cfg, [topic]);
+    writer = await createRecordWriter({ ...cfg, KAFKA_PRODUCER_CLIENT: client }, captureLogger().logger, 'batcher-test');
+  });
+  afterAll(async () => {
+    await writer?.close();
+  });
 
-describe('ProduceBatcher', () => {
   it('sends concurrent submissions in shared, bounded flushes and keeps every key in order', async () => {
     const metrics = createMetrics('batcher-test');
     const maxBatchBytes = 16 * 1024;
     const flushes: { records: number; bytes: number; requests: number }[] = [];
-    const batcher = new ProduceBatcher(producer, { lingerMs: 0, maxBatchBytes, timeoutMs: 20_000, metrics, onFlush: (f) => flushes.push(f) });
+    const batcher = new ProduceBatcher(writer, { lingerMs: 0, maxBatchBytes, timeoutMs: 20_000, metrics, onFlush: (f) => flushes.push(f) });
     // 120 single-record submissions over 8 keys, plus one submission of 60 records (bigger than one flush).
     const value = (key: string, seq: number): Buffer => Buffer.from(JSON.stringify({ key, seq, pad: 'x'.repeat(300) }));
     const submissions: OutgoingRecord[][] = [];
@@ -74,14 +74,14 @@ describe('ProduceBatcher', () => {
 
   it('lets a record bigger than the bound travel alone', async () => {
     const flushes: { records: number; bytes: number }[] = [];
-    const batcher = new ProduceBatcher(producer, { lingerMs: 0, maxBatchBytes: 16 * 1024, timeoutMs: 20_000, onFlush: (f) => flushes.push(f) });
+    const batcher = new ProduceBatcher(writer, { lingerMs: 0, maxBatchBytes: 16 * 1024, timeoutMs: 20_000, onFlush: (f) => flushes.push(f) });
     const small = (k: string): OutgoingRecord => ({ topic, key: k, value: Buffer.alloc(100, 1) });
     await Promise.all([batcher.send([small('a')]), batcher.send([small('b'), { topic, key: 'big', value: Buffer.alloc(40 * 1024, 2) }, small('c')])]);
     expect(flushes.map((f) => f.records)).toEqual([2, 1, 1]);
   });
 
   it('fails every submission of a flush that Kafka refuses, including records meant for a good topic', async () => {
-    const batcher = new ProduceBatcher(producer, { lingerMs: 0, maxBatchBytes: 64 * 1024, timeoutMs: 3_000 });
+    const batcher = new ProduceBatcher(writer, { lingerMs: 0, maxBatchBytes: 64 * 1024, timeoutMs: 3_000 });
     const good = batcher.send([{ topic, key: 'good', value: Buffer.from('good') }]);
     const bad = batcher.send([{ topic: `${cfg.KAFKA_TOPIC_PREFIX}does-not-exist`, key: 'bad', value: Buffer.from('bad') }]);
     const results = await Promise.allSettled([good, bad]);
