@@ -120,14 +120,14 @@ export function parseReport(body: string | Uint8Array): ParsedBody {
 export function decide(report: Report, current: readonly SystemState[]): Change[] {
   const changes: Change[] = [];
   const mine = current.filter((s) => s.tenant === report.tenant);
-  const bySystem = new Map(mine.map((s) => [systemKeyString(s), s]));
+  const bySystem = new Map(mine.map((s) => [foldKey(s), s]));
   const reportedSccs = new Set(report.sccs.map((s) => sccId(s.subaccount, s.locationId)));
   const listed = new Set<string>();
 
   for (const scc of report.sccs) {
     for (const reported of scc.systems) {
       const key: SystemKey = { tenant: report.tenant, subaccount: scc.subaccount, locationId: scc.locationId, host: reported.host };
-      const ks = systemKeyString(key);
+      const ks = foldKey(key);
       listed.add(ks);
       const attrs = pickAttributes(reported);
       const before = bySystem.get(ks) ?? null;
@@ -143,7 +143,7 @@ export function decide(report: Report, current: readonly SystemState[]): Change[
 
   // Systems not listed: in a listed SCC always; in an unlisted SCC only for a full report.
   for (const system of mine) {
-    if (!system.reachable || listed.has(systemKeyString(system))) continue;
+    if (!system.reachable || listed.has(foldKey(system))) continue;
     const sccListed = reportedSccs.has(sccId(system.subaccount, system.locationId));
     if (sccListed || report.reportType === 'full') {
       changes.push({ kind: 'unreachable', key: keyOf(system), before: system, after: { ...system, reachable: false } });
@@ -181,8 +181,17 @@ export function systemId(k: SystemKey): string {
   return createHash('sha256').update(systemKeyString(k)).digest('hex').slice(0, 32);
 }
 
+/**
+ * Map key of a system inside decide(): as unambiguous as systemKeyString (every field but the last
+ * is length-prefixed) and much cheaper to build, which matters when a rebuild folds 100,000 reports.
+ * Never stored: ids come from systemKeyString.
+ */
+function foldKey(k: SystemKey): string {
+  return `${k.tenant.length}:${k.tenant}${k.subaccount.length}:${k.subaccount}${k.locationId.length}:${k.locationId}${k.host}`;
+}
+
 function sccId(subaccount: string, locationId: string): string {
-  return JSON.stringify([subaccount, locationId]);
+  return `${subaccount.length}:${subaccount}${locationId}`;
 }
 
 function pickAttributes(a: SystemAttributes): SystemAttributes {

@@ -4,10 +4,10 @@
 import type { Db, Queryable } from '../shared/db.js';
 import type { Envelope } from '../shared/envelope.js';
 import { PermanentError } from '../shared/errors.js';
-import { decide, parseReport, ReportRejected, systemId, type Report, type ReportType, type SystemState } from './fold.js';
+import { decide, parseReport, ReportRejected, systemId, type Report, type ReportType } from './fold.js';
 import type { SccMetrics } from './metrics.js';
 import {
-  applyChanges, applyManyChanges, countParts, deleteParts, dropStaleParts, insertPart, loadPartPayloads, loadTenantSystems, lockForApply,
+  applyChanges, applyManyChanges, countParts, deleteParts, dropStaleParts, insertPart, loadPartPayloads, loadSystemsOfTenants, loadTenantSystems, lockForApply,
   recordProcessed, recordProcessedMany, tenantsWithParts, type HistoryWrite, type SystemWrite, type Tables,
 } from './store.js';
 
@@ -73,7 +73,7 @@ export async function projectRecordsOffline(opts: ProjectorOptions, records: Arr
   return opts.db.transaction(async (tx) => {
     const fresh = await recordProcessedMany(tx, t, opts.consumer, records.map((r) => r.envelope.event_id), 'processed');
     const withParts = await tenantsWithParts(tx, t);
-    const tenants = new Map<string, Map<string, SystemState>>();
+    const tenants = await loadSystemsOfTenants(tx, t, [...new Set(infos.map((i) => i.tenant))]);
     const systems = new Map<string, SystemWrite>();
     const history: HistoryWrite[] = [];
     const outcomes: ProjectOutcome[] = [];
@@ -110,11 +110,7 @@ export async function projectRecordsOffline(opts: ProjectorOptions, records: Arr
         if (err instanceof ReportRejected) throw new PermanentError(`report ${info.reportId} rejected: ${err.message}`);
         throw err;
       }
-      let state = tenants.get(info.tenant);
-      if (!state) {
-        state = new Map((await loadTenantSystems(tx, t, info.tenant)).map((s) => [systemId(s), s]));
-        tenants.set(info.tenant, state);
-      }
+      const state = tenants.get(info.tenant)!;
       const changes = decide({ tenant: info.tenant, reportType: info.reportType, sccs: parsed.sccs }, [...state.values()]);
       const ctx = { reportId: info.reportId, reportType: info.reportType, eventId: envelope.event_id, receivedAt, partition: pos.partition, offset: pos.offset };
       for (const change of changes) {

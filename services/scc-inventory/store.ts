@@ -126,8 +126,27 @@ interface SystemRow {
 }
 
 export async function loadTenantSystems(q: Queryable, t: Tables, tenant: string): Promise<SystemState[]> {
-  const r = await q.query<SystemRow>(`SELECT ${SYSTEM_COLUMNS} FROM ${t.systems} WHERE tenant = $1`, [tenant]);
-  return r.rows.map((row) => ({
+  const r = await q.query<SystemRow>(`SELECT ${FOLD_COLUMNS} FROM ${t.systems} WHERE tenant = $1`, [tenant]);
+  return r.rows.map(stateOf);
+}
+
+/**
+ * The current systems of several tenants in one query, per tenant and keyed by their stored id:
+ * the rebuild reads every tenant of a chunk at once instead of one round trip per tenant.
+ */
+export async function loadSystemsOfTenants(q: Queryable, t: Tables, tenants: readonly string[]): Promise<Map<string, Map<string, SystemState>>> {
+  const out = new Map<string, Map<string, SystemState>>(tenants.map((tenant) => [tenant, new Map()]));
+  if (tenants.length === 0) return out;
+  const r = await q.query<SystemRow>(`SELECT ${FOLD_COLUMNS} FROM ${t.systems} WHERE tenant = ANY($1::text[])`, [tenants]);
+  for (const row of r.rows) out.get(row.tenant)?.set(row.id, stateOf(row));
+  return out;
+}
+
+/** What the fold needs of a system row (no timestamps: parsing them is most of reading a row). */
+const FOLD_COLUMNS = 'id, tenant, subaccount, location_id, host, protocol, type, system_status, description, system_number, reachable';
+
+function stateOf(row: Pick<SystemRow, 'tenant' | 'subaccount' | 'location_id' | 'host' | 'protocol' | 'type' | 'system_status' | 'description' | 'system_number' | 'reachable'>): SystemState {
+  return {
     tenant: row.tenant,
     subaccount: row.subaccount,
     locationId: row.location_id,
@@ -138,7 +157,7 @@ export async function loadTenantSystems(q: Queryable, t: Tables, tenant: string)
     description: row.description,
     systemNumber: row.system_number,
     reachable: row.reachable,
-  }));
+  };
 }
 
 export interface ChangeContext {

@@ -193,3 +193,26 @@ describe('systemId', () => {
     expect(systemKeyString({ tenant: 'a', subaccount: 'b|c', locationId: '', host: 'h' })).not.toBe(systemKeyString({ tenant: 'a', subaccount: 'b', locationId: 'c|', host: 'h' }));
   });
 });
+
+describe('decide: identities that only differ where one field ends and the next begins', () => {
+  it('keeps systems apart whose fields concatenate to the same text', () => {
+    // Each pair would collide under a naive concatenation of the identity fields.
+    const sccs = [
+      scc('ab', 'c', [{ host: 'h' }]),
+      scc('a', 'bc', [{ host: 'h' }]),
+      scc('1:x', '', [{ host: '2:y' }]),
+      scc('1', ':x', [{ host: '2:y' }]),
+      scc('s', 'l1', [{ host: ':h' }]),
+      scc('s', 'l', [{ host: '1:h' }]),
+    ];
+    const created = decide(report('t', 'delta', sccs), []);
+    expect(created.map((c) => c.kind)).toEqual(Array(6).fill('create'));
+    const state = foldReports([report('t', 'delta', sccs)]);
+    expect(state.size).toBe(6);
+    // Reported again, nothing changes: every system is found again under its own identity.
+    expect(decide(report('t', 'delta', sccs), [...state.values()])).toEqual([]);
+    // One SCC reported empty makes exactly its own system unreachable, not its look-alike.
+    const changes = decide(report('t', 'delta', [scc('ab', 'c', [])]), [...state.values()]);
+    expect(changes.map((c) => [c.kind, c.key.subaccount, c.key.locationId])).toEqual([['unreachable', 'ab', 'c']]);
+  });
+});
