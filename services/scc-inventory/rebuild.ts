@@ -70,7 +70,7 @@ export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
       result.records++;
       let envelope;
       try {
-        envelope = await opts.codec.decode(value);
+        envelope = opts.codec.decodeCached(value) ?? (await opts.codec.decode(value));
       } catch (err) {
         result.rejected++;
         opts.logger.warn({ partition, offset, reason: errorMessage(err) }, 'rebuild: undecodable record skipped (the live consumer dead-letters it)');

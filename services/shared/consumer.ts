@@ -156,13 +156,13 @@ export async function runConsumer(opts: RunConsumerOptions): Promise<RunningCons
     try {
       const decoded: ConsumedRecord[] = [];
       for (const message of batch.messages) {
-        const raw = toRaw(batch.topic, batch.partition, message);
+        const value = message.value ?? EMPTY;
         try {
-          if (raw.value.length === 0) throw new PermanentError('empty record value');
-          const envelope = await opts.codec.decode(raw.value);
-          decoded.push({ ...raw, envelope });
+          if (value.length === 0) throw new PermanentError('empty record value');
+          const envelope = opts.codec.decodeCached(value) ?? (await opts.codec.decode(value));
+          decoded.push(toRecord(batch.topic, batch.partition, message, value, envelope));
         } catch (err) {
-          await deadLetter(raw, new PermanentError(`undecodable record: ${errorMessage(err)}`), 1);
+          await deadLetter(toRecord(batch.topic, batch.partition, message, value), new PermanentError(`undecodable record: ${errorMessage(err)}`), 1);
         }
       }
       if (opts.handleBatch) {
@@ -288,15 +288,14 @@ export async function runConsumer(opts: RunConsumerOptions): Promise<RunningCons
   };
 }
 
-function toRaw(topic: string, partition: number, m: KafkaMessage): RawRecord {
-  return {
-    topic,
-    partition,
-    offset: m.offset,
-    key: m.key ? m.key.toString('utf8') : null,
-    headers: m.headers ?? {},
-    value: m.value ?? Buffer.alloc(0),
-  };
+const EMPTY = Buffer.alloc(0);
+
+function toRecord(topic: string, partition: number, m: KafkaMessage, value: Buffer): RawRecord;
+function toRecord(topic: string, partition: number, m: KafkaMessage, value: Buffer, envelope: Envelope): ConsumedRecord;
+function toRecord(topic: string, partition: number, m: KafkaMessage, value: Buffer, envelope?: Envelope): RawRecord | ConsumedRecord {
+  const key = m.key ? m.key.toString('utf8') : null;
+  const headers = m.headers ?? {};
+  return envelope ? { topic, partition, offset: m.offset, key, headers, value, envelope } : { topic, partition, offset: m.offset, key, headers, value };
 }
 
 /** Exponential backoff with full jitter; a server's Retry-After wins when it is longer. */
