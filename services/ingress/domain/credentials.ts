@@ -8,11 +8,19 @@ function digest(value: string): Buffer {
   return createHash('sha256').update(value, 'utf8').digest();
 }
 
+/** A matcher over fixed secrets: their digests are computed once, the candidate's on every call. */
+export function secretMatcher(secrets: readonly string[]): (candidate: string) => boolean {
+  const digests = secrets.map(digest);
+  return (candidate) => {
+    const given = digest(candidate);
+    let matched = false;
+    for (const d of digests) matched = timingSafeEqual(given, d) || matched;
+    return matched;
+  };
+}
+
 export function matchesAny(candidate: string, secrets: readonly string[]): boolean {
-  const given = digest(candidate);
-  let matched = false;
-  for (const secret of secrets) matched = timingSafeEqual(given, digest(secret)) || matched;
-  return matched;
+  return secretMatcher(secrets)(candidate);
 }
 
 export interface BasicUser {
@@ -32,9 +40,15 @@ export function parseBasicUsers(entries: readonly string[]): { users: BasicUser[
   return { users, problems };
 }
 
-export function basicCredentialsMatch(username: string, password: string, users: readonly BasicUser[]): boolean {
+/** A matcher of user/password pairs against the configured users. */
+export function basicCredentialsMatcher(users: readonly BasicUser[]): (username: string, password: string) => boolean {
   // Compare the pair as one string so a right user with a wrong password costs the same as anything else.
-  return matchesAny(`${username}\u0000${password}`, users.map((u) => `${u.username}\u0000${u.password}`));
+  const matches = secretMatcher(users.map((u) => `${u.username}\u0000${u.password}`));
+  return (username, password) => matches(`${username}\u0000${password}`);
+}
+
+export function basicCredentialsMatch(username: string, password: string, users: readonly BasicUser[]): boolean {
+  return basicCredentialsMatcher(users)(username, password);
 }
 
 /** The token of an `Authorization: Bearer <token>` header, or undefined. */

@@ -2,7 +2,7 @@
 // Here an NSPS webhook becomes one Kafka record on the nspsEvents topic.
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { errorMessage } from '../../shared/errors.js';
-import { bearerToken, matchesAny } from '../domain/credentials.js';
+import { bearerToken, secretMatcher } from '../domain/credentials.js';
 import { parseJsonBytes } from '../domain/json.js';
 import { nspsRecordKey, validateNspsEvent } from '../domain/nsps-event.js';
 import { BodyError, bodyParser } from '../http/body.js';
@@ -12,7 +12,7 @@ const AUTH_FAILED = { message: 'Authentication failed', error: 'Invalid API toke
 
 export function nspsSource(deps: SourceDeps): FastifyPluginAsync {
   const { cfg, ingressMetrics } = deps;
-  const tokens = cfg.NSPS_API_TOKENS;
+  const tokenMatches = secretMatcher(cfg.NSPS_API_TOKENS);
 
   const refuse = (reply: FastifyReply, status: number, reason: string, body: unknown): FastifyReply => {
     ingressMetrics.recordsRejected.inc({ source: 'nsps', reason });
@@ -29,7 +29,7 @@ export function nspsSource(deps: SourceDeps): FastifyPluginAsync {
     // Authentication runs before the body is read: an unauthenticated sender gets 401, whatever it sent.
     app.addHook('onRequest', async (req, reply) => {
       const token = bearerToken(req.headers.authorization);
-      if (token === undefined || !matchesAny(token, tokens)) {
+      if (token === undefined || !tokenMatches(token)) {
         reply.header('www-authenticate', 'Bearer');
         return refuse(reply, 401, 'unauthorized', AUTH_FAILED);
       }

@@ -5,7 +5,7 @@ import basicAuth from '@fastify/basic-auth';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { errorMessage } from '../../shared/errors.js';
 import { MAX_RECORD_BYTES } from '../../shared/topics.js';
-import { basicCredentialsMatch, parseBasicUsers } from '../domain/credentials.js';
+import { basicCredentialsMatcher, parseBasicUsers } from '../domain/credentials.js';
 import { parseJsonBytes } from '../domain/json.js';
 import { arrayElementRanges, type ByteRange } from '../domain/json-array.js';
 import { classifyOnceRecord, type ClassifiedRecord } from '../domain/once-records.js';
@@ -21,7 +21,7 @@ export interface OnceErrorBody {
 
 export function onceSource(deps: SourceDeps): FastifyPluginAsync {
   const { cfg, ingressMetrics } = deps;
-  const { users } = parseBasicUsers(cfg.ONCE_BASIC_AUTH_USERS);
+  const credentialsMatch = basicCredentialsMatcher(parseBasicUsers(cfg.ONCE_BASIC_AUTH_USERS).users);
 
   const refuse = (reply: FastifyReply, status: number, reason: string, message: string): FastifyReply => {
     ingressMetrics.recordsRejected.inc({ source: '1nce', reason });
@@ -36,7 +36,7 @@ export function onceSource(deps: SourceDeps): FastifyPluginAsync {
     await app.register(basicAuth, {
       authenticate: { realm: 'switchboard' },
       validate: async (username, password) => {
-        if (!basicCredentialsMatch(username, password, users)) throw new Error('invalid credentials');
+        if (!credentialsMatch(username, password)) throw new Error('invalid credentials');
       },
     });
     // Before the body is read: a large batch from a stranger costs nothing.
