@@ -119,33 +119,33 @@ export function parseReport(body: string | Uint8Array): ParsedBody {
  */
 export function decide(report: Report, current: readonly SystemState[]): Change[] {
   const changes: Change[] = [];
-  const mine = current.filter((s) => s.tenant === report.tenant);
-  const bySystem = new Map(mine.map((s) => [foldKey(s), s]));
+  // Keyed once: the loops below look systems up and walk them by these keys.
+  const bySystem = new Map<string, SystemState>();
+  for (const s of current) if (s.tenant === report.tenant) bySystem.set(foldKey(s), s);
   const reportedSccs = new Set(report.sccs.map((s) => sccId(s.subaccount, s.locationId)));
   const listed = new Set<string>();
 
   for (const scc of report.sccs) {
     for (const reported of scc.systems) {
-      const key: SystemKey = { tenant: report.tenant, subaccount: scc.subaccount, locationId: scc.locationId, host: reported.host };
-      const ks = foldKey(key);
+      const ks = foldKeyOf(report.tenant, scc.subaccount, scc.locationId, reported.host);
       listed.add(ks);
-      const attrs = pickAttributes(reported);
-      const before = bySystem.get(ks) ?? null;
+      const before = bySystem.get(ks);
+      // Objects are built only for a change: most systems of most reports are unchanged.
       if (!before) {
-        changes.push({ kind: 'create', key, before: null, after: { ...key, ...attrs, reachable: true } });
+        const key: SystemKey = { tenant: report.tenant, subaccount: scc.subaccount, locationId: scc.locationId, host: reported.host };
+        changes.push({ kind: 'create', key, before: null, after: { ...key, ...pickAttributes(reported), reachable: true } });
       } else if (!before.reachable) {
-        changes.push({ kind: 'reachable', key, before, after: { ...before, ...attrs, reachable: true } });
-      } else if (!sameAttributes(before, attrs)) {
-        changes.push({ kind: 'update', key, before, after: { ...before, ...attrs } });
+        changes.push({ kind: 'reachable', key: keyOf(before), before, after: { ...before, ...pickAttributes(reported), reachable: true } });
+      } else if (!sameAttributes(before, reported)) {
+        changes.push({ kind: 'update', key: keyOf(before), before, after: { ...before, ...pickAttributes(reported) } });
       }
     }
   }
 
   // Systems not listed: in a listed SCC always; in an unlisted SCC only for a full report.
-  for (const system of mine) {
-    if (!system.reachable || listed.has(foldKey(system))) continue;
-    const sccListed = reportedSccs.has(sccId(system.subaccount, system.locationId));
-    if (sccListed || report.reportType === 'full') {
+  for (const [ks, system] of bySystem) {
+    if (!system.reachable || listed.has(ks)) continue;
+    if (report.reportType === 'full' || reportedSccs.has(sccId(system.subaccount, system.locationId))) {
       changes.push({ kind: 'unreachable', key: keyOf(system), before: system, after: { ...system, reachable: false } });
     }
   }
@@ -187,7 +187,11 @@ export function systemId(k: SystemKey): string {
  * Never stored: ids come from systemKeyString.
  */
 function foldKey(k: SystemKey): string {
-  return `${k.tenant.length}:${k.tenant}${k.subaccount.length}:${k.subaccount}${k.locationId.length}:${k.locationId}${k.host}`;
+  return foldKeyOf(k.tenant, k.subaccount, k.locationId, k.host);
+}
+
+function foldKeyOf(tenant: string, subaccount: string, locationId: string, host: string): string {
+  return `${tenant.length}:${tenant}${subaccount.length}:${subaccount}${locationId.length}:${locationId}${host}`;
 }
 
 function sccId(subaccount: string, locationId: string): string {
