@@ -16,6 +16,8 @@ export interface Sizes {
   replayEvents: number;
   /** Replays through services that do real work per event (SCC rebuild, provisioning): smaller, see the report. */
   serviceReplayEvents: number;
+  /** The provisioning operator replay: large enough that its time is not lost in start-up noise. */
+  operatorReplayEvents: number;
   provisioningEvents: number;
   provisioningKeys: number;
   provisioningPartitions: number[];
@@ -34,6 +36,7 @@ export const FULL: Sizes = {
   onceClients: 4,
   replayEvents: 100_000,
   serviceReplayEvents: 5_000,
+  operatorReplayEvents: 20_000,
   provisioningEvents: 2000,
   provisioningKeys: 200,
   provisioningPartitions: [1, 6],
@@ -52,6 +55,7 @@ export const SMOKE: Sizes = {
   onceClients: 2,
   replayEvents: 2000,
   serviceReplayEvents: 300,
+  operatorReplayEvents: 500,
   provisioningEvents: 40,
   provisioningKeys: 10,
   provisioningPartitions: [1, 3],

@@ -71,6 +71,10 @@ export async function replayScenario(ctx: BenchContext, clients: BenchClients): 
     targets.push({ name: provTarget, status: 'not evaluated', detail: `not run: ${provMissing}` });
   } else {
     const small = await nspsDataset(ctx, clients, ns);
+    const no = ctx.sizes.operatorReplayEvents;
+    // Its own, larger topic (a different subscriber count gives it its own dataset): the operator replay is
+    // timed as a difference of two process start-ups, and 5,000 events would be lost in their noise.
+    const large = await nspsDataset(ctx, clients, no, { subscribers: 10_001 });
     const { startWtlEmulator } = await import('../../test/emulators/wtl.js');
     const wtl = await startWtlEmulator();
     try {
@@ -88,6 +92,9 @@ export async function replayScenario(ctx: BenchContext, clients: BenchClients): 
             });
           },
         },
+      ], ctx.sizes.repeats, ctx.log);
+      const operatorRuns = await alternate<ReplayMeasure>([
+        { name: 'bare consumer', run: () => replayWorker(ctx, 'bare', large.topic, no) },
         {
           // What an operator's `npm run replay -- provisioning` does: the service already provisioned every
           // event, its group is rewound to the beginning, and the second pass (the one timed) finds duplicates.
@@ -96,28 +103,36 @@ export async function replayScenario(ctx: BenchContext, clients: BenchClients): 
             wtl.reset();
             const env = await provisioningEnv(wtl.url, `bench_prov_${ctx.runId}_${round++}`);
             const groupId = `bench-provisioning-operator-${ctx.runId}-${round}`;
-            const common = { entry: 'services/provisioning/main.ts', prefix: small.prefix, topic: small.topic, events: ns, groupVar: 'PROVISIONING_GROUP_ID', env, groupId };
+            const common = { entry: 'services/provisioning/main.ts', prefix: large.prefix, topic: large.topic, events: no, groupVar: 'PROVISIONING_GROUP_ID', env, groupId };
             await replayService(ctx, clients.kafka, { ...common, name: 'provisioning-first-pass' });
-            await rewindGroup({ kafka: clients.kafka, groupId, topics: [small.topic] });
-            // The service starts consuming before its /readyz answers, and 5,000 duplicates can be done by then:
-            // timed from the process start, minus the same start with nothing to read (the group at the end).
+            await rewindGroup({ kafka: clients.kafka, groupId, topics: [large.topic] });
+            // The service starts consuming before its /readyz answers: timed from the process start, minus the
+            // same start with nothing to read (the group at the end).
             const pass = await replayService(ctx, clients.kafka, { ...common, name: 'provisioning-operator-replay', timeFrom: 'spawn' });
             const idle = await replayService(ctx, clients.kafka, { ...common, name: 'provisioning-idle-start', timeFrom: 'none' });
             const ms = Math.max(pass.ms - idle.ms, 1);
             ctx.log(`      operator replay: ${Math.round(pass.ms)} ms from process start, idle start ${Math.round(idle.ms)} ms`);
             operatorRaw.push({ passMs: pass.ms, idleMs: idle.ms });
-            return { ...pass, ms, eventsPerSec: ns / (ms / 1000) };
+            return { ...pass, ms, eventsPerSec: no / (ms / 1000) };
           },
         },
       ], ctx.sizes.repeats, ctx.log);
       tables.push({ caption: `NSPS events topic: ${fmt(ns)} SIM/Updated events over 10,000 subscribers, 6 partitions`, headers, rows: summarize([...runs].map(([contender, m]) => ({ topic: 'NSPS events', contender, m })), 'bare consumer') });
+      tables.push({ caption: `NSPS events topic: ${fmt(no)} SIM/Updated events over 10,001 subscribers, 6 partitions (operator replay)`, headers, rows: summarize([...operatorRuns].map(([contender, m]) => ({ topic: 'NSPS events', contender, m })), 'bare consumer') });
       remember(runs, 'NSPS, provisioning size', ns);
+      remember(new Map([[OPERATOR_REPLAY, operatorRuns.get(OPERATOR_REPLAY)!]]), 'NSPS, operator replay size', no);
       if (operatorRaw.length > 0) {
-        notes.push(`Provisioning operator replay, per run: process start to caught up ${operatorRaw.map((r) => fmt(r.passMs / 1000, 2)).join(', ')} s; the same start with nothing to read (to /readyz) ${operatorRaw.map((r) => fmt(r.idleMs / 1000, 2)).join(', ')} s; the table's time is the difference (a start-up that varies by a few hundred ms between runs moves it as much).`);
+        notes.push(`Provisioning operator replay, per run: process start to caught up ${operatorRaw.map((r) => fmt(r.passMs / 1000, 2)).join(', ')} s; the same start with nothing to read (to /readyz) ${operatorRaw.map((r) => fmt(r.idleMs / 1000, 2)).join(', ')} s; the table's time is the difference (a start-up that varies by a few hundred ms between runs moves it as much, which is why this contender reads ${fmt(no)} events).`);
       }
       const r = ratio(medianEps(runs.get('provisioning service')), medianEps(runs.get('bare consumer')));
-      const ro = ratio(medianEps(runs.get(OPERATOR_REPLAY)), medianEps(runs.get('bare consumer')));
-      targets.push({ name: provTarget, status: ro >= 0.5 ? 'met' : 'missed', detail: `${pct(ro)} (${fmt(ns)} events, operator replay: group rewound, every event already provisioned); fresh state (every event a WTL call, effect work rather than replay): ${pct(r)}` });
+      const ro = ratio(medianEps(operatorRuns.get(OPERATOR_REPLAY)), medianEps(operatorRuns.get('bare consumer')));
+      // A difference of start-ups under 100 ms says nothing (smoke mode's tiny topic): no verdict then.
+      const resolvable = operatorRaw.length > 0 && operatorRaw.every((x) => x.passMs - x.idleMs > 100);
+      targets.push({
+        name: provTarget,
+        status: !resolvable ? 'not evaluated' : ro >= 0.5 ? 'met' : 'missed',
+        detail: `${resolvable ? pct(ro) : 'replay shorter than the start-up noise, not evaluated'} (${fmt(no)} events, operator replay: group rewound, every event already provisioned); fresh state (${fmt(ns)} events, every event a WTL call, effect work rather than replay): ${pct(r)}`,
+      });
       if (r < 0.5 && profilingEnabled(ctx)) {
         wtl.reset();
         const prof = await profileRun(ctx, 'provisioning-replay', async (nodeArgs) => replayService(ctx, clients.kafka, {
@@ -160,7 +175,7 @@ export async function replayScenario(ctx: BenchContext, clients: BenchClients): 
       `the SCC rebuild is services/scc-inventory/rebuild.ts into PostgreSQL (${BENCH_DATABASE_URL.replace(/\/\/[^@]*@/, '//')}) timed from its call to its return (shadow tables, fold, swap); ` +
       'provisioning is the real service (child process, fresh group and fresh idempotency schema, so every event is a WTL call to the emulator answering at once), timed from /readyz to its committed offsets reaching the end of the topic; ' +
       'its operator replay is what `npm run replay -- provisioning` leads to: the service provisions the whole topic once (not timed), stops, its group is rewound to the beginning (services/shared/replay.ts rewindGroup), and the second pass over already-provisioned events is timed from the process start to its committed offsets reaching the end, minus the time the same service takes from process start to /readyz with nothing to read (it consumes before /readyz answers, so /readyz cannot be the start). That contender is the one the target is judged on; the fresh-state one is effect work (one WTL call per event) and stays as information.',
-    `The SCC rebuild replays ${fmt(n)} reports, like the runner. Provisioning replays ${fmt(ns)} events, not ${fmt(n)}: its operator replay needs a first pass that makes one WTL call per event, which at the measured rate would take minutes per run for ${fmt(n)}; the per-event cost is flat (see scenario 6), so the rate stands for the larger topic too. Its bare baseline reads the same smaller topic.`,
+    `The SCC rebuild replays ${fmt(n)} reports, like the runner. Provisioning replays ${fmt(ns)} events with fresh state and ${fmt(ctx.sizes.operatorReplayEvents)} in the operator replay, not ${fmt(n)}: every event of those topics first needs a WTL call, which at the measured rate would take minutes per run for ${fmt(n)}; the per-event cost is flat (see scenario 6), so the rate stands for the larger topic too. Each has its bare baseline read the same topic.`,
   );
   return { id: ID, title: TITLE, status: partly ? 'partly run' : 'ran', notes, tables, targets };
 }
