@@ -42,35 +42,44 @@ export async function autocannonLoad(opts: { url: string; connections: number; s
   };
 }
 
-/** `clients` clients each post one batch after the other for `seconds`; `body()` gives the next body. */
-export async function batchHttpLoad(opts: { url: string; clients: number; seconds: number; headers: Record<string, string>; body: () => { body: string; records: number } }): Promise<LoadResult> {
+/**
+ * `workers` concurrent loops for `seconds`, each doing one operation after the other; an operation
+ * resolves with its record count when it succeeded and false when it failed (a throw is a failure).
+ */
+async function closedLoop(workers: number, seconds: number, operation: () => Promise<number | false>): Promise<LoadResult> {
   const latencies: number[] = [];
   let ok = 0;
   let failed = 0;
   let records = 0;
   const started = performance.now();
-  const until = started + opts.seconds * 1000;
-  const client = async (): Promise<void> => {
+  const until = started + seconds * 1000;
+  const worker = async (): Promise<void> => {
     while (performance.now() < until) {
-      const next = opts.body();
       const t0 = performance.now();
-      try {
-        const res = await request(opts.url, { method: 'POST', headers: { 'content-type': 'application/json', ...opts.headers }, body: next.body, headersTimeout: 60_000, bodyTimeout: 60_000 });
-        await res.body.dump();
-        if (res.statusCode >= 200 && res.statusCode < 300) {
-          ok++;
-          records += next.records;
-          latencies.push(performance.now() - t0);
-        } else failed++;
-      } catch {
+      const done = await operation().catch(() => false as const);
+      if (done === false) {
         failed++;
+        continue;
       }
+      ok++;
+      records += done;
+      latencies.push(performance.now() - t0);
     }
   };
-  await Promise.all(Array.from({ length: opts.clients }, client));
-  const seconds = (performance.now() - started) / 1000;
+  await Promise.all(Array.from({ length: workers }, worker));
+  const elapsed = (performance.now() - started) / 1000;
   const lat = summarizeLatencies(latencies);
-  return { opsPerSec: ok / seconds, recordsPerSec: records / seconds, p50Ms: lat.p50, p99Ms: lat.p99, ok, failed, seconds };
+  return { opsPerSec: ok / elapsed, recordsPerSec: records / elapsed, p50Ms: lat.p50, p99Ms: lat.p99, ok, failed, seconds: elapsed };
+}
+
+/** `clients` clients each post one batch after the other for `seconds`; `body()` gives the next body. */
+export function batchHttpLoad(opts: { url: string; clients: number; seconds: number; headers: Record<string, string>; body: () => { body: string; records: number } }): Promise<LoadResult> {
+  return closedLoop(opts.clients, opts.seconds, async () => {
+    const next = opts.body();
+    const res = await request(opts.url, { method: 'POST', headers: { 'content-type': 'application/json', ...opts.headers }, body: next.body, headersTimeout: 60_000, bodyTimeout: 60_000 });
+    await res.body.dump();
+    return res.statusCode >= 200 && res.statusCode < 300 ? next.records : false;
+  });
 }
 
 /** Groups messages so each group stays within `maxBytes` (the same bound ingress uses per send). */
@@ -103,31 +112,12 @@ export function kafkajsSender(producer: Producer): ChunkSender {
  * The Kafka ceiling: `workers` concurrent loops, each sending one unit (a single record, or a
  * batch as consecutive chunks) and waiting for acks=-1 before the next, like one HTTP connection.
  */
-export async function producerLoad(opts: { send: ChunkSender; topic: string; workers: number; seconds: number; unit: () => { chunks: Message[][]; records: number } }): Promise<LoadResult> {
-  const latencies: number[] = [];
-  let ok = 0;
-  let failed = 0;
-  let records = 0;
-  const started = performance.now();
-  const until = started + opts.seconds * 1000;
-  const worker = async (): Promise<void> => {
-    while (performance.now() < until) {
-      const unit = opts.unit();
-      const t0 = performance.now();
-      try {
-        for (const messages of unit.chunks) await opts.send(opts.topic, messages);
-        ok++;
-        records += unit.records;
-        latencies.push(performance.now() - t0);
-      } catch {
-        failed++;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: opts.workers }, worker));
-  const seconds = (performance.now() - started) / 1000;
-  const lat = summarizeLatencies(latencies);
-  return { opsPerSec: ok / seconds, recordsPerSec: records / seconds, p50Ms: lat.p50, p99Ms: lat.p99, ok, failed, seconds };
+export function producerLoad(opts: { send: ChunkSender; topic: string; workers: number; seconds: number; unit: () => { chunks: Message[][]; records: number } }): Promise<LoadResult> {
+  return closedLoop(opts.workers, opts.seconds, async () => {
+    const unit = opts.unit();
+    for (const messages of unit.chunks) await opts.send(opts.topic, messages);
+    return unit.records;
+  });
 }
 
 export function medianResult(results: readonly LoadResult[], median: (xs: number[]) => number): LoadResult {

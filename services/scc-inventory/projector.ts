@@ -4,7 +4,7 @@
 import type { Db, Queryable } from '../shared/db.js';
 import type { Envelope } from '../shared/envelope.js';
 import { PermanentError } from '../shared/errors.js';
-import { decide, parseReport, ReportRejected, systemId, type Report, type ReportType } from './fold.js';
+import { decide, parseReport, ReportRejected, systemId, type ParsedBody, type Report, type ReportType } from './fold.js';
 import type { SccMetrics } from './metrics.js';
 import {
   applyChanges, applyManyChanges, countParts, deleteParts, dropStaleParts, insertPart, loadPartPayloads, loadSystemsOfTenants, loadTenantSystems, lockForApply,
@@ -87,29 +87,13 @@ export async function projectRecordsOffline(opts: ProjectorOptions, records: Arr
       }
       const receivedAt = new Date(envelope.received_at);
       if (withParts.has(info.tenant)) await dropStaleParts(tx, t, info.tenant, new Date(envelope.received_at - opts.partTtlMs));
-      let body: Buffer;
-      if (info.parts === 1) {
-        body = envelope.payload;
-      } else {
-        withParts.add(info.tenant);
-        await insertPart(tx, t, {
-          reportId: info.reportId, part: info.part, parts: info.parts, tenant: info.tenant, reportType: info.reportType,
-          eventId: envelope.event_id, receivedAt, payload: envelope.payload,
-        });
-        if ((await countParts(tx, t, info.reportId)) < info.parts) {
-          outcomes.push('processed');
-          continue;
-        }
-        body = Buffer.concat(await loadPartPayloads(tx, t, info.reportId));
-        await deleteParts(tx, t, info.reportId);
+      if (info.parts > 1) withParts.add(info.tenant);
+      const body = await completeReportBody(tx, t, envelope, info, receivedAt);
+      if (!body) {
+        outcomes.push('processed');
+        continue;
       }
-      let parsed;
-      try {
-        parsed = parseReport(body);
-      } catch (err) {
-        if (err instanceof ReportRejected) throw new PermanentError(`report ${info.reportId} rejected: ${err.message}`);
-        throw err;
-      }
+      const parsed = parseOrReject(body, info.reportId);
       const state = tenants.get(info.tenant)!;
       const changes = decide({ tenant: info.tenant, reportType: info.reportType, sccs: parsed.sccs }, [...state.values()]);
       const ctx = { reportId: info.reportId, reportType: info.reportType, eventId: envelope.event_id, receivedAt, partition: pos.partition, offset: pos.offset };
@@ -137,28 +121,11 @@ async function projectWithin(tx: Queryable, opts: ProjectorOptions, envelope: En
   const dropped = await dropStaleParts(tx, t, info.tenant, new Date(envelope.received_at - opts.partTtlMs));
   if (dropped > 0) opts.metrics?.incompleteDropped.inc(dropped);
 
-  let body: Buffer;
-  if (info.parts === 1) {
-    body = envelope.payload;
-  } else {
-    await insertPart(tx, t, {
-      reportId: info.reportId, part: info.part, parts: info.parts, tenant: info.tenant, reportType: info.reportType,
-      eventId: envelope.event_id, receivedAt, payload: envelope.payload,
-    });
-    if ((await countParts(tx, t, info.reportId)) < info.parts) return 'processed'; // held until the rest arrives
-    body = Buffer.concat(await loadPartPayloads(tx, t, info.reportId));
-    await deleteParts(tx, t, info.reportId);
-  }
+  const body = await completeReportBody(tx, t, envelope, info, receivedAt);
+  if (!body) return 'processed'; // held until the rest arrives
 
   const started = process.hrtime.bigint();
-  let parsed;
-  try {
-    parsed = parseReport(body);
-  } catch (err) {
-    // Rolled back with the transaction: the part stays unrecorded, so a redrive after a fix completes it.
-    if (err instanceof ReportRejected) throw new PermanentError(`report ${info.reportId} rejected: ${err.message}`);
-    throw err;
-  }
+  const parsed = parseOrReject(body, info.reportId);
   const report: Report = { tenant: info.tenant, reportType: info.reportType, sccs: parsed.sccs };
   const changes = decide(report, await loadTenantSystems(tx, t, info.tenant));
   await applyChanges(tx, t, changes, {
@@ -170,4 +137,34 @@ async function projectWithin(tx: Queryable, opts: ProjectorOptions, envelope: En
   for (const c of changes) opts.metrics?.changes.inc({ change: c.kind });
   opts.onApplied?.({ reportId: info.reportId, tenant: info.tenant, reportType: info.reportType, changes: changes.length, skippedSystems: parsed.skippedSystems });
   return 'processed';
+}
+
+/**
+ * The whole report body once this record completes it: a one-part report is its payload; a part of a
+ * split report is buffered, and the body is assembled (and the parts removed) when the last one arrives.
+ * Undefined while parts are still missing.
+ */
+async function completeReportBody(tx: Queryable, t: Tables, envelope: Envelope, info: ReportPart, receivedAt: Date): Promise<Buffer | undefined> {
+  if (info.parts === 1) return envelope.payload;
+  await insertPart(tx, t, {
+    reportId: info.reportId, part: info.part, parts: info.parts, tenant: info.tenant, reportType: info.reportType,
+    eventId: envelope.event_id, receivedAt, payload: envelope.payload,
+  });
+  if ((await countParts(tx, t, info.reportId)) < info.parts) return undefined;
+  const body = Buffer.concat(await loadPartPayloads(tx, t, info.reportId));
+  await deleteParts(tx, t, info.reportId);
+  return body;
+}
+
+/**
+ * Parses a complete report; a report ingress would have refused is a permanent error. It is thrown inside
+ * the record's transaction, so the part stays unrecorded and a redrive after a fix completes it.
+ */
+function parseOrReject(body: Buffer, reportId: string): ParsedBody {
+  try {
+    return parseReport(body);
+  } catch (err) {
+    if (err instanceof ReportRejected) throw new PermanentError(`report ${reportId} rejected: ${err.message}`);
+    throw err;
+  }
 }

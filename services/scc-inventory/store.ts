@@ -467,18 +467,11 @@ export async function canonicalDump(q: Queryable, t: Tables = LIVE_TABLES): Prom
 }
 
 function toView(row: SystemRow): SystemView {
+  const { reachable, ...state } = stateOf(row);
   return {
     id: row.id,
-    tenant: row.tenant,
-    subaccount: row.subaccount,
-    locationId: row.location_id,
-    host: row.host,
-    protocol: row.protocol,
-    type: row.type,
-    systemStatus: row.system_status,
-    description: row.description,
-    systemNumber: row.system_number,
-    status: row.reachable ? 'reachable' : 'unreachable',
+    ...state,
+    status: reachable ? 'reachable' : 'unreachable',
     createdAt: iso(row.created_at),
     updatedAt: iso(row.updated_at),
     lastReportId: row.last_report_id,

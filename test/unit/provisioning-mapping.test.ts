@@ -1,35 +1,9 @@
 // The NSPS → WTL mapping rules on plain data, starting from the reference example event
-// (nsps-connector-get-started.md) and varying one thing at a time.
+// (nsps-connector-get-started.md, kept as samples/nsps-event.json) and varying one thing at a time.
 import { describe, expect, it } from 'vitest';
 import { isOlder, mapEvent, mapPayload, msisdnFromAccountId, orderingPosition, parseEventActions, type MappingSettings } from '../../services/provisioning/mapping.js';
 import { loadProvisioningConfig, mappingSettings } from '../../services/provisioning/config.js';
-
-function exampleEvent(): Record<string, any> {
-  return {
-    event_id: '3e84c79f-ab6f-4546-8e27-0b6ab866f1fb',
-    data: { event_type: 'SIM/Updated', variables: { i_env: 1, i_event: 999999, i_account: 1, curr_status: 'used', prev_status: 'active' } },
-    pb_data: {
-      account_info: {
-        bill_status: 'open', billing_model: 'credit_account', blocked: false, i_account: 1, i_customer: 6392, i_product: 3774,
-        id: '79123456789@msisdn', phone1: '', product_name: 'wtl Pay as you go', time_zone_name: 'Europe/Prague',
-        assigned_addons: [{ addon_effective_from: '2025-05-16T12:59:46', addon_priority: 10, description: '', i_product: 3775, i_vd_plan: 1591, name: 'wtl Youtube UHD' }],
-        service_features: [{ name: 'netaccess_policy', effective_flag_value: 'Y', attributes: [{ name: 'access_policy', effective_value: '179' }] }],
-      },
-      sim_info: { i_sim_card: 3793, imsi: '001010000020349', msisdn: '79123456789', status: 'active' },
-      access_policy_info: {
-        i_access_policy: 179, name: 'WTL integration test',
-        attributes: [
-          { group_name: 'lte.wtl', name: 'cs_profile', value: 'cs-pp-20250319' },
-          { group_name: 'lte.wtl', name: 'eps_profile', value: 'eps-pp-20250319' },
-        ],
-      },
-    },
-    handler_id: 'p1-nsps',
-    created_at: '2025-03-12T16:47:30.443939+00:00',
-    updated_at: '2025-03-12T16:47:36.585885+00:00',
-    status: 'received',
-  };
-}
+import { nspsExampleEvent } from '../support/examples.js';
 
 const settings: MappingSettings = {
   eventActions: { 'SIM/Updated': 'update' },
@@ -45,7 +19,7 @@ function syncOf(event: unknown, s: MappingSettings = settings) {
 
 describe('NSPS event → WTL unified sync request', () => {
   it('maps the reference example to an update granting service with its MSISDN and policy profiles', () => {
-    expect(syncOf(exampleEvent())).toEqual({
+    expect(syncOf(nspsExampleEvent())).toEqual({
       imsi: '001010000020349',
       subscriber_status: 'SERVICE_GRANTED',
       msisdn: ['79123456789'],
@@ -56,13 +30,13 @@ describe('NSPS event → WTL unified sync request', () => {
   });
 
   it('maps the raw payload bytes the same way and carries created_at for ordering', () => {
-    const r = mapPayload(Buffer.from(JSON.stringify(exampleEvent())), settings);
+    const r = mapPayload(Buffer.from(JSON.stringify(nspsExampleEvent())), settings);
     expect(r.kind).toBe('sync');
     expect(r.kind === 'sync' && r.createdAt).toBe('2025-03-12T16:47:30.443939+00:00');
   });
 
   it('bars a blocked account but keeps its MSISDN while the bill is open', () => {
-    const e = exampleEvent();
+    const e = nspsExampleEvent();
     e.pb_data.account_info.blocked = true;
     const req = syncOf(e);
     expect(req.subscriber_status).toBe('OPERATOR_DETERMINED_BARRING');
@@ -70,7 +44,7 @@ describe('NSPS event → WTL unified sync request', () => {
   });
 
   it.each(['closed', 'suspended', undefined])('bars and sends no MSISDN when bill_status is %s', (bill) => {
-    const e = exampleEvent();
+    const e = nspsExampleEvent();
     if (bill === undefined) delete e.pb_data.account_info.bill_status;
     else e.pb_data.account_info.bill_status = bill;
     const req = syncOf(e);
@@ -79,14 +53,14 @@ describe('NSPS event → WTL unified sync request', () => {
   });
 
   it('treats a missing blocked flag as not blocked', () => {
-    const e = exampleEvent();
+    const e = nspsExampleEvent();
     delete e.pb_data.account_info.blocked;
     expect(syncOf(e).subscriber_status).toBe('SERVICE_GRANTED');
   });
 
   it('sends no MSISDN when account_info.id is not of the form <msisdn>@msisdn', () => {
     for (const id of ['79123456789', 'john@example.com', '@msisdn', '79123456789@msisdn.example']) {
-      const e = exampleEvent();
+      const e = nspsExampleEvent();
       e.pb_data.account_info.id = id;
       const req = syncOf(e);
       expect(req.msisdn, id).toEqual([]);
@@ -95,24 +69,24 @@ describe('NSPS event → WTL unified sync request', () => {
   });
 
   it('sends no MSISDN without account_info at all, and bars the subscriber', () => {
-    const e = exampleEvent();
+    const e = nspsExampleEvent();
     delete e.pb_data.account_info;
     expect(syncOf(e)).toMatchObject({ msisdn: [], subscriber_status: 'OPERATOR_DETERMINED_BARRING' });
   });
 
   it('rejects an event without an IMSI as invalid', () => {
-    const e = exampleEvent();
+    const e = nspsExampleEvent();
     delete e.pb_data.sim_info.imsi;
     expect(mapEvent(e, settings)).toEqual({ kind: 'invalid', reason: 'pb_data.sim_info.imsi is missing' });
-    const noPb = exampleEvent();
+    const noPb = nspsExampleEvent();
     delete noPb.pb_data;
     expect(mapEvent(noPb, settings).kind).toBe('invalid');
   });
 
   it('checks the IMSI against WTL_IMSI_REGEXP when configured', () => {
     const strict = { ...settings, imsiPattern: /^00101\d{10}$/ };
-    expect(syncOf(exampleEvent(), strict).imsi).toBe('001010000020349');
-    const e = exampleEvent();
+    expect(syncOf(nspsExampleEvent(), strict).imsi).toBe('001010000020349');
+    const e = nspsExampleEvent();
     e.pb_data.sim_info.imsi = '999990000020349';
     const r = mapEvent(e, strict);
     expect(r.kind).toBe('invalid');
@@ -120,19 +94,19 @@ describe('NSPS event → WTL unified sync request', () => {
   });
 
   it('falls back to the configured default profiles without an access policy', () => {
-    const e = exampleEvent();
+    const e = nspsExampleEvent();
     delete e.pb_data.access_policy_info;
     expect(syncOf(e)).toMatchObject({ cs_profile: 'cs-default', eps_profile: 'eps-default' });
   });
 
   it('falls back per profile when the policy lacks one of them', () => {
-    const e = exampleEvent();
+    const e = nspsExampleEvent();
     e.pb_data.access_policy_info.attributes = [{ group_name: 'lte.wtl', name: 'eps_profile', value: 'eps-only' }];
     expect(syncOf(e)).toMatchObject({ cs_profile: 'cs-default', eps_profile: 'eps-only' });
   });
 
   it('leaves profiles out when neither the policy nor the defaults give one', () => {
-    const e = exampleEvent();
+    const e = nspsExampleEvent();
     delete e.pb_data.access_policy_info;
     const req = syncOf(e, { eventActions: { 'SIM/Updated': 'update' } });
     expect(req).not.toHaveProperty('cs_profile');
@@ -140,7 +114,7 @@ describe('NSPS event → WTL unified sync request', () => {
   });
 
   it('skips an event type without a configured action', () => {
-    const e = exampleEvent();
+    const e = nspsExampleEvent();
     e.data.event_type = 'Account/BalanceChanged';
     expect(mapEvent(e, settings)).toMatchObject({ kind: 'skip', eventType: 'Account/BalanceChanged' });
     e.data.event_type = 'constructor';
@@ -148,7 +122,7 @@ describe('NSPS event → WTL unified sync request', () => {
   });
 
   it('uses whatever action the map configures', () => {
-    const e = exampleEvent();
+    const e = nspsExampleEvent();
     e.data.event_type = 'SIM/Deleted';
     expect(syncOf(e, { ...settings, eventActions: { 'SIM/Deleted': 'delete' } }).action).toBe('delete');
   });
