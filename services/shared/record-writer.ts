@@ -45,10 +45,6 @@ export function byTopic(records: readonly OutgoingRecord[]): { topic: string; me
   return [...topics].map(([topic, messages]) => ({ topic, messages }));
 }
 
-function topicsOf(records: readonly OutgoingRecord[]): string[] {
-  return [...new Set(records.map((r) => r.topic))];
-}
-
 export async function createRecordWriter(cfg: KafkaConfig & { KAFKA_PRODUCER_CLIENT: ProducerClient }, logger: Logger, clientSuffix: string): Promise<RecordWriter> {
   return cfg.KAFKA_PRODUCER_CLIENT === 'kafkajs' ? kafkajsWriter(cfg, logger, clientSuffix) : platformaticWriter(cfg, logger, clientSuffix);
 }
@@ -117,7 +113,7 @@ async function platformaticWriter(cfg: KafkaConfig, logger: Logger, clientSuffix
         }
       });
       tail = send.catch(() => undefined);
-      return withProduceDeadline(() => send, topicsOf(records), opts);
+      return withProduceDeadline(() => send, records.map((r) => r.topic), opts);
     },
     async close() {
       await tail;
