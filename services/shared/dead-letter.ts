@@ -39,8 +39,20 @@ function header(headers: IHeaders, name: string): string {
   return first === undefined ? '' : first.toString();
 }
 
-/** Reads a dead-letter topic from its start to its current end, without joining any group's offsets. */
-export async function readDeadLetters(kafka: Kafka, topic: string): Promise<DeadLetter[]> {
+/** One record of a topic as read by readTopicToEnd. */
+export interface StoredRecord {
+  partition: number;
+  offset: string;
+  key: Buffer | null;
+  value: Buffer;
+  headers: IHeaders;
+}
+
+/**
+ * Reads a topic from its start to its end as of the call, without joining any group's offsets
+ * (a throw-away group, nothing committed). Used for the dead-letter and quarantine topics.
+ */
+export async function readTopicToEnd(kafka: Kafka, topic: string, readerName = 'switchboard-topic-reader'): Promise<StoredRecord[]> {
   const admin = kafka.admin();
   await admin.connect();
   let ends: { partition: number; high: string; low: string }[];
@@ -52,8 +64,8 @@ export async function readDeadLetters(kafka: Kafka, topic: string): Promise<Dead
   }
   const pending = new Map(ends.filter((e) => BigInt(e.high) > BigInt(e.low)).map((e) => [e.partition, BigInt(e.high)]));
   if (pending.size === 0) return [];
-  const out: DeadLetter[] = [];
-  const consumer = kafka.consumer({ groupId: `switchboard-dlq-reader-${randomUUID()}` });
+  const out: StoredRecord[] = [];
+  const consumer = kafka.consumer({ groupId: `${readerName}-${randomUUID()}` });
   await consumer.connect();
   try {
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
@@ -64,22 +76,7 @@ export async function readDeadLetters(kafka: Kafka, topic: string): Promise<Dead
           eachMessage: async ({ partition, message }) => {
             const end = pending.get(partition);
             if (end === undefined) return;
-            const h = message.headers ?? {};
-            out.push({
-              dlqPartition: partition,
-              dlqOffset: message.offset,
-              eventId: header(h, DLQ_HEADERS.eventId),
-              reason: header(h, DLQ_HEADERS.reason),
-              errorClass: header(h, DLQ_HEADERS.errorClass),
-              attempts: Number(header(h, DLQ_HEADERS.attempts) || 0),
-              originalTopic: header(h, DLQ_HEADERS.originalTopic),
-              originalPartition: Number(header(h, DLQ_HEADERS.originalPartition) || 0),
-              originalOffset: header(h, DLQ_HEADERS.originalOffset),
-              deadLetteredAt: header(h, DLQ_HEADERS.deadLetteredAt),
-              key: message.key ? message.key.toString() : null,
-              value: message.value ?? Buffer.alloc(0),
-              headers: h,
-            });
+            out.push({ partition, offset: message.offset, key: message.key ?? null, value: message.value ?? Buffer.alloc(0), headers: message.headers ?? {} });
             if (BigInt(message.offset) + 1n >= end) pending.delete(partition);
             if (pending.size === 0) resolve();
           },
@@ -89,6 +86,27 @@ export async function readDeadLetters(kafka: Kafka, topic: string): Promise<Dead
   } finally {
     await consumer.disconnect();
   }
+  return out;
+}
+
+/** Reads a dead-letter topic from its start to its current end, without joining any group's offsets. */
+export async function readDeadLetters(kafka: Kafka, topic: string): Promise<DeadLetter[]> {
+  const records = await readTopicToEnd(kafka, topic, 'switchboard-dlq-reader');
+  const out: DeadLetter[] = records.map(({ partition, offset, key, value, headers: h }) => ({
+    dlqPartition: partition,
+    dlqOffset: offset,
+    eventId: header(h, DLQ_HEADERS.eventId),
+    reason: header(h, DLQ_HEADERS.reason),
+    errorClass: header(h, DLQ_HEADERS.errorClass),
+    attempts: Number(header(h, DLQ_HEADERS.attempts) || 0),
+    originalTopic: header(h, DLQ_HEADERS.originalTopic),
+    originalPartition: Number(header(h, DLQ_HEADERS.originalPartition) || 0),
+    originalOffset: header(h, DLQ_HEADERS.originalOffset),
+    deadLetteredAt: header(h, DLQ_HEADERS.deadLetteredAt),
+    key: key ? key.toString() : null,
+    value,
+    headers: h,
+  }));
   return out.sort((a, b) => a.deadLetteredAt.localeCompare(b.deadLetteredAt));
 }
 

@@ -8,6 +8,8 @@ export interface TopicNames {
   onceEvents: string;
   onceUsage: string;
   sapReports: string;
+  /** Webhook records ingress could not classify (1NCE), with their exact bytes and the reason. */
+  quarantine: string;
   /** Dead letters of one consumer service, e.g. deadLetter('provisioning'). */
   deadLetter: (consumer: string) => string;
   /** Redriven dead letters, read only by their consumer service. */
@@ -20,6 +22,7 @@ export function topicNames(prefix: string): TopicNames {
     onceEvents: `${prefix}raw.1nce.events`,
     onceUsage: `${prefix}raw.1nce.usage`,
     sapReports: `${prefix}raw.sap.reports`,
+    quarantine: `${prefix}quarantine`,
     deadLetter: (consumer) => `${prefix}dlq.${consumer}`,
     redrive: (consumer) => `${prefix}redrive.${consumer}`,
   };
