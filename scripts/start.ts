@@ -36,9 +36,11 @@ async function main(): Promise<void> {
     say('Starting the local Kafka broker and schema registry (first run downloads them from Maven Central)…');
     // Leave a stack that was already running (npm run infra:up) running on exit.
     startedInfra = !(await portAnswers(stackOpts.kafkaPort));
-    const { brokers, registryUrl } = await startStack({ ...stackOpts, log: (l) => say(`  ${l}`) });
+    const { brokers, registryUrl, replicationFactor } = await startStack({ ...stackOpts, log: (l) => say(`  ${l}`) });
     env.KAFKA_BROKERS = brokers;
     env.SCHEMA_REGISTRY_URL = registryUrl;
+    // LOCAL_KAFKA_NODES=3: the services' topics are replicated like the cluster (unless set in .env).
+    env.KAFKA_REPLICATION_FACTOR ||= String(replicationFactor);
   }
 
   const portOf = (svc: (typeof SERVICES)[number]): number => Number(env[`${svc.name.toUpperCase().replace('-', '_')}_PORT`] ?? svc.port);

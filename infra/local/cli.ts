@@ -1,4 +1,6 @@
 // npm run infra:up | infra:down | infra:fetch — the local Kafka broker and schema registry.
+// LOCAL_KAFKA_NODES=3 npm run infra:up starts a replicated 3-node KRaft cluster instead of one node
+// (nodes on LOCAL_KAFKA_PORT, +2, +4; controllers on LOCAL_KAFKA_CONTROLLER_PORT, +2, +4).
 import { defaultStackOptions, fetchKafka, fetchRegistry, startStack, stopStack } from './stack.js';
 
 const command = process.argv[2];
@@ -12,8 +14,9 @@ switch (command) {
     break;
   case 'up': {
     const started = Date.now();
-    const { brokers, registryUrl } = await startStack(opts);
-    console.log(`Kafka broker:     ${brokers}`);
+    const { brokers, registryUrl, replicationFactor } = await startStack(opts);
+    console.log(`${(opts.kafkaNodes ?? 1) > 1 ? 'Kafka brokers:   ' : 'Kafka broker:    '}${brokers}`);
+    if (replicationFactor > 1) console.log(`  services need:  KAFKA_BROKERS=${brokers} KAFKA_REPLICATION_FACTOR=${replicationFactor}`);
     console.log(`Schema registry:  ${registryUrl}`);
     console.log(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s; stop with: npm run infra:down`);
     break;

@@ -1,7 +1,12 @@
-// Provisions and runs a real Apache Kafka broker (KRaft, single node) and a real
-// Confluent-compatible schema registry (Apicurio Registry) as local JVM processes,
-// with jars fetched from Maven Central through Maven and cached under .local/cache.
-import { spawn, spawnSync, execFileSync } from 'node:child_process';
+// Provisions and runs a real Apache Kafka (KRaft) and a real Confluent-compatible schema registry
+// (Apicurio Registry) as local JVM processes, with jars fetched from Maven Central through Maven and
+// cached under .local/cache. Kafka is one node by default (the embedded default), or a replicated
+// cluster of N combined broker+controller nodes (LOCAL_KAFKA_NODES=3, or startKafkaCluster() in tests):
+//   node i (1-based) listens on kafkaPort + 2(i-1) and its controller on controllerPort + 2(i-1),
+//   keeps its data in <stateDir>/kafka-<i>, and runs with a 512 MB heap;
+//   topics default to replication factor min(3, N), min.insync.replicas 2 (1 below three nodes),
+//   unclean leader election off; the consumer-offsets and transaction topics are replicated the same way.
+import { spawn, spawnSync, execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync, rmSync, openSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -21,12 +26,17 @@ export interface StackOptions {
   kafkaPort: number;
   controllerPort: number;
   registryPort: number;
+  /** Kafka nodes: 1 (default, the embedded single node) or a replicated KRaft cluster (3 recommended). */
+  kafkaNodes?: number;
   log?: (line: string) => void;
 }
 
 export interface RunningStack {
+  /** Comma-separated host:port list (one entry per node), as KAFKA_BROKERS takes it. */
   brokers: string;
   registryUrl: string;
+  /** The replication factor topics should use on this Kafka: 1 on one node, min(3, nodes) on a cluster. */
+  replicationFactor: number;
 }
 
 function run(cmd: string, args: string[], cwd?: string): void {
@@ -132,43 +142,87 @@ function startDetached(java: string, args: string[], logFile: string, pidFile: s
   return child.pid;
 }
 
-export async function startKafka(opts: StackOptions): Promise<string> {
-  const log = opts.log ?? console.log;
-  const brokers = `127.0.0.1:${opts.kafkaPort}`;
-  const dir = join(opts.stateDir, 'kafka');
-  const pidFile = join(dir, 'kafka.pid');
-  mkdirSync(dir, { recursive: true });
-  // Already running (this stack's pid file, or another checkout's broker on the same port): reuse it.
-  if (await kafkaReady(brokers)) return brokers;
-  const libs = fetchKafka(log);
-  const classpath = `${libs}/*`;
-  const java = findJava(17);
-  const dataDir = join(dir, 'data');
+const CLUSTER_ID = 'c3dpdGNoYm9hcmQtbG9jYWw';
+
+/** Broker settings every local Kafka gets, one node or a cluster. */
+const COMMON_SETTINGS = [
+  'num.partitions=3',
+  'auto.create.topics.enable=false',
+  'offsets.topic.num.partitions=10',
+  'group.initial.rebalance.delay.ms=0',
+  'num.network.threads=2',
+  'num.io.threads=4',
+  'log.retention.hours=-1',
+];
+
+const SINGLE_NODE_SETTINGS = [
+  'offsets.topic.replication.factor=1',
+  'transaction.state.log.replication.factor=1',
+  'transaction.state.log.min.isr=1',
+  'min.insync.replicas=1',
+];
+
+/** Replication a local cluster of `nodes` gives its topics: factor min(3, nodes), min ISR 2 from three replicas. */
+export function clusterReplication(nodes: number): { replicationFactor: number; minInsyncReplicas: number } {
+  const replicationFactor = Math.max(1, Math.min(3, nodes));
+  return { replicationFactor, minInsyncReplicas: replicationFactor >= 3 ? 2 : 1 };
+}
+
+function clusterSettings(nodes: number): string[] {
+  const { replicationFactor: rf, minInsyncReplicas: isr } = clusterReplication(nodes);
+  return [
+    `default.replication.factor=${rf}`,
+    `min.insync.replicas=${isr}`,
+    // Never elect an out-of-sync replica: a partition without an in-sync replica stays offline instead of losing acknowledged records.
+    'unclean.leader.election.enable=false',
+    `offsets.topic.replication.factor=${rf}`,
+    `transaction.state.log.replication.factor=${rf}`,
+    `transaction.state.log.min.isr=${isr}`,
+    // A dead node is fenced (its partitions get new leaders, it leaves every ISR) after 6 s without a
+    // heartbeat rather than the default 9 s; a follower that stops fetching leaves the ISR after 10 s.
+    'broker.heartbeat.interval.ms=1000',
+    'broker.session.timeout.ms=6000',
+    'replica.lag.time.max.ms=10000',
+    // Fewer threads and a smaller cleaner buffer (of the heap) than a production broker: three share two cores.
+    'num.replica.fetchers=1',
+    'background.threads=4',
+    'log.cleaner.dedupe.buffer.size=33554432',
+  ];
+}
+
+interface NodeSpec {
+  id: number;
+  /** Folder of this node: server.properties, log4j.properties, kafka.log, kafka.pid, data/. */
+  dir: string;
+  port: number;
+  controllerPort: number;
+  /** controller.quorum.voters of the whole cluster. */
+  voters: string;
+  settings: string[];
+  heapMb: number;
+}
+
+const address = (port: number): string => `127.0.0.1:${port}`;
+
+/** Writes the node's configuration; returns the JVM arguments before the main class. */
+function prepareNode(spec: NodeSpec, classpath: string): { jvm: string[]; propsFile: string; dataDir: string } {
+  mkdirSync(spec.dir, { recursive: true });
+  const dataDir = join(spec.dir, 'data');
   const props = [
     'process.roles=broker,controller',
-    'node.id=1',
-    `controller.quorum.voters=1@127.0.0.1:${opts.controllerPort}`,
-    `listeners=PLAINTEXT://127.0.0.1:${opts.kafkaPort},CONTROLLER://127.0.0.1:${opts.controllerPort}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${opts.kafkaPort}`,
+    `node.id=${spec.id}`,
+    `controller.quorum.voters=${spec.voters}`,
+    `listeners=PLAINTEXT://${address(spec.port)},CONTROLLER://${address(spec.controllerPort)}`,
+    `advertised.listeners=PLAINTEXT://${address(spec.port)}`,
     'controller.listener.names=CONTROLLER',
     'inter.broker.listener.name=PLAINTEXT',
     'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
     `log.dirs=${dataDir}`,
-    'num.partitions=3',
-    'auto.create.topics.enable=false',
-    'offsets.topic.replication.factor=1',
-    'offsets.topic.num.partitions=10',
-    'transaction.state.log.replication.factor=1',
-    'transaction.state.log.min.isr=1',
-    'min.insync.replicas=1',
-    'group.initial.rebalance.delay.ms=0',
-    'num.network.threads=2',
-    'num.io.threads=4',
-    'log.retention.hours=-1',
+    ...spec.settings,
   ].join('\n');
-  const propsFile = join(dir, 'server.properties');
+  const propsFile = join(spec.dir, 'server.properties');
   writeFileSync(propsFile, props + '\n');
-  writeFileSync(join(dir, 'log4j.properties'), [
+  writeFileSync(join(spec.dir, 'log4j.properties'), [
     'log4j.rootLogger=WARN, stdout',
     'log4j.appender.stdout=org.apache.log4j.ConsoleAppender',
     'log4j.appender.stdout.layout=org.apache.log4j.PatternLayout',
@@ -176,14 +230,186 @@ export async function startKafka(opts: StackOptions): Promise<string> {
     'log4j.logger.kafka.server.KafkaServer=INFO',
     'log4j.logger.kafka.server.BrokerServer=INFO',
   ].join('\n') + '\n');
-  const jvm = ['-Xms256m', '-Xmx768m', '-XX:+UseG1GC', '-XX:TieredStopAtLevel=1', `-Dlog4j.configuration=file:${join(dir, 'log4j.properties')}`, '-cp', classpath];
-  if (!existsSync(join(dataDir, 'meta.properties'))) {
-    execFileSync(java, [...jvm, 'kafka.tools.StorageTool', 'format', '-t', 'c3dpdGNoYm9hcmQtbG9jYWw', '-c', propsFile, '--ignore-formatted'], { stdio: 'ignore' });
+  const heap = spec.heapMb;
+  const jvm = [`-Xms${Math.min(256, heap)}m`, `-Xmx${heap}m`, '-XX:+UseG1GC', '-XX:TieredStopAtLevel=1', `-Dlog4j.configuration=file:${join(spec.dir, 'log4j.properties')}`, '-cp', classpath];
+  return { jvm, propsFile, dataDir };
+}
+
+/** Formats the node's data folder once (a restart keeps its data and only launches the JVM). */
+async function formatNode(java: string, jvm: string[], propsFile: string, dataDir: string): Promise<void> {
+  if (existsSync(join(dataDir, 'meta.properties'))) return;
+  await new Promise<void>((resolveP, reject) => {
+    execFile(java, [...jvm, 'kafka.tools.StorageTool', 'format', '-t', CLUSTER_ID, '-c', propsFile, '--ignore-formatted'], (err, _out, stderr) =>
+      err ? reject(new Error(`formatting ${dataDir} failed: ${stderr || err.message}`)) : resolveP());
+  });
+}
+
+function launchNode(java: string, jvm: string[], spec: NodeSpec, propsFile: string): number {
+  return startDetached(java, [...jvm, 'kafka.Kafka', propsFile], join(spec.dir, 'kafka.log'), join(spec.dir, 'kafka.pid'), spec.dir);
+}
+
+/** Refuses to start a layout over a running one of another size (single node vs cluster) in the same state folder. */
+function assertNoOtherLayout(stateDir: string, keep: (dirName: string) => boolean): void {
+  if (!existsSync(stateDir)) return;
+  for (const d of readdirSync(stateDir)) {
+    if (!/^kafka(-\d+)?$/.test(d) || keep(d)) continue;
+    const pid = readPid(join(stateDir, d, 'kafka.pid'));
+    if (pid !== undefined) {
+      throw new Error(`a Kafka of another size runs from ${join(stateDir, d)} (pid ${pid}); stop it first (npm run infra:down)`);
+    }
   }
+}
+
+export async function startKafka(opts: StackOptions): Promise<string> {
+  const log = opts.log ?? console.log;
+  const brokers = address(opts.kafkaPort);
+  const dir = join(opts.stateDir, 'kafka');
+  mkdirSync(dir, { recursive: true });
+  // Already running (this stack's pid file, or another checkout's broker on the same port): reuse it.
+  if (await kafkaReady(brokers)) return brokers;
+  assertNoOtherLayout(opts.stateDir, (d) => d === 'kafka');
+  const libs = fetchKafka(log);
+  const java = findJava(17);
+  const spec: NodeSpec = {
+    id: 1, dir, port: opts.kafkaPort, controllerPort: opts.controllerPort, voters: `1@${address(opts.controllerPort)}`,
+    settings: [...COMMON_SETTINGS, ...SINGLE_NODE_SETTINGS], heapMb: 768,
+  };
+  const { jvm, propsFile, dataDir } = prepareNode(spec, `${libs}/*`);
+  await formatNode(java, jvm, propsFile, dataDir);
   log(`starting Kafka ${KAFKA_VERSION} on ${brokers}`);
-  const pid = startDetached(java, [...jvm, 'kafka.Kafka', propsFile], join(dir, 'kafka.log'), pidFile, dir);
+  const pid = launchNode(java, jvm, spec, propsFile);
   await waitFor(`Kafka on ${brokers} (log: ${join(dir, 'kafka.log')})`, () => kafkaReady(brokers), 90_000, pid);
   return brokers;
+}
+
+export interface ClusterOptions {
+  /** Folder for the nodes' data, logs and pid files (node i uses <stateDir>/kafka-<i>). */
+  stateDir: string;
+  /** Number of nodes, each broker and KRaft controller (all are controller voters). */
+  nodes: number;
+  /** Node i (1-based) listens on kafkaPort + 2(i-1). */
+  kafkaPort: number;
+  /** Node i's controller listens on controllerPort + 2(i-1). */
+  controllerPort: number;
+  /** Heap of each node's JVM in MB (default 512: three nodes, a registry and the services fit a small machine). */
+  heapMb?: number;
+  log?: (line: string) => void;
+}
+
+export interface KafkaNode {
+  readonly id: number;
+  /** host:port of its broker listener. */
+  readonly address: string;
+  readonly port: number;
+  readonly controllerPort: number;
+  /** Its folder (data/ holds the log directories; kafka.log its output). */
+  readonly dir: string;
+  /** The JVM's pid while it runs. */
+  pid(): number | undefined;
+  /** Starts the node with its existing data (unless it runs) and resolves when it answers. */
+  start(timeoutMs?: number): Promise<void>;
+  /** Controlled shutdown (SIGTERM; SIGKILL after 30 s). */
+  stop(): Promise<void>;
+  /** SIGKILL: the node dies at once, as in a crash or power loss. */
+  kill(): Promise<void>;
+}
+
+export interface KafkaCluster {
+  /** Comma-separated host:port of every node, as KAFKA_BROKERS takes it. */
+  brokers: string;
+  nodes: KafkaNode[];
+  replicationFactor: number;
+  minInsyncReplicas: number;
+  /** Stops every node (controlled shutdown). */
+  stop(): Promise<void>;
+}
+
+function clusterSpecs(opts: ClusterOptions): NodeSpec[] {
+  const n = opts.nodes;
+  if (!Number.isInteger(n) || n < 1 || n > 9) throw new Error(`a local Kafka cluster has 1 to 9 nodes, got ${n}`);
+  const ids = Array.from({ length: n }, (_, i) => i + 1);
+  const ports = ids.flatMap((id) => [opts.kafkaPort + 2 * (id - 1), opts.controllerPort + 2 * (id - 1)]);
+  if (new Set(ports).size !== ports.length || ports.some((p) => p < 1 || p > 65535)) {
+    throw new Error(`Kafka node ports overlap or leave 1-65535: brokers ${opts.kafkaPort}+2i, controllers ${opts.controllerPort}+2i for ${n} nodes`);
+  }
+  const voters = ids.map((id) => `${id}@${address(opts.controllerPort + 2 * (id - 1))}`).join(',');
+  const settings = [...COMMON_SETTINGS, ...clusterSettings(n)];
+  return ids.map((id) => ({
+    id, dir: join(opts.stateDir, `kafka-${id}`), port: opts.kafkaPort + 2 * (id - 1), controllerPort: opts.controllerPort + 2 * (id - 1),
+    voters, settings, heapMb: opts.heapMb ?? 512,
+  }));
+}
+
+/**
+ * Starts (or joins, when some nodes already run) a KRaft cluster of `nodes` combined broker+controller
+ * nodes and resolves when every node answers and all of them are registered brokers. The handles stop,
+ * SIGKILL and restart single nodes; a restarted node keeps its data folder.
+ */
+export async function startKafkaCluster(opts: ClusterOptions): Promise<KafkaCluster> {
+  const log = opts.log ?? console.log;
+  const specs = clusterSpecs(opts);
+  assertNoOtherLayout(opts.stateDir, (d) => specs.some((s) => s.dir === join(opts.stateDir, d)));
+  const libs = fetchKafka(log);
+  const java = findJava(17);
+  const prepared = specs.map((spec) => ({ spec, ...prepareNode(spec, `${libs}/*`) }));
+  await Promise.all(prepared.map((p) => formatNode(java, p.jvm, p.propsFile, p.dataDir)));
+
+  const nodes: KafkaNode[] = prepared.map(({ spec, jvm, propsFile }) => {
+    const pidFile = join(spec.dir, 'kafka.pid');
+    const where = `Kafka node ${spec.id} on ${address(spec.port)} (log: ${join(spec.dir, 'kafka.log')})`;
+    const node: KafkaNode = {
+      id: spec.id,
+      address: address(spec.port),
+      port: spec.port,
+      controllerPort: spec.controllerPort,
+      dir: spec.dir,
+      pid: () => readPid(pidFile),
+      async start(timeoutMs = 90_000) {
+        let pid = readPid(pidFile);
+        if (pid === undefined && !(await portAnswers(spec.port))) {
+          log(`starting ${where}`);
+          pid = launchNode(java, jvm, spec, propsFile);
+        }
+        await waitFor(where, () => kafkaReady(node.address), timeoutMs, pid);
+      },
+      stop: () => stopPid(pidFile, `Kafka node ${spec.id}`, log),
+      async kill() {
+        const pid = readPid(pidFile);
+        if (pid === undefined) return;
+        process.kill(pid, 'SIGKILL');
+        while (isAlive(pid)) await new Promise((r) => setTimeout(r, 50));
+        rmSync(pidFile, { force: true });
+      },
+    };
+    return node;
+  });
+
+  log(`starting a ${specs.length}-node Kafka ${KAFKA_VERSION} cluster on ${nodes.map((n) => n.address).join(',')}`);
+  // All at once: a node becomes ready only when a majority of the controller voters runs.
+  await Promise.all(nodes.map((n) => n.start()));
+  const brokers = nodes.map((n) => n.address).join(',');
+  await waitFor(`all ${specs.length} Kafka nodes registered`, async () => (await brokerCount(brokers)) === specs.length, 60_000);
+  return {
+    brokers,
+    nodes,
+    ...clusterReplication(specs.length),
+    stop: async () => {
+      await Promise.all(nodes.map((n) => n.stop()));
+    },
+  };
+}
+
+async function brokerCount(brokers: string): Promise<number> {
+  const { Kafka, logLevel } = await import('kafkajs');
+  const admin = new Kafka({ brokers: brokers.split(','), logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin();
+  try {
+    await admin.connect();
+    return (await admin.describeCluster()).brokers.length;
+  } catch {
+    return 0;
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
 }
 
 async function kafkaReady(brokers: string): Promise<boolean> {
@@ -246,8 +472,12 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   // Fetch both first so the two JVMs start back to back.
   fetchKafka(opts.log);
   fetchRegistry(opts.log);
-  const [brokers, registryUrl] = await Promise.all([startKafka(opts), startRegistry(opts)]);
-  return { brokers, registryUrl };
+  const nodes = opts.kafkaNodes ?? 1;
+  const kafka = nodes > 1
+    ? startKafkaCluster({ stateDir: opts.stateDir, nodes, kafkaPort: opts.kafkaPort, controllerPort: opts.controllerPort, ...(opts.log ? { log: opts.log } : {}) }).then((c) => c.brokers)
+    : startKafka(opts);
+  const [brokers, registryUrl] = await Promise.all([kafka, startRegistry(opts)]);
+  return { brokers, registryUrl, replicationFactor: clusterReplication(nodes).replicationFactor };
 }
 
 async function stopPid(pidFile: string, what: string, log: (l: string) => void): Promise<void> {
@@ -261,8 +491,10 @@ async function stopPid(pidFile: string, what: string, log: (l: string) => void):
   rmSync(pidFile, { force: true });
 }
 
+/** Stops the stack's Kafka: the single node and every node of a cluster started from this state folder. */
 export async function stopKafka(stateDir: string, log: (l: string) => void = console.log): Promise<void> {
-  await stopPid(join(stateDir, 'kafka', 'kafka.pid'), 'Kafka', log);
+  const dirs = existsSync(stateDir) ? readdirSync(stateDir).filter((d) => /^kafka(-\d+)?$/.test(d)) : [];
+  await Promise.all(dirs.map((d) => stopPid(join(stateDir, d, 'kafka.pid'), d === 'kafka' ? 'Kafka' : `Kafka node ${d.slice(6)}`, log)));
 }
 
 export async function stopStack(stateDir: string, log: (l: string) => void = console.log): Promise<void> {
@@ -285,5 +517,14 @@ export function defaultStackOptions(env: NodeJS.ProcessEnv = process.env): Stack
     kafkaPort: num('LOCAL_KAFKA_PORT', 9092),
     controllerPort: num('LOCAL_KAFKA_CONTROLLER_PORT', 9093),
     registryPort: num('LOCAL_REGISTRY_PORT', 8081),
+    kafkaNodes: nodeCount(env.LOCAL_KAFKA_NODES),
   };
+}
+
+/** LOCAL_KAFKA_NODES: 1 (default) runs one node; 3 a replicated cluster (node i on LOCAL_KAFKA_PORT + 2(i-1)). */
+function nodeCount(raw: string | undefined): number {
+  if (raw === undefined || raw.trim() === '') return 1;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 9) throw new Error(`LOCAL_KAFKA_NODES must be a whole number from 1 to 9 (3 for a replicated cluster), got "${raw}"`);
+  return n;
 }

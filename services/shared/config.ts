@@ -69,6 +69,8 @@ export const kafkaConfigShape = {
   KAFKA_TOPIC_PREFIX: env.string('switchboard.'),
   KAFKA_TOPIC_PARTITIONS: env.int(6, 1),
   KAFKA_REPLICATION_FACTOR: env.int(1, 1),
+  /** min.insync.replicas of topics the system creates; unset = 2 from replication factor 3 up, else 1 (topics.ts). */
+  KAFKA_MIN_INSYNC_REPLICAS: z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').optional(),
   /** -1 keeps raw events forever: the raw topics are the system of record. */
   KAFKA_RAW_RETENTION_MS: z.coerce.number({ message: 'must be a number of milliseconds or -1' }).int().min(-1).default(-1),
   KAFKA_PRODUCE_TIMEOUT_MS: env.int(10_000, 100),

@@ -1,7 +1,7 @@
 // Topic names and their creation. Raw topics are the system of record: never compacted,
 // retention unlimited unless configured. Dead-letter topics keep everything too.
 import type { Kafka } from 'kafkajs';
-import type { KafkaConfig } from './config.js';
+import { ConfigError, type KafkaConfig } from './config.js';
 
 export interface TopicNames {
   nspsEvents: string;
@@ -35,8 +35,36 @@ export function rawTopics(names: TopicNames): string[] {
 /** Largest record value ingress writes; SAP reports are split into parts below this. */
 export const MAX_RECORD_BYTES = 900 * 1024;
 
+/**
+ * How the topics the system creates are replicated: KAFKA_REPLICATION_FACTOR copies, acknowledged
+ * writes (acks=-1) need KAFKA_MIN_INSYNC_REPLICAS of them in sync (default 2 from three replicas up,
+ * so one broker may be lost without refusing writes; else 1), and an out-of-sync replica is never
+ * elected leader (that would silently drop acknowledged records).
+ */
+export function topicReplication(cfg: Pick<KafkaConfig, 'KAFKA_REPLICATION_FACTOR' | 'KAFKA_MIN_INSYNC_REPLICAS'>): { replicationFactor: number; minInsyncReplicas: number } {
+  const replicationFactor = cfg.KAFKA_REPLICATION_FACTOR;
+  const minInsyncReplicas = cfg.KAFKA_MIN_INSYNC_REPLICAS ?? (replicationFactor >= 3 ? 2 : 1);
+  if (minInsyncReplicas > replicationFactor) {
+    throw new ConfigError([`KAFKA_MIN_INSYNC_REPLICAS: must be at most KAFKA_REPLICATION_FACTOR (${replicationFactor}), or no write could ever be acknowledged (got "${minInsyncReplicas}")`]);
+  }
+  return { replicationFactor, minInsyncReplicas };
+}
+
+/** Topic-level settings of every topic the system creates (raw, dead-letter, redrive, quarantine). */
+export function topicConfigEntries(cfg: KafkaConfig): { name: string; value: string }[] {
+  return [
+    { name: 'cleanup.policy', value: 'delete' },
+    { name: 'retention.ms', value: String(cfg.KAFKA_RAW_RETENTION_MS) },
+    { name: 'retention.bytes', value: '-1' },
+    { name: 'min.insync.replicas', value: String(topicReplication(cfg).minInsyncReplicas) },
+    { name: 'unclean.leader.election.enable', value: 'false' },
+  ];
+}
+
 /** Creates the given topics if they do not exist yet; existing topics are left as they are. */
 export async function ensureTopics(kafka: Kafka, cfg: KafkaConfig, topics: string[]): Promise<void> {
+  const { replicationFactor } = topicReplication(cfg);
+  const configEntries = topicConfigEntries(cfg);
   const admin = kafka.admin();
   await admin.connect();
   try {
@@ -48,13 +76,8 @@ export async function ensureTopics(kafka: Kafka, cfg: KafkaConfig, topics: strin
       topics: missing.map((topic) => ({
         topic,
         numPartitions: cfg.KAFKA_TOPIC_PARTITIONS,
-        replicationFactor: cfg.KAFKA_REPLICATION_FACTOR,
-        configEntries: [
-          { name: 'cleanup.policy', value: 'delete' },
-          { name: 'retention.ms', value: String(cfg.KAFKA_RAW_RETENTION_MS) },
-          { name: 'retention.bytes', value: '-1' },
-          { name: 'min.insync.replicas', value: String(Math.max(1, Math.min(2, cfg.KAFKA_REPLICATION_FACTOR - 1))) },
-        ],
+        replicationFactor,
+        configEntries,
       })),
     }).catch((err: unknown) => {
       // Another instance may have created it in the meantime.
