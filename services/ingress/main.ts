@@ -1,4 +1,4 @@
-// Entry point of the ingress service: loads configuration, creates the raw topics and registers
+// Entry point of the ingress service: loads configuration, creates the raw and quarantine topics and registers
 // their schema, connects the producer, serves HTTP, and shuts down in order on SIGTERM/SIGINT.
 import { isEntryPoint } from '../shared/entry.js';
 import type { FastifyInstance } from 'fastify';
@@ -43,9 +43,11 @@ export async function startIngress(cfg: IngressConfig, deps: IngressDeps = {}): 
   const metrics = deps.metrics ?? createMetrics('ingress');
   const kafka = createKafka(cfg, logger, 'ingress');
   const topics = topicNames(cfg.KAFKA_TOPIC_PREFIX);
-  await ensureTopics(kafka, cfg, rawTopics(topics));
+  // The raw topics and the quarantine topic (1NCE records that could not be classified).
+  const written = [...rawTopics(topics), topics.quarantine];
+  await ensureTopics(kafka, cfg, written);
   const codec = EnvelopeCodec.create(cfg.SCHEMA_REGISTRY_URL, { username: cfg.SCHEMA_REGISTRY_USERNAME, password: cfg.SCHEMA_REGISTRY_PASSWORD });
-  await codec.registerFor(rawTopics(topics));
+  await codec.registerFor(written);
   const writer = await createRecordWriter(cfg, logger, 'ingress');
   const admin: Admin = kafka.admin();
   await admin.connect();

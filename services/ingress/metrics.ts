@@ -1,12 +1,14 @@
 // Ingress metric families, added to the process's one registry.
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { METRIC_PREFIX } from '../shared/metrics.js';
+import { QUARANTINE_REASONS } from './domain/quarantine.js';
 
 export interface IngressMetrics {
   httpRequests: Counter<'source' | 'route' | 'status'>;
   httpDuration: Histogram<'source'>;
   recordsAccepted: Counter<'source' | 'kind'>;
   recordsRejected: Counter<'source' | 'reason'>;
+  recordsQuarantined: Counter<'source' | 'reason'>;
   bodyBytes: Histogram<'source'>;
   flushRecords: Histogram;
 }
@@ -39,6 +41,12 @@ export function createIngressMetrics(registry: Registry): IngressMetrics {
       labelNames: ['source', 'reason'],
       registers,
     }),
+    recordsQuarantined: new Counter({
+      name: `${METRIC_PREFIX}records_quarantined_total`,
+      help: 'Records of accepted requests that could not be classified and were stored in the quarantine topic, by reason',
+      labelNames: ['source', 'reason'],
+      registers,
+    }),
     bodyBytes: new Histogram({
       name: `${METRIC_PREFIX}request_body_bytes`,
       help: 'Size of received request bodies',
@@ -57,5 +65,6 @@ export function createIngressMetrics(registry: Registry): IngressMetrics {
   for (const source of ['nsps', '1nce', 'sap']) {
     for (const reason of ['unauthorized', 'invalid']) metrics.recordsRejected.inc({ source, reason }, 0);
   }
+  for (const reason of QUARANTINE_REASONS) metrics.recordsQuarantined.inc({ source: '1nce', reason }, 0);
   return metrics;
 }

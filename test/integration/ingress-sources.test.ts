@@ -1,6 +1,7 @@
 // The ingress service against the real broker and registry: every documented answer of every
 // source, the senders' own example requests as written, large batches and reports, and after each
 // 2xx every record read back, decoded through the registry, with the payload equal to the bytes sent.
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -10,7 +11,9 @@ import { loadIngressConfig } from '../../services/ingress/config.js';
 import { startIngress, type RunningIngress } from '../../services/ingress/main.js';
 import { SAP_PART_BYTES } from '../../services/ingress/sources/sap.js';
 import { EnvelopeCodec } from '../../services/shared/envelope.js';
-import { createKafka } from '../../services/shared/kafka.js';
+import { createKafka, createProducer } from '../../services/shared/kafka.js';
+import { quarantineEnvelope } from '../../services/ingress/domain/quarantine.js';
+import { runQuarantine } from '../../scripts/quarantine.js';
 import { topicNames } from '../../services/shared/topics.js';
 import { captureLogger, readTopic, uniqueName } from '../support/env.js';
 import { DEFAULT_TENANT, hs256Token, startJwksServer, unsignedToken, type JwksServer } from '../support/jwt.js';
@@ -183,14 +186,117 @@ describe('ingress sources', () => {
     });
 
     it.each([
-      ['a record without id', '[{"event_type":{"id":1}}, {"id":2,"event_type":{}}]', 422, 'no_id'],
-      ['a record of neither shape', '[{"id":1,"event_type":{}}, {"id":2,"foo":1}]', 422, 'unknown_shape'],
       ['a body that is not an array', '{"id":1,"event_type":{}}', 422, 'not_an_array'],
       ['unparseable JSON', '[{"id":1,', 400, 'invalid_json'],
     ])('fails the whole request for %s, writing nothing', async (_name, body, status, error) => {
       const r = await send('POST', '/1nce/data-streamer', onceAuth(), body);
       expect(r.status).toBe(status);
       expect(r.json).toMatchObject({ error });
+    });
+
+    // The odd elements of one batch, as written (spacing and all), with the reason each is quarantined for.
+    const odd: [string, string][] = [
+      ['{ "event_type" : {"id":1},"sim":{"iccid":"q-1"} }', 'no_id'],
+      ['{"id":902,"brand_new_kind":{"x":[1,2]}}', 'unknown_shape'],
+      ['"just a string, ü"', 'not_an_object'],
+      ['{"id":903,"event_type":{},"volume":{"total":1}}', 'ambiguous_shape'],
+      ['[ 1, 2 ]', 'not_an_object'],
+      ['null', 'not_an_object'],
+    ];
+    const goodEvent = '{"id":901,"event_type":{"id":1},"sim":{"iccid":"q-1"}}';
+    const goodUsage = '{"id":904, "traffic_type":{"id":5},"volume":{"total":1},"imsi":"26201"}';
+    const mixedBody = `[\n ${goodEvent},\n${odd[0]![0]} , ${odd[1]![0]},${odd[2]![0]},\n  ${goodUsage},${odd[3]![0]}, ${odd[4]![0]},${odd[5]![0]}\n]`;
+    const positions = [1, 2, 3, 5, 6, 7];
+    const sha = (text: string) => `1nce-quarantine:${createHash('sha256').update(text).digest('hex')}`;
+
+    it('answers 200 for a batch with records it cannot classify: the good ones in their topics, each odd one quarantined with its exact bytes and reason', async () => {
+      const before = Date.now();
+      const r = await send('POST', '/1nce/data-streamer', onceAuth(), mixedBody);
+      expect(r.status, r.text).toBe(200);
+      expect(r.json).toEqual({ accepted: 2, quarantined: 6 });
+      const [event] = await recordsOf(topics.onceEvents, r.requestId, 1);
+      const [usage] = await recordsOf(topics.onceUsage, r.requestId, 1);
+      expect(event!.envelope).toMatchObject({ event_id: '1nce-event:901', attributes: { index: '0' } });
+      expect(event!.envelope.payload.toString()).toBe(goodEvent);
+      expect(usage!.envelope).toMatchObject({ event_id: '1nce-usage:904', attributes: { index: '4' } });
+      expect(usage!.envelope.payload.toString()).toBe(goodUsage);
+
+      const quarantined = await recordsOf(topics.quarantine, r.requestId, 6);
+      expect(quarantined).toHaveLength(6);
+      const byIndex = new Map(quarantined.map((q) => [Number(q.envelope.attributes.index), q]));
+      for (const [i, [text, reason]] of odd.entries()) {
+        const q = byIndex.get(positions[i]!)!;
+        expect(q, `position ${positions[i]}`).toBeDefined();
+        expect(q.envelope.payload.equals(Buffer.from(text)), `position ${positions[i]}: ${q.envelope.payload.toString()}`).toBe(true);
+        expect(q.envelope).toMatchObject({ event_id: sha(text), source: '1nce', kind: '1nce.quarantined', request_id: r.requestId, content_type: 'application/json', attributes: { reason } });
+        expect(q.envelope.attributes.detail).toContain(`record ${positions[i]}`);
+        expect(q.envelope.received_at).toBeGreaterThanOrEqual(before);
+        expect(q.envelope.received_at).toBeLessThanOrEqual(Date.now());
+        expect(q.key).toBe(sha(text));
+      }
+
+      // The streamer resends the same batch: 200 again, the odd records under the same ids.
+      const again = await send('POST', '/1nce/data-streamer', onceAuth(), mixedBody);
+      expect(again.status).toBe(200);
+      await recordsOf(topics.onceEvents, again.requestId, 1);
+      await recordsOf(topics.onceUsage, again.requestId, 1);
+      const resent = await recordsOf(topics.quarantine, again.requestId, 6);
+      expect(resent.map((q) => q.envelope.event_id).sort()).toEqual(quarantined.map((q) => q.envelope.event_id).sort());
+
+      const metrics = (await send('GET', '/metrics', {})).text;
+      for (const [reason, n] of [['no_id', 2], ['unknown_shape', 2], ['ambiguous_shape', 2], ['not_an_object', 6]] as const) {
+        expect(metrics).toMatch(new RegExp(`switchboard_records_quarantined_total\\{[^}]*source="1nce",reason="${reason}"[^}]*\\} ${n}\\n`));
+      }
+    });
+
+    it('lists the quarantine and redrives with the current classification: what classifies now reaches its raw topic under the event id it would have had, twice without a new id; the rest stays', async () => {
+      const dlqEnv = { ...process.env, KAFKA_TOPIC_PREFIX: prefix, LOG_LEVEL: 'error' };
+      // A record an older ingress quarantined (say, before event records without a description were understood):
+      // the current rules classify it. Written as that ingress wrote it, resent once.
+      const bytes = Buffer.from('{"id":905,  "event_type":{"id":4},"imsi":{"imsi":"001019"}}');
+      const facts = { received_at: 1_700_000_000_000, request_id: 'old-request-1', content_type: 'application/json' };
+      const kafka = createKafka(cfg, logger);
+      const producer = await createProducer(kafka);
+      try {
+        for (const index of [3, 3]) {
+          const envelope = quarantineEnvelope(bytes, index, { reason: 'unknown_shape', error: 'record 3: is neither an event record nor a usage record' }, facts);
+          await producer.send({ topic: topics.quarantine, acks: -1, messages: [{ key: envelope.event_id, value: await codec.encode(topics.quarantine, envelope) }] });
+        }
+      } finally {
+        await producer.disconnect();
+      }
+      written[topics.quarantine] = (written[topics.quarantine] ?? 0) + 2;
+
+      const listed: string[] = [];
+      expect(await runQuarantine(['list', '--json'], dlqEnv, (l) => listed.push(l))).toBe(0);
+      const rows = listed.map((l) => JSON.parse(l) as { event_id: string; reason: string; index: number; request_id: string; payload: string; now: { classifies: boolean; event_id?: string } });
+      expect(rows).toHaveLength(written[topics.quarantine]!);
+      const old = rows.filter((row) => row.request_id === 'old-request-1');
+      expect(old).toHaveLength(2);
+      expect(old[0]).toMatchObject({ event_id: sha(bytes.toString()), reason: 'unknown_shape', index: 3, payload: bytes.toString(), now: { classifies: true, event_id: '1nce-event:905' } });
+      expect(rows.filter((row) => row.now.classifies)).toHaveLength(2);
+      const table: string[] = [];
+      await runQuarantine(['list', '--reason', 'no_id'], dlqEnv, (l) => table.push(l));
+      expect(table[0]).toMatch(/^RECEIVED_AT\s+REQUEST_ID\s+POS\s+REASON\s+NOW\s+EVENT_ID\s+PREVIEW\n/);
+      expect(table[0]!.split('\n').slice(1).every((line) => /\s1\s+no_id\s+no_id\s+1nce-quarantine:[0-9a-f]{64}\s+\{ "event_type"/.test(line))).toBe(true);
+
+      for (let round = 1; round <= 2; round++) {
+        const out: string[] = [];
+        expect(await runQuarantine(['redrive'], dlqEnv, (l) => out.push(l))).toBe(0);
+        expect(out.filter((l) => l.startsWith('redriven '))).toEqual([`redriven ${sha(bytes.toString())} (request old-request-1, position 3) → ${topics.onceEvents} as 1nce-event:905`]);
+        expect(out.filter((l) => l.startsWith('still quarantined '))).toHaveLength(6);
+        expect(out.at(-1)).toBe(`1 record(s) written to their raw topics; 6 still unclassifiable, left in ${topics.quarantine}`);
+        const redriven = await recordsOf(topics.onceEvents, 'old-request-1', 1);
+        expect(redriven).toHaveLength(round);
+        for (const rec of redriven) {
+          expect(rec.key).toBe('001019');
+          expect(rec.envelope).toMatchObject({ event_id: '1nce-event:905', source: '1nce', kind: '1nce.event', ...facts, attributes: { index: '3', redriven_from: sha(bytes.toString()) } });
+          expect(rec.envelope.payload.equals(bytes)).toBe(true);
+        }
+      }
+      const none: string[] = [];
+      expect(await runQuarantine(['redrive', '--event-id', 'not-there', '--dry-run'], dlqEnv, (l) => none.push(l))).toBe(2);
+      expect(none[0]).toBe('not in the quarantine topic: not-there');
     });
 
     it('takes a batch of exactly 3,000 records: every one lands in its topic with its exact bytes; 3,001 are refused', async () => {
@@ -205,7 +311,7 @@ describe('ingress sources', () => {
       const body = `[\n${records.map((r, i) => (i % 2 ? JSON.stringify(r) : JSON.stringify(r, null, 2))).join(' ,\n')}\n]`;
       const r = await send('POST', '/1nce/data-streamer', onceAuth(), body);
       expect(r.status, r.text).toBe(200);
-      expect(r.json).toEqual({ accepted: 3000 });
+      expect(r.json).toEqual({ accepted: 3000, quarantined: 0 });
       const events = await recordsOf(topics.onceEvents, r.requestId, 2000);
       const usages = await recordsOf(topics.onceUsage, r.requestId, 1000);
       expect(events).toHaveLength(2000);

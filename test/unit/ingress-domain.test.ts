@@ -1,4 +1,4 @@
-// Pure parts of ingress: array element slicing, 1NCE shape classification, NSPS event validation,
+// Pure parts of ingress: array element slicing, 1NCE shape classification and quarantine, NSPS event validation,
 // SAP report validation and tenant claims, splitting, produce chunking, credentials and config.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -9,6 +9,9 @@ import { parseJsonBytes } from '../../services/ingress/domain/json.js';
 import { NotAJsonArrayError, arrayElementRanges } from '../../services/ingress/domain/json-array.js';
 import { nspsRecordKey, validateNspsEvent } from '../../services/ingress/domain/nsps-event.js';
 import { classifyOnceRecord } from '../../services/ingress/domain/once-records.js';
+import { QUARANTINE_KIND, quarantineEnvelope, quarantineEventId, reclassify } from '../../services/ingress/domain/quarantine.js';
+import { planRedrive, type QuarantinedRecord } from '../../services/ingress/quarantine.js';
+import { parseQuarantineArgs, preview, UsageError } from '../../scripts/quarantine.js';
 import { checkSapReport, parseReportType, splitIntoParts, tenantFromClaims } from '../../services/ingress/domain/sap-report.js';
 import { requestIdFrom } from '../../services/ingress/app.js';
 
@@ -61,12 +64,70 @@ describe('classifyOnceRecord', () => {
     const bare = classifyOnceRecord({ id: 'abc', volume: {} }, 0);
     expect(bare.ok && bare.record).toEqual({ kind: '1nce.usage', eventId: '1nce-usage:abc', key: 'abc', tenant: null });
   });
-  it('refuses records without id, of neither shape, of both shapes, or not objects', () => {
+  it('does not classify records without id, of neither shape, of both shapes, or not objects (ingress quarantines them)', () => {
     expect(classifyOnceRecord({ event_type: {} }, 3)).toMatchObject({ ok: false, reason: 'no_id', error: 'record 3: has no id' });
     expect(classifyOnceRecord({ id: null, event_type: {} }, 0)).toMatchObject({ ok: false, reason: 'no_id' });
     expect(classifyOnceRecord({ id: 1, foo: 1 }, 0)).toMatchObject({ ok: false, reason: 'unknown_shape' });
     expect(classifyOnceRecord({ id: 1, event_type: {}, volume: {} }, 0)).toMatchObject({ ok: false, reason: 'ambiguous_shape' });
     expect(classifyOnceRecord([1], 0)).toMatchObject({ ok: false, reason: 'not_an_object' });
+  });
+});
+
+describe('1NCE quarantine', () => {
+  const facts = { received_at: 1_700_000_000_000, request_id: 'req-q', content_type: 'application/json' };
+  const stored = (text: string, index: number, reason: 'no_id' | 'unknown_shape' | 'ambiguous_shape' | 'not_an_object'): QuarantinedRecord => {
+    const envelope = quarantineEnvelope(Buffer.from(text), index, { reason, error: 'x' }, facts);
+    return { partition: 0, offset: String(index), envelope, now: reclassify(envelope) };
+  };
+
+  it('stores the exact bytes with reason, position and delivery facts under an id derived from the bytes only', () => {
+    const bytes = Buffer.from('{ "id" : 7,"foo":1 }');
+    const e = quarantineEnvelope(bytes, 4, { reason: 'unknown_shape', error: 'record 4: is neither…' }, facts);
+    expect(e).toMatchObject({ source: '1nce', kind: QUARANTINE_KIND, tenant: null, ...facts, attributes: { index: '4', reason: 'unknown_shape', detail: 'record 4: is neither…' } });
+    expect(e.payload).toBe(bytes);
+    expect(e.event_id).toMatch(/^1nce-quarantine:[0-9a-f]{64}$/);
+    // A resent batch (another request, another position) yields the same id; other bytes another.
+    expect(quarantineEnvelope(Buffer.from(bytes), 9, { reason: 'unknown_shape', error: '' }, { ...facts, request_id: 'req-2' }).event_id).toBe(e.event_id);
+    expect(quarantineEventId(Buffer.from('{"id":7,"foo":1}'))).not.toBe(e.event_id);
+  });
+
+  it('re-classifies stored bytes with the current rules: a record that classifies now gets the envelope ingress would have written', () => {
+    const now = reclassify(quarantineEnvelope(Buffer.from('{"id":77, "event_type":{"id":1},"sim":{"iccid":"8988"}}'), 2, { reason: 'unknown_shape', error: '' }, facts));
+    expect(now.ok).toBe(true);
+    if (!now.ok) return;
+    expect(now.record).toEqual({ kind: '1nce.event', eventId: '1nce-event:77', key: '8988', tenant: null });
+    expect(now.envelope).toMatchObject({ event_id: '1nce-event:77', source: '1nce', kind: '1nce.event', ...facts, attributes: { index: '2' } });
+    expect(now.envelope.payload.toString()).toBe('{"id":77, "event_type":{"id":1},"sim":{"iccid":"8988"}}');
+    expect(reclassify(quarantineEnvelope(Buffer.from('{"foo":1}'), 0, { reason: 'no_id', error: '' }, facts))).toMatchObject({ ok: false, reason: 'no_id' });
+    expect(reclassify(quarantineEnvelope(Buffer.from('17'), 0, { reason: 'not_an_object', error: '' }, facts))).toMatchObject({ ok: false, reason: 'not_an_object' });
+  });
+
+  it('plans a redrive: what classifies goes to its raw topic once per event id, the rest stays, unknown ids are reported', () => {
+    const topics = { onceEvents: 'raw.e', onceUsage: 'raw.u' };
+    const records = [
+      stored('{"id":1,"event_type":{}}', 0, 'unknown_shape'),
+      stored('{"id":1,"event_type":{}}', 0, 'unknown_shape'),
+      stored('{"id":2,"volume":{}}', 1, 'unknown_shape'),
+      stored('{"foo":1}', 2, 'no_id'),
+    ];
+    const all = planRedrive(records, topics);
+    expect(all.redrive.map((i) => [i.topic, i.envelope.event_id, i.key])).toEqual([['raw.e', '1nce-event:1', '1'], ['raw.u', '1nce-usage:2', '2']]);
+    expect(all.remaining.map((r) => r.envelope.payload.toString())).toEqual(['{"foo":1}']);
+    expect(all.missing).toEqual([]);
+    const some = planRedrive(records, topics, new Set([records[2]!.envelope.event_id, 'nope']));
+    expect(some.redrive.map((i) => i.envelope.event_id)).toEqual(['1nce-usage:2']);
+    expect(some.missing).toEqual(['nope']);
+  });
+
+  it('parses the operator command and previews payloads on one line', () => {
+    expect(parseQuarantineArgs(['list', '--json', '--reason', 'no_id'])).toEqual({ action: 'list', eventIds: [], reason: 'no_id', json: true, dryRun: false });
+    expect(parseQuarantineArgs(['redrive', '--event-id', 'a', '--event-id=b', '--dry-run'])).toMatchObject({ eventIds: ['a', 'b'], dryRun: true });
+    expect(() => parseQuarantineArgs(['purge'])).toThrow(UsageError);
+    expect(() => parseQuarantineArgs(['redrive', '--event-id'])).toThrow(/needs a value/);
+    expect(() => parseQuarantineArgs(['list', '--event-id', 'x'])).toThrow(/for redrive/);
+    expect(() => parseQuarantineArgs(['redrive', '--json'])).toThrow(/for list/);
+    expect(preview(Buffer.from('{\n  "a": 1,\n  "b": "x"\n}'))).toBe('{ "a": 1, "b": "x" }');
+    expect(preview(Buffer.from(`"${'y'.repeat(100)}"`), 10)).toBe('"yyyyyyyy…');
   });
 });
 

@@ -1,17 +1,27 @@
 // 1NCE Data Streamer: POST of a JSON array of up to ONCE_MAX_RECORDS event and usage records,
 // HTTP Basic auth. Here each array element becomes one Kafka record whose payload is that
-// element's exact bytes. 200 only when every record is acknowledged; otherwise the whole request fails.
+// element's exact bytes. A record that cannot be classified goes, exact bytes and reason, to the
+// quarantine topic instead (domain/quarantine.ts). 200 only when every record, classified or
+// quarantined, is acknowledged; otherwise the whole request fails.
 import basicAuth from '@fastify/basic-auth';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { Envelope } from '../../shared/envelope.js';
 import { errorMessage } from '../../shared/errors.js';
 import { MAX_RECORD_BYTES } from '../../shared/topics.js';
 import { basicCredentialsMatcher, parseBasicUsers } from '../domain/credentials.js';
 import { parseJsonBytes } from '../domain/json.js';
 import { arrayElementRanges, type ByteRange } from '../domain/json-array.js';
-import { classifyOnceRecord, type ClassifiedRecord } from '../domain/once-records.js';
+import { classifyOnceRecord } from '../domain/once-records.js';
+import { quarantineEnvelope, type QuarantineReason } from '../domain/quarantine.js';
 import { BodyError, bodyParser } from '../http/body.js';
 import { recordSize } from '../produce.js';
 import { clientErrorDetail, closeAfterResponse, isClientError, deliveryFacts, isUnderPressure, rawBody, writeRecords, type SourceDeps } from './common.js';
+
+/** The 200 body: records written to their topics, and records written to the quarantine topic. */
+export interface OnceAccepted {
+  accepted: number;
+  quarantined: number;
+}
 
 /** The error body of every non-2xx answer: a stable code for machines, a sentence for people. */
 export interface OnceErrorBody {
@@ -68,28 +78,39 @@ export function onceSource(deps: SourceDeps): FastifyPluginAsync {
       if (parsed.length > cfg.ONCE_MAX_RECORDS) {
         return refuse(reply, 413, 'too_many_records', `${parsed.length} records in one request; at most ${cfg.ONCE_MAX_RECORDS} are accepted`);
       }
-      const classified: ClassifiedRecord[] = [];
-      for (const [i, record] of parsed.entries()) {
-        const c = classifyOnceRecord(record, i);
-        if (!c.ok) return refuse(reply, 422, c.reason, c.error);
-        classified.push(c.record);
-      }
       let ranges: ByteRange[];
       try {
         ranges = arrayElementRanges(body);
       } catch {
         return refuse(reply, 400, 'invalid_json', 'body is not a JSON array');
       }
-      if (ranges.length !== classified.length) throw new Error(`array scanner found ${ranges.length} elements, JSON.parse ${classified.length}`);
+      if (ranges.length !== parsed.length) throw new Error(`array scanner found ${ranges.length} elements, JSON.parse ${parsed.length}`);
       const facts = deliveryFacts(req, receivedAt);
-      const items = classified.map((record, i) => ({
-        topic: record.kind === '1nce.event' ? deps.topics.onceEvents : deps.topics.onceUsage,
-        key: record.key,
-        envelope: {
-          event_id: record.eventId, source: '1nce' as const, kind: record.kind, tenant: record.tenant, ...facts,
-          payload: body.subarray(ranges[i]!.start, ranges[i]!.end), attributes: { index: String(i) },
-        },
-      }));
+      // Every element is written somewhere: a record we can classify to its raw topic, any other
+      // (not an object, no id, unknown or ambiguous shape) to the quarantine topic with its reason.
+      // One odd record never fails the batch: the streamer could only resend it, refused again.
+      const items: { topic: string; key: string; envelope: Envelope }[] = [];
+      let events = 0;
+      let usage = 0;
+      const quarantined = new Map<QuarantineReason, number>();
+      for (const [i, value] of parsed.entries()) {
+        const payload = body.subarray(ranges[i]!.start, ranges[i]!.end);
+        const c = classifyOnceRecord(value, i);
+        if (c.ok) {
+          const record = c.record;
+          if (record.kind === '1nce.event') events++;
+          else usage++;
+          items.push({
+            topic: record.kind === '1nce.event' ? deps.topics.onceEvents : deps.topics.onceUsage,
+            key: record.key,
+            envelope: { event_id: record.eventId, source: '1nce', kind: record.kind, tenant: record.tenant, ...facts, payload, attributes: { index: String(i) } },
+          });
+        } else {
+          const envelope = quarantineEnvelope(payload, i, c, facts);
+          quarantined.set(c.reason, (quarantined.get(c.reason) ?? 0) + 1);
+          items.push({ topic: deps.topics.quarantine, key: envelope.event_id, envelope });
+        }
+      }
       const oversized = items.findIndex((item) => recordSize({ topic: item.topic, key: item.key, value: item.envelope.payload }) > MAX_RECORD_BYTES - 4096);
       if (oversized >= 0) return refuse(reply, 413, 'record_too_large', `record ${oversized} is larger than a Kafka record may be`);
       try {
@@ -99,12 +120,20 @@ export function onceSource(deps: SourceDeps): FastifyPluginAsync {
         reply.header('retry-after', String(cfg.KAFKA_RETRY_AFTER_SECONDS));
         return refuse(reply, 503, 'kafka_unavailable', 'records could not be stored, retry later');
       }
-      let events = 0;
-      for (const record of classified) if (record.kind === '1nce.event') events++;
       if (events > 0) ingressMetrics.recordsAccepted.inc({ source: '1nce', kind: '1nce.event' }, events);
-      if (classified.length - events > 0) ingressMetrics.recordsAccepted.inc({ source: '1nce', kind: '1nce.usage' }, classified.length - events);
-      req.logFacts = { records: classified.length, events, usage: classified.length - events };
-      return reply.code(200).send({ accepted: classified.length });
+      if (usage > 0) ingressMetrics.recordsAccepted.inc({ source: '1nce', kind: '1nce.usage' }, usage);
+      let quarantinedCount = 0;
+      for (const [reason, n] of quarantined) {
+        ingressMetrics.recordsQuarantined.inc({ source: '1nce', reason }, n);
+        quarantinedCount += n;
+      }
+      req.logFacts = { records: items.length, events, usage, ...(quarantinedCount > 0 ? { quarantined: Object.fromEntries(quarantined) } : {}) };
+      if (quarantinedCount > 0) {
+        const first = items.find((item) => item.topic === deps.topics.quarantine)!.envelope;
+        req.log.warn({ quarantined: Object.fromEntries(quarantined), first_index: Number(first.attributes.index), first_event_id: first.event_id, first_reason: first.attributes.reason }, 'records quarantined');
+      }
+      const answer: OnceAccepted = { accepted: events + usage, quarantined: quarantinedCount };
+      return reply.code(200).send(answer);
     };
 
     // The 1NCE examples post to "/<endpoint>/": serve the path with and without the trailing slash.
