@@ -25,6 +25,8 @@ export const provisioningConfigShape = {
   WTL_API_KEY: env.optionalString(),
   /** Header carrying WTL_API_KEY; "Authorization" sends "Bearer <key>", any other name sends the key as is. */
   WTL_AUTH_HEADER: z.string().regex(/^[A-Za-z0-9-]+$/, 'must be an HTTP header name').default('Authorization'),
+  /** Header carrying the event id as an idempotency key on every WTL call (a re-send after a crash carries the same key). */
+  WTL_IDEMPOTENCY_HEADER: z.string().regex(/^[A-Za-z0-9-]+$/, 'must be an HTTP header name').default('Idempotency-Key'),
   WTL_EVENT_ACTIONS: z.string().default('SIM/Updated=update').transform((spec, ctx) => {
     try {
       return parseEventActions(spec);

@@ -53,6 +53,7 @@ export async function startProvisioning(cfg: ProvisioningConfig, deps: Provision
     timeoutMs: cfg.WTL_TIMEOUT_MS,
     apiKey: cfg.WTL_API_KEY,
     authHeader: cfg.WTL_AUTH_HEADER,
+    idempotencyHeader: cfg.WTL_IDEMPOTENCY_HEADER,
     logger,
     metrics,
   });
@@ -101,6 +102,8 @@ export async function startProvisioning(cfg: ProvisioningConfig, deps: Provision
     ready: async () => ({
       kafka: await kafkaReachable(admin),
       database: await db.query('SELECT 1').then(() => true, () => false),
+      // false while records wait for the registry, the broker, the database or WTL to come back
+      infrastructure: !consumer.waitingOnInfrastructure(),
     }),
   });
   const address = ops.server.address();

@@ -19,10 +19,10 @@ export interface WtlClientOptions {
   timeoutMs: number;
   apiKey?: string | undefined;
   authHeader: string;
+  /** Header that carries the event id as an idempotency key, so a WTL that honours it drops a re-send. */
+  idempotencyHeader: string;
   logger: Logger;
   metrics: Metrics;
-  /** Injected for tests of the client itself; the default is the runtime's fetch (undici). */
-  fetch?: typeof fetch;
 }
 
 export interface CallContext {
@@ -39,7 +39,6 @@ const TARGET = 'wtl';
 const CONSUMER = 'provisioning';
 
 export function createWtlClient(opts: WtlClientOptions): WtlClient {
-  const doFetch = opts.fetch ?? fetch;
   if (!opts.baseUrl) {
     return {
       dryRun: true,
@@ -52,6 +51,7 @@ export function createWtlClient(opts: WtlClientOptions): WtlClient {
   const url = `${opts.baseUrl.replace(/\/+$/, '')}${opts.syncPath}`;
   const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
   if (opts.apiKey) headers[opts.authHeader.toLowerCase()] = opts.authHeader.toLowerCase() === 'authorization' ? `Bearer ${opts.apiKey}` : opts.apiKey;
+  const idempotencyHeader = opts.idempotencyHeader.toLowerCase();
 
   return {
     dryRun: false,
@@ -61,7 +61,7 @@ export function createWtlClient(opts: WtlClientOptions): WtlClient {
         opts.metrics.externalCallDuration.observe({ consumer: CONSUMER, target: TARGET, outcome }, Number(process.hrtime.bigint() - started) / 1e9);
       };
       try {
-        const result = await call(doFetch, url, headers, request, ctx, opts.timeoutMs);
+        const result = await call(url, { ...headers, [idempotencyHeader]: ctx.eventId }, request, ctx, opts.timeoutMs);
         observe('success');
         return result;
       } catch (err) {
@@ -75,7 +75,6 @@ export function createWtlClient(opts: WtlClientOptions): WtlClient {
 }
 
 async function call(
-  doFetch: typeof fetch,
   url: string,
   headers: Record<string, string>,
   request: UnifiedSyncRequest,
@@ -85,9 +84,10 @@ async function call(
   let res: Response;
   let text: string;
   try {
-    res = await doFetch(url, {
+    res = await fetch(url, {
       method: 'POST',
-      // x-event-id lets WTL (and its operators) correlate a re-sent request with the first one.
+      // x-event-id lets WTL (and its operators) correlate a re-sent request with the first one; the
+      // idempotency header (the same event id) lets a WTL that honours it drop the re-send.
       headers: { ...headers, 'x-request-id': ctx.requestId, 'x-event-id': ctx.eventId },
       body: JSON.stringify(request),
       signal: AbortSignal.timeout(timeoutMs),

@@ -27,8 +27,6 @@ import { createTabWriter } from './writer.js';
 export interface SheetExportDeps {
   logger?: Logger;
   metrics?: Metrics;
-  /** Test hook: runs right after a successful append, before it is recorded (crash injection). */
-  afterAppend?: (tab: string, rows: number) => void;
 }
 
 export interface RunningSheetExport {
@@ -71,7 +69,7 @@ export async function startSheetExport(config: SheetExportConfig, deps: SheetExp
 
     const tabs: TabNames = { nsps: config.SHEETS_TAB_NSPS, onceEvents: config.SHEETS_TAB_1NCE_EVENTS, onceUsage: config.SHEETS_TAB_1NCE_USAGE };
     const headerOf = new Map<string, string[]>(ROW_KINDS.map((k: RowKind) => [tabs[k], HEADERS[k]]));
-    const writer = createTabWriter({ sink, ledger, metrics: sheetMetrics, ...(deps.afterAppend ? { afterAppend: deps.afterAppend } : {}) });
+    const writer = createTabWriter({ sink, ledger, metrics: sheetMetrics });
     // Settle what a previous run left in flight before anything new is appended. If the destination is
     // unreachable now, each write reconciles its tab first anyway.
     await writer.reconcileAll().catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'start-up reconciliation deferred'));
@@ -116,7 +114,8 @@ export async function startSheetExport(config: SheetExportConfig, deps: SheetExp
       host: config.HOST,
       port: config.PORT,
       metrics,
-      ready: async () => ({ kafka: await kafkaReachable(admin) }),
+      // 'infrastructure' is false while records wait for the registry, the broker or the Sheets API.
+      ready: async () => ({ kafka: await kafkaReachable(admin), infrastructure: !consumer.waitingOnInfrastructure() }),
     });
     cleanup.push(() => ops.close());
     const address = ops.server.address();
@@ -140,18 +139,7 @@ if (isEntryPoint(import.meta.url)) {
     process.exit(1);
   }
   const logger = createLogger({ service: CONSUMER, level: config.LOG_LEVEL });
-  // Fault injection for the crash test only: exit right after the Nth successful append, before it is recorded.
-  const exitAfter = Number(process.env.SHEET_EXPORT_TEST_EXIT_AFTER_APPEND ?? 0);
-  let appends = 0;
-  const afterAppend = exitAfter > 0
-    ? () => {
-        if (++appends >= exitAfter) {
-          logger.warn('SHEET_EXPORT_TEST_EXIT_AFTER_APPEND: exiting before recording the append');
-          process.exit(86);
-        }
-      }
-    : undefined;
-  startSheetExport(config, { logger, ...(afterAppend ? { afterAppend } : {}) })
+  startSheetExport(config, { logger })
     .then((running) => installShutdown(logger, [{ name: 'sheet export', run: () => running.stop() }]))
     .catch((err: unknown) => {
       logger.fatal({ err: errorMessage(err) }, 'sheet export failed to start');

@@ -24,8 +24,6 @@ export interface WriterOptions {
   sink: Sink;
   ledger: Ledger;
   metrics: SheetMetrics;
-  /** Test hook: runs right after a successful append, before it is recorded. */
-  afterAppend?: (tab: string, rows: number) => void;
 }
 
 export function createTabWriter(opts: WriterOptions): TabWriter {
@@ -83,7 +81,6 @@ export function createTabWriter(opts: WriterOptions): TabWriter {
           if (wasNotApplied(err)) await ledger.resolve(tab, [batchId], []);
           throw err;
         }
-        opts.afterAppend?.(tab, rows.length);
         await ledger.completeBatch(tab, batchId);
         metrics.rowsAppended.inc({ tab }, rows.length);
         metrics.batchRows.observe({ tab }, rows.length);

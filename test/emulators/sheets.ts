@@ -6,8 +6,11 @@
 //   GET  /v4/spreadsheets/{id}/values/{range}          'Tab'!A:A, 'Tab'!1:1
 //   PUT  /v4/spreadsheets/{id}/values/{range}          'Tab'!A1 (header)
 //   POST /v4/spreadsheets/{id}/values/{range}:append   RAW / INSERT_ROWS
-// Rows live in memory. Scriptable: fail the next N calls of a kind with a status (optionally after
-// applying the append, as a server that wrote and then failed would), add latency, count calls.
+// Rows live in memory. Every write is applied ON RECEIPT: an append's rows are in the tab as soon as
+// the request arrives, whatever then happens to the answer (latency, a scripted error after writing,
+// the client gone). Scriptable: fail the next N calls of a kind with a status (optionally after
+// applying the append, as a server that wrote and then failed would), add latency, count calls, and an
+// on-append hook whose promise holds the answer (a test kills the client between write and answer).
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createVerify, generateKeyPairSync, randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -22,6 +25,18 @@ interface Fault {
   applyFirst?: boolean;
 }
 
+export interface AppendRecord {
+  seq: number;
+  at: number;
+  tab: string;
+  /** Column A of the appended rows (the event ids). */
+  eventIds: string[];
+  /** The status answered, once written (undefined while held, or when the client went away first). */
+  status?: number;
+  /** The client closed the connection before the answer. */
+  aborted: boolean;
+}
+
 export interface SheetsEmulator {
   /** Root URL for the client (GOOGLE_SHEETS_ROOT_URL). */
   rootUrl: string;
@@ -32,6 +47,10 @@ export interface SheetsEmulator {
   calls: Record<CallKind, number>;
   /** Rows appended per call, in order. */
   appendSizes: number[];
+  /** Every applied append, in order (recorded on receipt). */
+  appends: AppendRecord[];
+  /** Called for every applied append right after its rows are in the tab; the answer waits for its promise. */
+  onAppend: ((append: AppendRecord) => void | Promise<void>) | undefined;
   latencyMs: number;
   tabs(): string[];
   /** A tab's rows, header included. */
@@ -53,6 +72,7 @@ export async function startSheetsEmulator(opts: { spreadsheetId?: string } = {})
   const faults = new Map<CallKind, Fault[]>();
   const calls: Record<CallKind, number> = { token: 0, getSpreadsheet: 0, batchUpdate: 0, valuesGet: 0, valuesUpdate: 0, append: 0 };
   const appendSizes: number[] = [];
+  const appends: AppendRecord[] = [];
 
   const server = createServer((req, res) => {
     void handle(req, res).catch((err: unknown) => send(res, 500, googleError(500, String(err), 'INTERNAL')));
@@ -65,6 +85,8 @@ export async function startSheetsEmulator(opts: { spreadsheetId?: string } = {})
     serviceAccountJson: '',
     calls,
     appendSizes,
+    appends,
+    onAppend: undefined,
     latencyMs: 0,
     tabs: () => [...sheets.keys()],
     rows: (tab) => sheets.get(tab) ?? [],
@@ -107,7 +129,6 @@ export async function startSheetsEmulator(opts: { spreadsheetId?: string } = {})
     if (!auth.startsWith('Bearer ') || !tokens.has(auth.slice('Bearer '.length))) {
       return send(res, 401, googleError(401, 'Request had invalid authentication credentials.', 'UNAUTHENTICATED'));
     }
-    if (emulator.latencyMs > 0) await new Promise((r) => setTimeout(r, emulator.latencyMs));
 
     const m = /^\/v4\/spreadsheets\/([^/:]+)(?::batchUpdate|\/values\/([^/]+?)(:append)?)?$/.exec(url.pathname);
     if (!m || decodeURIComponent(m[1]!) !== spreadsheetId) return send(res, 404, googleError(404, 'Requested entity was not found.', 'NOT_FOUND'));
@@ -119,10 +140,15 @@ export async function startSheetsEmulator(opts: { spreadsheetId?: string } = {})
       : isAppend ? 'append' : req.method === 'PUT' ? 'valuesUpdate' : 'valuesGet';
     calls[kind]++;
     const fault = takeFault(kind);
-    if (fault && !fault.applyFirst) return answerFault(res, fault);
+    // Latency delays the answer, not the effect: writes below are applied first.
+    const later = async (): Promise<void> => {
+      if (emulator.latencyMs > 0) await new Promise((r) => setTimeout(r, emulator.latencyMs));
+    };
+    if (fault && !fault.applyFirst) return later().then(() => answerFault(res, fault));
 
     switch (kind) {
       case 'getSpreadsheet':
+        await later();
         return send(res, 200, { spreadsheetId, sheets: [...sheets.keys()].map((title, i) => ({ properties: { sheetId: i, title } })) });
       case 'batchUpdate': {
         const requests = (JSON.parse(body || '{}') as { requests?: { addSheet?: { properties?: { title?: string } } }[] }).requests ?? [];
@@ -134,6 +160,7 @@ export async function startSheetsEmulator(opts: { spreadsheetId?: string } = {})
           sheets.set(title, []);
           replies.push({ addSheet: { properties: { sheetId: sheets.size - 1, title } } });
         }
+        await later();
         return send(res, 200, { spreadsheetId, replies });
       }
     }
@@ -148,6 +175,7 @@ export async function startSheetsEmulator(opts: { spreadsheetId?: string } = {})
       else if (range.cells === '1:1') values = rows.slice(0, 1);
       else return send(res, 400, googleError(400, `range ${range.cells} is not emulated`, 'INVALID_ARGUMENT'));
       while (values.length > 0 && values[values.length - 1]!.length === 0) values.pop();
+      await later();
       return send(res, 200, { range: rangeText, majorDimension: 'ROWS', ...(values.length > 0 ? { values: values.map((v) => v.map(String)) } : {}) });
     }
 
@@ -156,6 +184,7 @@ export async function startSheetsEmulator(opts: { spreadsheetId?: string } = {})
     if (kind === 'valuesUpdate') {
       if (range.cells !== 'A1') return send(res, 400, googleError(400, `range ${range.cells} is not emulated`, 'INVALID_ARGUMENT'));
       values.forEach((v, i) => (rows[i] = v));
+      await later();
       return send(res, 200, { spreadsheetId, updatedRange: rangeText, updatedRows: values.length });
     }
     // append
@@ -163,7 +192,19 @@ export async function startSheetsEmulator(opts: { spreadsheetId?: string } = {})
     const start = rows.length + 1;
     rows.push(...values);
     appendSizes.push(values.length);
-    if (fault) return answerFault(res, fault); // applied, then failed
+    const record: AppendRecord = { seq: appends.length + 1, at: Date.now(), tab: range.tab, eventIds: values.map((v) => String(v[0])), aborted: false };
+    appends.push(record);
+    res.on('close', () => {
+      if (record.status === undefined) record.aborted = true;
+    });
+    await emulator.onAppend?.(record);
+    await later();
+    if (res.destroyed) return;
+    if (fault) {
+      record.status = fault.status;
+      return answerFault(res, fault); // applied, then failed
+    }
+    record.status = 200;
     return send(res, 200, {
       spreadsheetId,
       tableRange: `${quote(range.tab)}!A1:Z${start - 1}`,

@@ -1,7 +1,12 @@
 // A small WTL HLR/HSS API for tests: POST <syncPath> with a unified sync request, answers
-// {is_successful, error?}. Records every request (including ones whose client went away before the
-// answer) and keeps the state WTL would hold per IMSI. Scriptable: latency, a queue of scripted
-// answers (503 ×N, 400, is_successful:false, 429 + Retry-After), a default answer, and "hold".
+// {is_successful, error?}. Records every request and keeps the state WTL would hold per IMSI.
+// A request is applied ON RECEIPT: when the answer chosen for it is a success, WTL's state changes
+// as the request arrives, whatever then happens to the answer (held, delayed, or its client gone) —
+// so "WTL applied it, then the caller died before recording it" really happens in tests.
+// Scriptable: latency, a queue of scripted answers (503 ×N, 400, is_successful:false, 429 +
+// Retry-After), a default answer, "hold", an on-receipt hook that can hold the answer (kill the
+// caller in that window), and whether the idempotency key is honoured (a re-send of an applied key
+// is answered as the first time but not applied again).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -19,14 +24,29 @@ export interface RecordedRequest {
   path: string;
   headers: IncomingMessage['headers'];
   body: unknown;
+  /** The idempotency-key header's value, when the request carried one. */
+  idempotencyKey?: string | undefined;
   /** The answer's status (undefined while held or when the client went away first). */
   status?: number;
   /** True when the answer was written to a client that was still there. */
   answered: boolean;
   /** True when the client closed the connection before the answer. */
   aborted: boolean;
-  /** True when the answer was a success that was delivered: WTL applied the request. */
+  /** WTL applied the request on receipt (its answer is a success), whatever happened to the answer. */
   applied: boolean;
+  /** Its idempotency key had already been applied by an earlier request (a re-send), honoured or not. */
+  resend: boolean;
+  /** A re-send WTL dropped because it honours the idempotency key: answered as a success, not applied. */
+  dropped: boolean;
+}
+
+export interface WtlEmulatorOptions {
+  port?: number;
+  syncPath?: string;
+  /** Header that carries the idempotency key (default Idempotency-Key). */
+  idempotencyHeader?: string;
+  /** Drop a request whose idempotency key was already applied (default false: apply every success). */
+  honourIdempotencyKey?: boolean;
 }
 
 export interface WtlEmulator {
@@ -50,18 +70,32 @@ export interface WtlEmulator {
   heldCount(): number;
   /** Requests let through whose answer is not written yet (latency) and whose client is still there. */
   pendingAnswers(): number;
-  /** Successful answers written, per x-event-id. */
+  /** Applications (on receipt) per x-event-id. */
   appliedCountByEvent(): Map<string, number>;
+  /** Whether a re-send with an already applied idempotency key is dropped (answered, not applied). */
+  honourIdempotencyKey(on: boolean): void;
+  /**
+   * Called for every sync request right after it is recorded (and applied, if it is); the answer waits
+   * for the returned promise, so a test can kill the caller between WTL's effect and its answer.
+   */
+  onReceipt(hook: ((rec: RecordedRequest) => void | Promise<void>) | undefined): void;
   reset(): void;
   close(): Promise<void>;
 }
 
 const OK: ScriptedAnswer = { status: 200, body: { is_successful: true } };
 
-export async function startWtlEmulator(opts: { port?: number; syncPath?: string } = {}): Promise<WtlEmulator> {
+const isSuccess = (a: ScriptedAnswer): boolean =>
+  a.status >= 200 && a.status < 300 && typeof a.body === 'object' && a.body !== null && (a.body as { is_successful?: unknown }).is_successful === true;
+
+export async function startWtlEmulator(opts: WtlEmulatorOptions = {}): Promise<WtlEmulator> {
   const syncPath = opts.syncPath ?? '/api/v1/subscribers/sync';
+  const keyHeader = (opts.idempotencyHeader ?? 'Idempotency-Key').toLowerCase();
+  let honour = opts.honourIdempotencyKey ?? false;
+  let receiptHook: ((rec: RecordedRequest) => void | Promise<void>) | undefined;
   const requests: RecordedRequest[] = [];
   const subscribers = new Map<string, Record<string, unknown>>();
+  const appliedKeys = new Set<string>();
   let latencyMs = 0;
   let queue: ScriptedAnswer[] = [];
   let fallback: ScriptedAnswer = OK;
@@ -77,10 +111,21 @@ export async function startWtlEmulator(opts: { port?: number; syncPath?: string 
     const body = a.body === undefined ? '' : typeof a.body === 'string' ? a.body : JSON.stringify(a.body);
     res.writeHead(a.status, { 'content-type': 'application/json', ...a.headers });
     res.end(body);
+  };
+
+  /** On receipt: a request whose answer will be a success changes WTL's state now. */
+  const apply = (rec: RecordedRequest, a: ScriptedAnswer): void => {
+    if (!isSuccess(a)) return;
+    const key = rec.idempotencyKey;
+    rec.resend = key !== undefined && appliedKeys.has(key);
+    if (rec.resend && honour) {
+      rec.dropped = true;
+      return;
+    }
+    rec.applied = true;
+    if (key !== undefined) appliedKeys.add(key);
     const b = rec.body as Record<string, unknown> | undefined;
-    const ok = a.status >= 200 && a.status < 300 && typeof a.body === 'object' && a.body !== null && (a.body as { is_successful?: unknown }).is_successful === true;
-    rec.applied = ok;
-    if (ok && b && typeof b.imsi === 'string') subscribers.set(b.imsi, b);
+    if (b && typeof b.imsi === 'string') subscribers.set(b.imsi, b);
   };
 
   const server: Server = createServer((req, res) => {
@@ -94,7 +139,11 @@ export async function startWtlEmulator(opts: { port?: number; syncPath?: string 
       } catch {
         // kept as text
       }
-      const rec: RecordedRequest = { seq: requests.length + 1, at: Date.now(), method: req.method ?? '', path: req.url ?? '', headers: req.headers, body, answered: false, aborted: false, applied: false };
+      const keyValue = req.headers[keyHeader];
+      const rec: RecordedRequest = {
+        seq: requests.length + 1, at: Date.now(), method: req.method ?? '', path: req.url ?? '', headers: req.headers, body,
+        idempotencyKey: typeof keyValue === 'string' ? keyValue : undefined, answered: false, aborted: false, applied: false, resend: false, dropped: false,
+      };
       requests.push(rec);
       res.on('close', () => {
         if (!rec.answered) rec.aborted = true;
@@ -104,15 +153,21 @@ export async function startWtlEmulator(opts: { port?: number; syncPath?: string 
         return;
       }
       const scripted = queue.shift() ?? fallback;
+      apply(rec, scripted);
       const go = (): void => {
         if (latencyMs > 0) setTimeout(() => answer(rec, res, scripted), latencyMs);
         else answer(rec, res, scripted);
       };
-      if (holding || (holdAfterCount !== undefined && passed >= holdAfterCount)) held.push({ rec, go });
-      else {
-        passed++;
-        go();
-      }
+      const proceed = (): void => {
+        if (holding || (holdAfterCount !== undefined && passed >= holdAfterCount)) held.push({ rec, go });
+        else {
+          passed++;
+          go();
+        }
+      };
+      const waiting = receiptHook?.(rec);
+      if (waiting) void waiting.then(proceed, proceed);
+      else proceed();
     });
   });
   await new Promise<void>((resolve) => server.listen(opts.port ?? 0, '127.0.0.1', resolve));
@@ -152,6 +207,12 @@ export async function startWtlEmulator(opts: { port?: number; syncPath?: string 
       const heldRecs = new Set(held.map((h) => h.rec));
       return requests.filter((r) => !r.answered && !r.aborted && !heldRecs.has(r)).length;
     },
+    honourIdempotencyKey(on) {
+      honour = on;
+    },
+    onReceipt(hook) {
+      receiptHook = hook;
+    },
     appliedCountByEvent() {
       const counts = new Map<string, number>();
       for (const r of requests) {
@@ -163,6 +224,9 @@ export async function startWtlEmulator(opts: { port?: number; syncPath?: string 
     reset() {
       requests.length = 0;
       subscribers.clear();
+      appliedKeys.clear();
+      honour = opts.honourIdempotencyKey ?? false;
+      receiptHook = undefined;
       queue = [];
       fallback = OK;
       latencyMs = 0;

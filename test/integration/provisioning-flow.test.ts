@@ -122,6 +122,7 @@ describe('provisioning service (Kafka + PostgreSQL + WTL emulator)', () => {
       cs_profile: 'cs-pp-20250319', eps_profile: 'eps-pp-20250319', action: 'update',
     });
     expect(call.headers.authorization).toBe('Bearer wtl-test-key');
+    expect(call.headers['idempotency-key']).toBe(event.event_id);
     expect(lines.join('\n')).not.toContain('wtl-test-key');
     const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'provisioned' && l.event_id === event.event_id);
     expect(logged).toMatchObject({ request_id: `req-${event.event_id.slice(0, 8)}` });

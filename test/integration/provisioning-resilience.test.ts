@@ -1,6 +1,8 @@
-// Exactly-once effect under failure and scale: a provisioning process killed with SIGKILL in the
-// middle of a batch (calls in flight) and restarted, and two instances sharing one consumer group,
-// each provision every NSPS event exactly once, in per-subscriber order.
+// Effects under failure and scale: a provisioning process killed with SIGKILL in the middle of a batch
+// (calls that WTL received and applied, answers not yet back) and restarted re-sends exactly those calls,
+// with the same idempotency key, which a WTL honouring the key drops (exactly once) and a WTL that does
+// not applies again without rolling any subscriber back; two instances sharing one consumer group provision
+// every NSPS event exactly once, in per-subscriber order. The WTL emulator applies a request on receipt.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -131,19 +133,21 @@ describe('provisioning exactly once under crashes and scaling', () => {
     return { child, output, exited };
   }
 
-  it('a process killed mid-batch and restarted provisions every event exactly once', { timeout: 150_000 }, async () => {
+  it('a process killed mid-batch re-sends only the calls WTL applied but did not answer, each once, keyed by event id', { timeout: 150_000 }, async () => {
     const events = makeEvents(8, 4, 1000);
     await produce(events);
     const groupId = `${prefix}provisioning-crash`;
+    wtl.honourIdempotencyKey(true);
     wtl.setLatency(5);
     wtl.holdAfter(10); // the 11th call onwards hangs inside "WTL": the kill lands while calls are in flight
 
     const first = startChild(serviceEnv(groupId));
     try {
-      // Kill only when every answer WTL delivered is recorded and calls are parked in flight,
-      // so the kill hits exactly the unsafe moment: called, outcome unknown, batch uncommitted.
+      // Kill only when every answer WTL delivered is recorded and calls are parked in flight (applied by
+      // WTL on receipt, answer held), so the kill hits exactly the unsafe moment: applied, outcome unknown
+      // to the caller, batch uncommitted.
       const settled = await eventually(async () =>
-        wtl.heldCount() >= 1 && wtl.pendingAnswers() === 0 && (await processedCount(db, 'provisioning')) === wtl.requests.filter((r) => r.applied).length,
+        wtl.heldCount() >= 1 && wtl.pendingAnswers() === 0 && (await processedCount(db, 'provisioning')) === wtl.requests.filter((r) => r.applied && r.answered).length,
       60_000, 100);
       expect(settled, first.output.join('')).toBe(true);
     } finally {
@@ -165,10 +169,24 @@ describe('provisioning exactly once under crashes and scaling', () => {
       second.child.kill('SIGTERM');
       await second.exited;
     }
+    // At a WTL that honours the idempotency key: every event applied exactly once, in order.
     expectExactlyOnceInOrder(events);
-    // The calls cut off by the kill were sent again by the restarted process, each once.
-    const aborted = wtl.requests.filter((r) => r.aborted).map((r) => r.headers['x-event-id']);
+    // The calls cut off by the kill had been applied on receipt; the restarted process sent each of them
+    // again, once, with the same key — and only those: nothing answered before the kill was re-sent.
+    const aborted = wtl.requests.filter((r) => r.aborted);
     expect(aborted.length).toBe(heldAtKill);
+    expect(aborted.every((r) => r.applied)).toBe(true);
+    const resends = wtl.requests.filter((r) => r.resend);
+    expect(resends.map((r) => r.idempotencyKey).sort()).toEqual(aborted.map((r) => r.headers['x-event-id']).sort());
+    expect(resends.every((r) => r.dropped && r.idempotencyKey === r.headers['x-event-id'])).toBe(true);
+    // A WTL that ignores the key applies each re-send a second time. That is harmless only if the re-send
+    // is still its subscriber's newest state: no other request for that IMSI landed between the two.
+    for (const again of resends) {
+      const imsi = (again.body as { imsi: string }).imsi;
+      const between = wtl.requests.filter((r) => r.applied && (r.body as { imsi: string }).imsi === imsi && r.headers['x-event-id'] !== again.idempotencyKey
+        && r.seq > aborted.find((a) => a.headers['x-event-id'] === again.idempotencyKey)!.seq && r.seq < again.seq);
+      expect(between, imsi).toEqual([]);
+    }
     expect(second.output.join('')).toContain('has no recorded outcome: re-sending');
     const left = await db.query<{ n: string }>('SELECT count(*) AS n FROM provisioning_inflight');
     expect(Number(left.rows[0]!.n)).toBe(0);

@@ -29,7 +29,7 @@ describe('WTL client', () => {
   function client(extra: Partial<WtlClientOptions> = {}) {
     const { logger, lines } = captureLogger();
     const metrics = createMetrics('provisioning');
-    const c = createWtlClient({ baseUrl: wtl.url, syncPath: wtl.syncPath, timeoutMs: 2000, apiKey: 'wtl-secret-key', authHeader: 'Authorization', logger, metrics, ...extra });
+    const c = createWtlClient({ baseUrl: wtl.url, syncPath: wtl.syncPath, timeoutMs: 2000, apiKey: 'wtl-secret-key', authHeader: 'Authorization', idempotencyHeader: 'Idempotency-Key', logger, metrics, ...extra });
     return { c, lines, metrics };
   }
 
@@ -44,6 +44,40 @@ describe('WTL client', () => {
     expect(r!.headers.authorization).toBe('Bearer wtl-secret-key');
     expect(r!.headers['x-event-id']).toBe('ev-1');
     expect(r!.headers['x-request-id']).toBe('req-1');
+    expect(r!.headers['idempotency-key']).toBe('ev-1');
+  });
+
+  it('sends the event id as the idempotency key under a configured header name, the same on a re-send', async () => {
+    const { c } = client({ idempotencyHeader: 'X-Idempotency-Key' });
+    await c.sync(request, ctx);
+    await c.sync(request, ctx);
+    expect(wtl.requests.map((r) => r.headers['x-idempotency-key'])).toEqual(['ev-1', 'ev-1']);
+    expect(wtl.requests[0]!.headers['idempotency-key']).toBeUndefined();
+  });
+
+  it('against a WTL that honours the key, a re-send is answered as the first time and not applied again', async () => {
+    wtl.honourIdempotencyKey(true);
+    const { c } = client();
+    await expect(c.sync(request, ctx)).resolves.toMatchObject({ is_successful: true });
+    await expect(c.sync({ ...request, subscriber_status: 'OPERATOR_DETERMINED_BARRING' }, ctx)).resolves.toMatchObject({ is_successful: true });
+    expect(wtl.requests.map((r) => [r.applied, r.resend, r.dropped])).toEqual([[true, false, false], [false, true, true]]);
+    expect(wtl.subscribers.get(request.imsi)).toMatchObject({ subscriber_status: 'SERVICE_GRANTED' });
+    expect(wtl.appliedCountByEvent().get('ev-1')).toBe(1);
+  });
+
+  it('against a WTL that does not honour the key, a re-send is applied again (recorded on receipt)', async () => {
+    const { c } = client();
+    await c.sync(request, ctx);
+    await c.sync(request, ctx);
+    expect(wtl.requests.map((r) => [r.applied, r.resend, r.dropped])).toEqual([[true, false, false], [true, true, false]]);
+    expect(wtl.appliedCountByEvent().get('ev-1')).toBe(2);
+  });
+
+  it('applies a request on receipt even when the caller gave up before the answer', async () => {
+    wtl.setLatency(400);
+    await expect(client({ timeoutMs: 100 }).c.sync(request, ctx)).rejects.toBeInstanceOf(TransientError);
+    expect(wtl.requests[0]).toMatchObject({ applied: true, answered: false });
+    expect(wtl.subscribers.has(request.imsi)).toBe(true);
   });
 
   it('sends the key as is under a custom header name', async () => {

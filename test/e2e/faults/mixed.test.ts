@@ -74,7 +74,9 @@ describe('fault injection: nothing lost, nothing doubled', () => {
 
   beforeAll(async () => {
     brokers = await startKafka({ stateDir, kafkaPort: KAFKA_PORT, controllerPort: KAFKA_PORT + 1, registryPort: 0, log: () => undefined });
-    wtl = await startWtlEmulator();
+    // WTL applies on receipt; this one honours the idempotency key (the event id), so the re-send of a call
+    // cut off by the SIGKILL is dropped, and counted below. effect-crash.test.ts measures both kinds of WTL.
+    wtl = await startWtlEmulator({ honourIdempotencyKey: true });
     sheets = await startSheetsEmulator();
     credsFile = join(mkdtempSync(join(tmpdir(), 'switchboard-faults-sa-')), 'sa.json');
     writeFileSync(credsFile, sheets.serviceAccountJson);
@@ -284,6 +286,8 @@ describe('fault injection: nothing lost, nothing doubled', () => {
       duplicate_records_in_kafka_from_resends: total - inKafka.size,
       lost_after_2xx: lostInKafka,
       wtl_applied_events: [...applied.values()].filter((n) => n > 0).length,
+      wtl_resends_of_applied_events: wtl.requests.filter((r) => r.resend).length,
+      wtl_resends_dropped_by_idempotency_key: wtl.requests.filter((r) => r.dropped).length,
       wtl_dead_lettered: deadIds.size,
       wtl_duplicate_effects: provDup,
       wtl_lost: provLost,
