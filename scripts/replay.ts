@@ -3,6 +3,8 @@
 //   npm run replay -- scc-inventory                      rebuild the live inventory from the topic and swap it in
 //   npm run replay -- scc-inventory --as-of <ISO time>   build the inventory as it was then, as a named snapshot
 //                                     [--snapshot <name>]
+//        scc-inventory options: --wait <seconds>  how long one registry/database outage is waited out (default 300)
+//                               --skip-undecodable  leave out records that cannot be decoded instead of aborting
 //   npm run replay -- provisioning [--from <ISO time>]   rewind the consumer group (stop its instances first)
 //   npm run replay -- sheet-export [--from <ISO time>]
 //
@@ -18,7 +20,7 @@ import { EnvelopeCodec } from '../services/shared/envelope.js';
 import { defaultStackOptions } from '../infra/local/stack.js';
 
 const USAGE = `usage:
-  npm run replay -- scc-inventory [--as-of <ISO time> [--snapshot <name>]]
+  npm run replay -- scc-inventory [--as-of <ISO time> [--snapshot <name>]] [--wait <seconds>] [--skip-undecodable]
   npm run replay -- provisioning [--from <ISO time>]
   npm run replay -- sheet-export [--from <ISO time>]`;
 
@@ -48,7 +50,10 @@ function withLocalDefaults(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 async function main(): Promise<void> {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
-    options: { 'as-of': { type: 'string' }, from: { type: 'string' }, snapshot: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      'as-of': { type: 'string' }, from: { type: 'string' }, snapshot: { type: 'string' }, wait: { type: 'string' },
+      'skip-undecodable': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    },
   });
   const target = positionals[0];
   if (values.help || !target) fail(USAGE, values.help ? 0 : 2);
@@ -59,6 +64,8 @@ async function main(): Promise<void> {
     if (values.from) fail('scc-inventory always rebuilds from the first record (its projection needs every report); use --as-of for a point in time');
     const asOf = parseTime('as-of', values['as-of']);
     if (values.snapshot && !asOf) fail('--snapshot names an --as-of snapshot; give --as-of too');
+    const waitSeconds = values.wait === undefined ? undefined : Number(values.wait);
+    if (waitSeconds !== undefined && !(Number.isFinite(waitSeconds) && waitSeconds >= 0)) fail(`--wait: not a number of seconds: "${values.wait}"`);
     const { loadSccInventoryConfig } = await import('../services/scc-inventory/config.js');
     const { openInventoryDb } = await import('../services/scc-inventory/main.js');
     const { rebuild } = await import('../services/scc-inventory/rebuild.js');
@@ -78,6 +85,8 @@ async function main(): Promise<void> {
         logger,
         asOf,
         snapshotName: values.snapshot,
+        outageWaitMs: waitSeconds === undefined ? undefined : waitSeconds * 1000,
+        skipUndecodable: values['skip-undecodable'] ?? false,
         onProgress: (p) => process.stderr.write(`scc-inventory ${p.phase}: ${p.done}/${p.total} records (${p.ratePerSecond.toFixed(0)}/s)\n`),
       });
       process.stdout.write(`${JSON.stringify({ consumer: 'scc-inventory', mode: asOf ? 'snapshot' : 'rebuild', ...result }, null, 2)}\n`);
@@ -89,6 +98,7 @@ async function main(): Promise<void> {
   }
 
   if (target === 'provisioning' || target === 'sheet-export') {
+    if (values.wait || values['skip-undecodable']) fail(`--wait and --skip-undecodable apply to the scc-inventory rebuild only`);
     if (values['as-of'] || values.snapshot) fail(`${target} has no snapshots; use --from <ISO time> to replay from a point in time`);
     const from = parseTime('from', values.from);
     const cfg = loadConfig(kafkaConfigShape, env);

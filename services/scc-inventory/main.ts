@@ -119,6 +119,8 @@ export async function startSccInventory(config: SccInventoryConfig, deps: SccInv
     ready: async () => ({
       database: await db.query('SELECT 1').then(() => true, () => false),
       kafka: await kafkaReachable(admin),
+      // false while records wait for the registry, the broker or the database to come back
+      infrastructure: !consumer?.waitingOnInfrastructure(),
     }),
   });
 

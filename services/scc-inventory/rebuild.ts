@@ -13,7 +13,7 @@ import type { Db } from '../shared/db.js';
 import type { Envelope, EnvelopeCodec } from '../shared/envelope.js';
 import { PermanentError, errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { sleep } from '../shared/consumer.js';
+import { attempt, type RetryPolicy } from '../shared/retry.js';
 import { projectRecord, projectRecordsOffline, type ProjectOutcome, type RecordPosition } from './projector.js';
 import { copyShadowIntoLive, createShadowTables, dropShadowTables, lockAllApplies, saveSnapshot, shadowTables } from './store.js';
 
@@ -39,7 +39,29 @@ export interface RebuildOptions {
   progressIntervalMs?: number;
   /** Records folded per shadow-table transaction (default DEFAULT_RECORDS_PER_TRANSACTION). */
   recordsPerTransaction?: number | undefined;
+  /**
+   * How long one outage (registry, database) is waited out before the rebuild gives up and aborts
+   * (default DEFAULT_OUTAGE_WAIT_MS). The live state is never touched by an aborted rebuild.
+   */
+  outageWaitMs?: number | undefined;
+  /**
+   * Leave records whose bytes cannot be decoded (not Avro, a schema id the registry does not know) out
+   * of the result instead of aborting — they are the records the live consumer dead-lettered.
+   */
+  skipUndecodable?: boolean | undefined;
 }
+
+export const DEFAULT_OUTAGE_WAIT_MS = 5 * 60_000;
+
+/** The rebuild could not read every record: nothing was swapped in. */
+export class RebuildAbortedError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(`rebuild aborted, the live inventory is unchanged: ${message}`, options);
+    this.name = 'RebuildAbortedError';
+  }
+}
+
+const REBUILD_RETRY: RetryPolicy = { maxAttempts: 5, initialDelayMs: 200, maxDelayMs: 3000, maxOutageDelayMs: 10_000 };
 
 /** Large enough that commits stop mattering, small enough that one transaction stays short. */
 export const DEFAULT_RECORDS_PER_TRANSACTION = 500;
@@ -48,7 +70,10 @@ export interface RebuildResult {
   records: number;
   applied: number;
   duplicates: number;
+  /** Records the fold rejected (the live consumer dead-letters them too), including undecodable ones. */
   rejected: number;
+  /** Of those, records whose bytes could not be decoded (only with skipUndecodable). */
+  undecodable: number;
   /** Records received after --as-of, read but not folded. */
   skippedAfterAsOf: number;
   snapshot?: string;
@@ -58,22 +83,41 @@ export interface RebuildResult {
 export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
   const started = Date.now();
   const shadow = shadowTables(randomBytes(4).toString('hex'));
-  const result: RebuildResult = { records: 0, applied: 0, duplicates: 0, rejected: 0, skippedAfterAsOf: 0, seconds: 0 };
+  const result: RebuildResult = { records: 0, applied: 0, duplicates: 0, rejected: 0, undecodable: 0, skippedAfterAsOf: 0, seconds: 0 };
   const asOfMs = opts.asOf?.getTime();
   await assertTopicExists(opts.kafka, opts.topic);
   await createShadowTables(opts.db, shadow);
   const projector = { db: opts.db, tables: shadow, consumer: opts.consumer, partTtlMs: opts.partTtlMs, lock: false };
   const chunkSize = opts.recordsPerTransaction ?? DEFAULT_RECORDS_PER_TRANSACTION;
+  const outageWaitMs = opts.outageWaitMs ?? DEFAULT_OUTAGE_WAIT_MS;
+  // Infrastructure errors are waited out up to outageWaitMs per piece of work; invalid data is thrown at once.
+  const withRetries = async <T>(what: string, work: () => Promise<T>): Promise<T> => {
+    const giveUpAt = Date.now() + outageWaitMs;
+    const result = await attempt(work, REBUILD_RETRY, {
+      keepGoing: () => Date.now() < giveUpAt,
+      onRetry: ({ failure, attempt: n, delayMs, error }) =>
+        opts.logger.warn({ what, failure, attempt: n, delay_ms: delayMs, reason: errorMessage(error) }, 'rebuild: waiting for infrastructure'),
+    });
+    if (result.status === 'done') return result.value;
+    if (result.status === 'abandoned') throw new RebuildAbortedError(`${what}: still failing after ${Math.round(outageWaitMs / 1000)} s: ${errorMessage(result.error)}`, { cause: result.error });
+    throw result.error;
+  };
   const reader = await startTopicReader(opts.kafka, opts.topic, opts.logger, async (records, heartbeat) => {
     const toProject: Array<{ envelope: Envelope; pos: RecordPosition }> = [];
     for (const { value, partition, offset } of records) {
       result.records++;
       let envelope;
       try {
-        envelope = opts.codec.decodeCached(value) ?? (await opts.codec.decode(value));
+        envelope = opts.codec.decodeCached(value) ?? (await withRetries('decoding (schema registry)', () => opts.codec.decode(value)));
       } catch (err) {
+        if (err instanceof RebuildAbortedError) throw err;
+        if (!opts.skipUndecodable) {
+          throw new RebuildAbortedError(`record ${opts.topic}[${partition}]@${offset} cannot be decoded (${errorMessage(err)}); ` +
+            'the live consumer dead-lettered it: rebuild with --skip-undecodable to leave such records out', { cause: err });
+        }
         result.rejected++;
-        opts.logger.warn({ partition, offset, reason: errorMessage(err) }, 'rebuild: undecodable record skipped (the live consumer dead-letters it)');
+        result.undecodable++;
+        opts.logger.warn({ partition, offset, reason: errorMessage(err) }, 'rebuild: undecodable record left out (--skip-undecodable; the live consumer dead-lettered it)');
         continue;
       }
       if (asOfMs !== undefined && envelope.received_at > asOfMs) {
@@ -98,7 +142,7 @@ export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
   const projectChunk = async (chunk: Array<{ envelope: Envelope; pos: RecordPosition }>): Promise<void> => {
     if (chunk.length > 1) {
       try {
-        (await withRetries(() => projectRecordsOffline(projector, chunk))).forEach(count);
+        (await withRetries('writing the shadow tables', () => projectRecordsOffline(projector, chunk))).forEach(count);
         return;
       } catch (err) {
         if (!(err instanceof PermanentError)) throw err;
@@ -106,7 +150,7 @@ export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
     }
     for (const { envelope, pos } of chunk) {
       try {
-        count(await withRetries(() => projectRecord(projector, envelope, pos)));
+        count(await withRetries('writing the shadow tables', () => projectRecord(projector, envelope, pos)));
       } catch (err) {
         if (!(err instanceof PermanentError)) throw err;
         result.rejected++;
@@ -145,18 +189,6 @@ export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
   result.seconds = (Date.now() - started) / 1000;
   opts.onProgress?.({ phase: 'tail', done: reader.consumed(), total: reader.consumed(), ratePerSecond: result.records / Math.max(result.seconds, 0.001) });
   return result;
-}
-
-/** Transient failures (a dropped connection) are retried a few times; permanent ones are thrown at once. */
-async function withRetries<T>(fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (err instanceof PermanentError || attempt >= 5) throw err;
-      await sleep(200 * 2 ** attempt);
-    }
-  }
 }
 
 async function assertTopicExists(kafka: Kafka, topic: string): Promise<void> {

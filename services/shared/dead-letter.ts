@@ -8,6 +8,8 @@ export const DLQ_HEADERS = {
   reason: 'sb-dlq-reason',
   errorClass: 'sb-dlq-error-class',
   attempts: 'sb-dlq-attempts',
+  /** invalid (the record is bad) or unexpected (a bug, after bounded retries). */
+  failure: 'sb-dlq-failure',
   originalTopic: 'sb-original-topic',
   originalPartition: 'sb-original-partition',
   originalOffset: 'sb-original-offset',

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { PermanentError, TransientError, errorMessage } from './errors.js';
 
 export type Source = 'nsps' | '1nce' | 'sap';
 export type Kind = 'nsps.event' | '1nce.event' | '1nce.usage' | 'sap.report';
@@ -81,7 +82,13 @@ export class EnvelopeCodec {
     const cached = this.decodeCached(value);
     if (cached) return cached;
     const id = EnvelopeCodec.schemaIdOf(value);
-    this.writers.set(id, (await this.registry.getSchema(id)) as unknown as { fromBuffer(buffer: Buffer): unknown });
+    let writer: unknown;
+    try {
+      writer = await this.registry.getSchema(id);
+    } catch (err) {
+      throw registryFailure(err, id);
+    }
+    this.writers.set(id, writer as { fromBuffer(buffer: Buffer): unknown });
     return this.decodeCached(value)!;
   }
 
@@ -94,7 +101,12 @@ export class EnvelopeCodec {
     const writer = this.writers.get(EnvelopeCodec.schemaIdOf(value));
     if (!writer) return undefined;
     // avsc builds a fresh object per call, so normalising it in place is safe and spares a copy.
-    const decoded = writer.fromBuffer(value.subarray(5)) as Envelope;
+    let decoded: Envelope;
+    try {
+      decoded = writer.fromBuffer(value.subarray(5)) as Envelope;
+    } catch (err) {
+      throw new PermanentError(`record is not a valid envelope for schema id ${EnvelopeCodec.schemaIdOf(value)}: ${errorMessage(err)}`);
+    }
     decoded.received_at = Number(decoded.received_at);
     decoded.tenant ??= null;
     decoded.attributes ??= {};
@@ -103,7 +115,18 @@ export class EnvelopeCodec {
 
   /** The schema id carried in a Confluent-framed value, without decoding it. */
   static schemaIdOf(value: Buffer): number {
-    if (value.length < 5 || value[0] !== 0) throw new Error('not a Confluent-framed record');
+    if (value.length < 5 || value[0] !== 0) throw new PermanentError('not a Confluent-framed record (no magic byte 0 and schema id)');
     return value.readInt32BE(1);
   }
+}
+
+/**
+ * Only the registry saying "no such schema" (404) makes a record bad. Anything else (refused, reset, timed
+ * out, 5xx, 401 from a misconfigured credential) is the registry being unavailable; the client reports
+ * even a refused connection as a ResponseError with status 400, so the status alone cannot tell them apart.
+ */
+function registryFailure(err: unknown, id: number): Error {
+  const status = (err as { status?: unknown }).status;
+  if (status === 404) return new PermanentError(`the schema registry has no schema with id ${id}`, { cause: err });
+  return new TransientError(`schema registry unavailable while fetching schema id ${id}: ${errorMessage(err)}`, undefined, { cause: err });
 }

@@ -11,7 +11,8 @@ import { EnvelopeCodec } from '../../services/shared/envelope.js';
 import type { Db } from '../../services/shared/db.js';
 import { canonicalDump, lockForApply } from '../../services/scc-inventory/store.js';
 import { repoRoot } from '../../infra/local/stack.js';
-import { rebuild, type RebuildProgress } from '../../services/scc-inventory/rebuild.js';
+import { RebuildAbortedError, rebuild, type RebuildProgress } from '../../services/scc-inventory/rebuild.js';
+import { proxiedUrl, startTcpProxy, targetOf } from '../support/tcp-proxy.js';
 import { migrateInventory } from '../../services/scc-inventory/main.js';
 import { captureLogger, eventually, testDb, testKafkaConfig } from '../support/env.js';
 import { getJson, processedCount, produceEnvelopes, reportBody, reportEnvelopes, sameSchema, serviceConfig, startService, waitForGroup } from './scc-helpers.js';
@@ -192,5 +193,37 @@ describe('scc-inventory rebuild', () => {
     const one = await getJson(`${service.url}/snapshots/end-of-day-2/systems/${systemA.id}`);
     expect(one.body.history.map((h: any) => h.change)).toEqual(['create', 'update']);
     expect((await getJson(`${service.url}/snapshots/no-such/systems`)).status).toBe(404);
+  });
+
+  it('aborts without touching the live inventory when the registry stays away, and when a record cannot be decoded', { timeout: 120_000 }, async () => {
+    const liveBefore = await canonicalDump(db);
+    const liveProcessed = await processedCount(db);
+    const proxy = await startTcpProxy(targetOf(kafkaCfg.SCHEMA_REGISTRY_URL));
+    try {
+      await proxy.cut();
+      // A codec behind the cut proxy has no schema cached, like a freshly started replay command.
+      const cutCodec = EnvelopeCodec.create(proxiedUrl(proxy, kafkaCfg.SCHEMA_REGISTRY_URL));
+      const outage = rebuild({ db: rebuildDb, kafka, codec: cutCodec, topic, consumer: 'scc-inventory', partTtlMs: 3_600_000, logger, outageWaitMs: 3000 });
+      await expect(outage).rejects.toBeInstanceOf(RebuildAbortedError);
+      await expect(outage).rejects.toThrow(/schema registry unavailable/);
+      expect(await canonicalDump(db)).toBe(liveBefore);
+      expect(await processedCount(db)).toBe(liveProcessed);
+      for (const snapshotAttempt of [new Date(day(2))]) {
+        await expect(rebuild({ db: rebuildDb, kafka, codec: cutCodec, topic, consumer: 'scc-inventory', partTtlMs: 3_600_000, logger, outageWaitMs: 1000, asOf: snapshotAttempt, snapshotName: 'during-outage' }))
+          .rejects.toBeInstanceOf(RebuildAbortedError);
+      }
+      expect((await getJson(`${service.url}/snapshots/during-outage/systems`)).status).toBe(404);
+    } finally {
+      await proxy.close();
+    }
+
+    // Bytes that are not a framed Avro record: the live consumer dead-letters them; a rebuild stops rather
+    // than quietly build from less than the whole topic, unless the operator says to leave them out.
+    await producer.send({ topic, acks: -1, messages: [{ key: 'tenant-x', value: Buffer.from('not avro at all') }] });
+    await expect(runRebuild(rebuildDb)).rejects.toThrow(/cannot be decoded.*--skip-undecodable/);
+    expect(await canonicalDump(db)).toBe(liveBefore);
+    const skipped = await rebuild({ db: rebuildDb, kafka, codec, topic, consumer: 'scc-inventory', partTtlMs: 3_600_000, logger, skipUndecodable: true });
+    expect(skipped.undecodable).toBe(1);
+    expect(await canonicalDump(db)).toBe(liveBefore);
   });
 });
