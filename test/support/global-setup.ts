@@ -15,7 +15,7 @@ let startedHere = false;
 
 function otherLiveUsers(): number {
   let live = 0;
-  for (const name of readdirSync(usersDir, { withFileTypes: false })) {
+  for (const name of readdirSync(usersDir)) {
     const pid = Number(name);
     if (pid === process.pid) continue;
     try {
