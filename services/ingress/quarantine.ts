@@ -57,7 +57,7 @@ export function planRedrive(records: QuarantinedRecord[], topics: Pick<TopicName
   const remaining = new Map<string, QuarantinedRecord>();
   for (const r of chosen) {
     if (!r.now.ok) {
-      remaining.set(r.envelope.event_id, r);
+      if (!remaining.has(r.envelope.event_id)) remaining.set(r.envelope.event_id, r);
       continue;
     }
     if (redrive.has(r.now.record.eventId)) continue;
