@@ -1,6 +1,6 @@
 // Topic names and their creation. Raw topics are the system of record: never compacted,
 // retention unlimited unless configured. Dead-letter topics keep everything too.
-import type { Kafka } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
 import { ConfigError, type KafkaConfig } from './config.js';
 
 export interface TopicNames {
@@ -70,9 +70,10 @@ export async function ensureTopics(kafka: Kafka, cfg: KafkaConfig, topics: strin
   try {
     const existing = new Set(await admin.listTopics());
     const missing = topics.filter((t) => !existing.has(t));
-    if (missing.length === 0) return;
-    await admin.createTopics({
-      waitForLeaders: true,
+    // Not kafkajs's waitForLeaders: on a KRaft cluster it asks any broker, which may not know the new
+    // topic yet and answers UNKNOWN_TOPIC_OR_PARTITION, an error kafkajs does not retry there.
+    if (missing.length > 0) await admin.createTopics({
+      waitForLeaders: false,
       topics: missing.map((topic) => ({
         topic,
         numPartitions: cfg.KAFKA_TOPIC_PARTITIONS,
@@ -83,7 +84,24 @@ export async function ensureTopics(kafka: Kafka, cfg: KafkaConfig, topics: strin
       // Another instance may have created it in the meantime.
       if (!(err instanceof Error && /already exists/i.test(err.message))) throw err;
     });
+    // A topic just created (here or by another service) may not be known to every broker of a cluster
+    // yet, and a consumer that subscribes then fails: go on only once each partition has a leader.
+    await waitForLeaders(admin, topics);
   } finally {
     await admin.disconnect();
+  }
+}
+
+async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const { topics: meta } = await admin.fetchTopicMetadata({ topics });
+      if (meta.length === topics.length && meta.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+    } catch (err) {
+      if (Date.now() >= deadline) throw err;
+    }
+    if (Date.now() >= deadline) throw new Error(`topics without a leader after ${timeoutMs} ms: ${topics.join(', ')}`);
+    await new Promise((r) => setTimeout(r, 200));
   }
 }
