@@ -8,7 +8,8 @@ import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { PermanentError, TransientError, errorMessage } from './errors.js';
 
 export type Source = 'nsps' | '1nce' | 'sap';
-export type Kind = 'nsps.event' | '1nce.event' | '1nce.usage' | 'sap.report';
+/** '1nce.quarantined': a 1NCE array element ingress could not classify, kept in the quarantine topic. */
+export type Kind = 'nsps.event' | '1nce.event' | '1nce.usage' | 'sap.report' | '1nce.quarantined';
 
 export interface Envelope {
   event_id: string;

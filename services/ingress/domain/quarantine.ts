@@ -11,11 +11,8 @@ import { classifyOnceRecord, type Classification, type ClassifiedRecord } from '
 export type QuarantineReason = Extract<Classification, { ok: false }>['reason'];
 export const QUARANTINE_REASONS: readonly QuarantineReason[] = ['not_an_object', 'no_id', 'unknown_shape', 'ambiguous_shape'];
 
-/**
- * The envelope's `kind` for a quarantined record. The Avro field is a plain string, so no schema
- * change is needed; the TypeScript `Kind` union names only what consumers read, hence the cast.
- */
-export const QUARANTINE_KIND = '1nce.quarantined' as unknown as Kind;
+/** The envelope's `kind` for a quarantined record (the Avro field is a plain string: no schema change). */
+export const QUARANTINE_KIND: Kind = '1nce.quarantined';
 
 /**
  * Stable id of a quarantined record: the SHA-256 of its exact bytes. A resent batch quarantines
