@@ -117,6 +117,7 @@ describe('replicated cluster: brokers lost under load', () => {
     // The data is thrown away: no controlled shutdown needed.
     await Promise.all((cluster?.nodes ?? []).map((n) => n.kill()));
     rmSync(stateDir, { recursive: true, force: true });
+    if (credsFile) rmSync(join(credsFile, '..'), { recursive: true, force: true });
     await wtl?.close();
     await sheets?.close();
   }, 120_000);
