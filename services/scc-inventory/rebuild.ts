@@ -14,6 +14,7 @@ import type { Envelope, EnvelopeCodec } from '../shared/envelope.js';
 import { PermanentError, errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { attempt, type RetryPolicy } from '../shared/retry.js';
+import { startReader } from '../shared/runtime/reader.js';
 import { projectRecord, projectRecordsOffline, type ProjectOutcome, type RecordPosition } from './projector.js';
 import { copyShadowIntoLive, createShadowTables, dropShadowTables, lockAllApplies, saveSnapshot, shadowTables } from './store.js';
 
@@ -226,7 +227,7 @@ interface TopicReader {
   stop(): Promise<void>;
 }
 
-/** A consumer in a throwaway group that hands every record of the topic, in partition order, to `onRecord`. */
+/** A reader in a throwaway group that hands every batch of the topic, in partition order, to `onBatch`. */
 async function startTopicReader(
   kafka: Kafka,
   topic: string,
@@ -234,36 +235,31 @@ async function startTopicReader(
   onBatch: (records: Array<{ value: Buffer; partition: number; offset: string }>, heartbeat: () => Promise<void>) => Promise<void>,
 ): Promise<TopicReader> {
   const groupId = `switchboard-scc-inventory-rebuild-${randomUUID()}`;
-  // A short fetch wait: at the end of the topic the broker holds a fetch this long, and stop() (disconnect)
-  // waits for it — with the default 5 s that wait was most of a small rebuild's time.
-  const consumer = kafka.consumer({
-    groupId, sessionTimeout: 60_000, allowAutoTopicCreation: false, maxBytesPerPartition: 2 * 1024 * 1024, maxWaitTimeInMs: 100,
-  });
   const next: Offsets = new Map();
   let consumedCount = 0;
   let failure: unknown;
   const waiters = new Set<() => void>();
   const wake = () => waiters.forEach((w) => w());
 
-  await consumer.connect();
-  await consumer.subscribe({ topics: [topic], fromBeginning: true });
-  await consumer.run({
-    autoCommit: false,
-    partitionsConsumedConcurrently: 3,
-    eachBatch: async ({ batch, heartbeat }) => {
-      if (failure || batch.messages.length === 0) return;
-      const { partition } = batch;
+  // A short fetch wait: at the end of the topic the broker holds a fetch this long, and stop() (disconnect)
+  // waits for it — with the default 5 s that wait was most of a small rebuild's time.
+  const reader = await startReader(
+    { kafka, groupId, topics: [topic], commit: false, sessionTimeoutMs: 60_000, maxBytesPerPartition: 2 * 1024 * 1024, maxWaitTimeInMs: 100 },
+    async (records, _keepGoing, heartbeat) => {
+      if (failure) return false;
+      const partition = records[0]!.partition;
       try {
-        await onBatch(batch.messages.map((m) => ({ value: m.value ?? Buffer.alloc(0), partition, offset: m.offset })), heartbeat);
-        next.set(partition, BigInt(batch.messages[batch.messages.length - 1]!.offset) + 1n);
-        consumedCount += batch.messages.length;
+        await onBatch(records, heartbeat);
+        next.set(partition, BigInt(records[records.length - 1]!.offset) + 1n);
+        consumedCount += records.length;
       } catch (err) {
         failure = err;
-        logger.error({ partition, offset: batch.firstOffset(), reason: errorMessage(err) }, 'rebuild failed');
+        logger.error({ partition, offset: records[0]!.offset, reason: errorMessage(err) }, 'rebuild failed');
       }
       wake();
+      return true;
     },
-  });
+  );
 
   const reached = (targets: { high: Offsets; low: Offsets }): boolean =>
     [...targets.high].every(([p, high]) => high <= (next.get(p) ?? targets.low.get(p) ?? 0n));
@@ -288,7 +284,7 @@ async function startTopicReader(
     consumed: () => consumedCount,
     positions: () => new Map(next),
     async stop() {
-      await consumer.disconnect().catch(() => undefined);
+      await reader.stop().catch(() => undefined);
       const admin = kafka.admin();
       await admin.connect().catch(() => undefined);
       await admin.deleteGroups([groupId]).catch(() => undefined);

@@ -1,0 +1,67 @@
+// The one Kafka reader under every consumer path (the services' consumers and the rebuild): a kafkajs
+// consumer in a group, batches handed over as raw records, heartbeats while a batch is worked on, and
+// — for the services — an explicit commit after a batch is fully handled, never past an unhandled record.
+import type { Consumer, Kafka } from 'kafkajs';
+import { rawRecord, type KeepGoing, type RawRecord } from './records.js';
+
+export interface ReaderOptions {
+  kafka: Kafka;
+  groupId: string;
+  topics: string[];
+  /** Commit each batch's offsets once processBatch says it is complete (false: a throwaway group). */
+  commit: boolean;
+  fromBeginning?: boolean | undefined;
+  sessionTimeoutMs?: number | undefined;
+  maxBytesPerPartition?: number | undefined;
+  /** How long the broker holds a fetch at the end of a partition (kafkajs default 5 s). */
+  maxWaitTimeInMs?: number | undefined;
+  partitionsConsumedConcurrently?: number | undefined;
+}
+
+/** Handles one partition batch; true when every record was handled (or dead-lettered) and may be committed. */
+export type ProcessBatch = (records: RawRecord[], keepGoing: KeepGoing, heartbeat: () => Promise<void>) => Promise<boolean>;
+
+export interface Reader {
+  consumer: Consumer;
+  /** Leaves the group; waits for the running batches, which commit what they completed. */
+  stop(): Promise<void>;
+}
+
+export async function startReader(opts: ReaderOptions, processBatch: ProcessBatch): Promise<Reader> {
+  const consumer = opts.kafka.consumer({
+    groupId: opts.groupId,
+    sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
+    heartbeatInterval: 3000,
+    allowAutoTopicCreation: false,
+    ...(opts.maxBytesPerPartition !== undefined ? { maxBytesPerPartition: opts.maxBytesPerPartition } : {}),
+    ...(opts.maxWaitTimeInMs !== undefined ? { maxWaitTimeInMs: opts.maxWaitTimeInMs } : {}),
+    retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000 },
+  });
+  await consumer.connect();
+  await consumer.subscribe({ topics: opts.topics, fromBeginning: opts.fromBeginning ?? true });
+  await consumer.run({
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    partitionsConsumedConcurrently: opts.partitionsConsumedConcurrently ?? 3,
+    eachBatch: async (payload) => {
+      const { batch, heartbeat, isStale, isRunning } = payload;
+      if (batch.messages.length === 0) return;
+      // A rebalance that takes the partition, or a stop, ends every wait: the next owner re-reads from the
+      // last commit, and idempotency makes that harmless.
+      const keepGoing = () => isRunning() && !isStale();
+      const beat = setInterval(() => void heartbeat().catch(() => undefined), 2000);
+      try {
+        const records = batch.messages.map((m) => rawRecord(batch.topic, batch.partition, m));
+        const complete = await processBatch(records, keepGoing, heartbeat);
+        if (!complete || !keepGoing()) return;
+        const last = batch.messages[batch.messages.length - 1]!;
+        payload.resolveOffset(last.offset); // the next fetch starts after it, committed or not
+        if (!opts.commit) return;
+        await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() }]);
+      } finally {
+        clearInterval(beat);
+      }
+    },
+  });
+  return { consumer, stop: () => consumer.disconnect() };
+}

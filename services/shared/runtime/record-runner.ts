@@ -1,0 +1,87 @@
+// The per-record runner: records with the same key one at a time in offset order (one subscriber's events
+// stay ordered), different keys in parallel. Each record runs under the retry policy; a record that
+// fails for good is dead-lettered alone.
+import { errorMessage } from '../errors.js';
+import { attempt, type RetryPolicy } from '../retry.js';
+import type { DeadLetterSink } from './dead-letters.js';
+import type { RunnerObserver } from './observer.js';
+import type { ConsumedRecord, KeepGoing, Outcome } from './records.js';
+
+export interface RecordRunnerOptions {
+  handle: (record: ConsumedRecord) => Promise<Outcome>;
+  retry: RetryPolicy;
+  observer: RunnerObserver;
+  deadLetter: DeadLetterSink;
+  /** How many keys of one batch are handled in parallel (default 16). */
+  keyConcurrency?: number | undefined;
+  /**
+   * Optional pre-filter: of the given event ids, those that already produced their effect (one query per
+   * batch instead of one per record). Only an optimisation: the handler keeps its own per-record check,
+   * which is what keeps concurrent instances safe; if the hook fails, every record goes to the handler.
+   */
+  alreadyProcessed?: ((eventIds: string[]) => Promise<Set<string>>) | undefined;
+}
+
+/** Handles a batch; false when it was abandoned (ownership lost) and nothing may be committed. */
+export type BatchRunner = (records: ConsumedRecord[], keepGoing: KeepGoing, heartbeat: () => Promise<void>) => Promise<boolean>;
+
+export function createRecordRunner(opts: RecordRunnerOptions): BatchRunner {
+  const { observer } = opts;
+  const debugEnabled = observer.logger.isLevelEnabled('debug');
+
+  const withoutKnownDuplicates = async (records: ConsumedRecord[]): Promise<ConsumedRecord[]> => {
+    if (!opts.alreadyProcessed || records.length === 0) return records;
+    let known: Set<string>;
+    try {
+      known = await opts.alreadyProcessed(records.map((r) => r.envelope.event_id));
+    } catch (err) {
+      observer.logger.warn({ topic: records[0]!.topic, records: records.length, reason: errorMessage(err) }, 'duplicate pre-filter failed: handing every record to the handler');
+      return records;
+    }
+    if (known.size === 0) return records;
+    const rest = records.filter((r) => !known.has(r.envelope.event_id));
+    observer.count(records[0]!.topic, 'duplicate', records.length - rest.length);
+    return rest;
+  };
+
+  const handleOne = async (record: ConsumedRecord, keepGoing: KeepGoing): Promise<boolean> => {
+    const started = performance.now();
+    const describe = () => ({ event_id: record.envelope.event_id, request_id: record.envelope.request_id, topic: record.topic, offset: record.offset });
+    const result = await attempt(() => opts.handle(record), opts.retry, observer.retryHooks(keepGoing, record.topic, describe));
+    if (result.status === 'abandoned') return false;
+    if (result.status === 'failed') {
+      if (!(await opts.deadLetter(record, result.error, result.attempts, keepGoing))) return false;
+    } else {
+      observer.count(record.topic, result.value);
+      if (debugEnabled) observer.logger.debug({ ...describe(), outcome: result.value, attempt: result.attempts }, 'record handled');
+    }
+    observer.observeDuration(record.topic, (performance.now() - started) / 1000);
+    return true;
+  };
+
+  return async (batch, keepGoing) => {
+    const records = await withoutKnownDuplicates(batch);
+    const groups = new Map<string, ConsumedRecord[]>();
+    for (const r of records) {
+      const k = r.key ?? `\u0000offset:${r.offset}`;
+      const list = groups.get(k);
+      if (list) list.push(r);
+      else groups.set(k, [r]);
+    }
+    const queue = [...groups.values()];
+    let nextGroup = 0; // an index, not queue.shift(): shifting a batch of thousands of keys is quadratic
+    let complete = true;
+    const workers = Array.from({ length: Math.min(opts.keyConcurrency ?? 16, queue.length) }, async () => {
+      for (let group = queue[nextGroup++]; group && complete; group = queue[nextGroup++]) {
+        for (const record of group) {
+          if (!keepGoing() || !(await handleOne(record, keepGoing))) {
+            complete = false;
+            return;
+          }
+        }
+      }
+    });
+    await Promise.all(workers);
+    return complete;
+  };
+}

@@ -1,0 +1,203 @@
+// The consumer runtime's parts on plain data (no broker): ordering per key, the failure classes in the
+// record runner and the batch runner, decoding, and what a lost partition leaves uncommitted. The same
+// parts run against the real broker in test/integration/consumer-failures.test.ts.
+import { describe, expect, it } from 'vitest';
+import type { Envelope } from '../../services/shared/envelope.js';
+import { PermanentError, TransientError } from '../../services/shared/errors.js';
+import { createLogger } from '../../services/shared/logger.js';
+import { createMetrics } from '../../services/shared/metrics.js';
+import type { RetryPolicy } from '../../services/shared/retry.js';
+import { createBatchRunner } from '../../services/shared/runtime/batch-runner.js';
+import type { DeadLetterSink } from '../../services/shared/runtime/dead-letters.js';
+import { decodeRecords } from '../../services/shared/runtime/decode.js';
+import { createObserver } from '../../services/shared/runtime/observer.js';
+import { createRecordRunner } from '../../services/shared/runtime/record-runner.js';
+import type { ConsumedRecord, Outcome, RawRecord } from '../../services/shared/runtime/records.js';
+
+const policy: RetryPolicy = { maxAttempts: 3, initialDelayMs: 1, maxDelayMs: 2, maxOutageDelayMs: 2 };
+const always = () => true;
+const noBeat = async () => undefined;
+
+function observer() {
+  return createObserver('test', createMetrics('runtime-test'), createLogger({ service: 'runtime-test', level: 'silent' }));
+}
+
+function deadLetters(): { sink: DeadLetterSink; letters: { offset: string; reason: string; attempts: number }[] } {
+  const letters: { offset: string; reason: string; attempts: number }[] = [];
+  return {
+    letters,
+    sink: async (record, err, attempts) => {
+      letters.push({ offset: record.offset, reason: err instanceof Error ? err.message : String(err), attempts });
+      return true;
+    },
+  };
+}
+
+function record(offset: number, key: string | null, eventId = `e${offset}`): ConsumedRecord {
+  const envelope: Envelope = {
+    event_id: eventId, source: 'nsps', kind: 'nsps.event', tenant: null, received_at: 0, request_id: 'r', content_type: 'application/json', payload: Buffer.from('{}'), attributes: {},
+  };
+  return { topic: 't', partition: 0, offset: String(offset), key, headers: {}, value: Buffer.from([offset]), envelope };
+}
+
+const refused = () => Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+
+describe('record runner', () => {
+  it('handles one key in offset order and different keys side by side', async () => {
+    const events: string[] = [];
+    const run = createRecordRunner({
+      retry: policy, observer: observer(), deadLetter: deadLetters().sink, keyConcurrency: 4,
+      handle: async (r) => {
+        events.push(`start ${r.envelope.event_id}`);
+        await new Promise((res) => setTimeout(res, r.key === 'slow' ? 30 : 1));
+        events.push(`end ${r.envelope.event_id}`);
+        return 'processed';
+      },
+    });
+    const done = await run([record(0, 'slow'), record(1, 'fast'), record(2, 'slow'), record(3, 'fast')], always, noBeat);
+    expect(done).toBe(true);
+    // The slow key's second record starts only after its first ended; the fast key finished meanwhile.
+    expect(events.indexOf('start e2')).toBeGreaterThan(events.indexOf('end e0'));
+    expect(events.indexOf('end e3')).toBeLessThan(events.indexOf('end e0'));
+  });
+
+  it('dead-letters an invalid record at once and a bug after maxAttempts, each alone', async () => {
+    const { sink, letters } = deadLetters();
+    const calls = new Map<string, number>();
+    const run = createRecordRunner({
+      retry: policy, observer: observer(), deadLetter: sink,
+      handle: async (r) => {
+        calls.set(r.envelope.event_id, (calls.get(r.envelope.event_id) ?? 0) + 1);
+        if (r.offset === '1') throw new PermanentError('WTL rejected the request with 400');
+        if (r.offset === '2') throw new TypeError('bug');
+        return 'processed';
+      },
+    });
+    expect(await run([record(0, 'k'), record(1, 'k'), record(2, 'k'), record(3, 'k')], always, noBeat)).toBe(true);
+    expect(letters).toEqual([
+      { offset: '1', reason: 'WTL rejected the request with 400', attempts: 1 },
+      { offset: '2', reason: 'bug', attempts: 3 },
+    ]);
+    expect(Object.fromEntries(calls)).toEqual({ e0: 1, e1: 1, e2: 3, e3: 1 });
+  });
+
+  it('waits out an outage without dead-lettering, and reports the wait while it lasts', async () => {
+    const obs = observer();
+    const { sink, letters } = deadLetters();
+    let failures = 0;
+    let waitingSeen = false;
+    const run = createRecordRunner({
+      retry: policy, observer: obs, deadLetter: sink,
+      handle: async () => {
+        if (failures > 0) waitingSeen ||= obs.waitingOnInfrastructure();
+        if (++failures <= 25) throw new TransientError('WTL answered 503');
+        return 'processed';
+      },
+    });
+    expect(await run([record(0, 'k')], always, noBeat)).toBe(true);
+    expect(letters).toEqual([]);
+    expect(waitingSeen).toBe(true);
+    expect(obs.waitingOnInfrastructure()).toBe(false);
+  });
+
+  it('abandons the batch when the partition is lost during an outage: nothing dead-lettered, nothing to commit', async () => {
+    const { sink, letters } = deadLetters();
+    let owner = true;
+    const handled: string[] = [];
+    const run = createRecordRunner({
+      retry: policy, observer: observer(), deadLetter: sink,
+      handle: async (r) => {
+        if (r.offset === '1') {
+          owner = false;
+          throw refused();
+        }
+        handled.push(r.envelope.event_id);
+        return 'processed';
+      },
+    });
+    expect(await run([record(0, 'k'), record(1, 'k'), record(2, 'k')], () => owner, noBeat)).toBe(false);
+    expect(handled).toEqual(['e0']);
+    expect(letters).toEqual([]);
+  });
+
+  it('skips what the pre-filter knows, and hands every record over when the pre-filter fails', async () => {
+    const handled: string[] = [];
+    const handle = async (r: ConsumedRecord): Promise<Outcome> => (handled.push(r.envelope.event_id), 'processed');
+    const known = createRecordRunner({ retry: policy, observer: observer(), deadLetter: deadLetters().sink, handle, alreadyProcessed: async () => new Set(['e0']) });
+    await known([record(0, 'a'), record(1, 'b')], always, noBeat);
+    expect(handled).toEqual(['e1']);
+    handled.length = 0;
+    const broken = createRecordRunner({ retry: policy, observer: observer(), deadLetter: deadLetters().sink, handle, alreadyProcessed: async () => { throw refused(); } });
+    await broken([record(0, 'a'), record(1, 'b')], always, noBeat);
+    expect(handled.sort()).toEqual(['e0', 'e1']);
+  });
+});
+
+describe('batch runner', () => {
+  it('finds the bad record of a failed batch by handling the records alone, and dead-letters only it', async () => {
+    const { sink, letters } = deadLetters();
+    const batches: string[][] = [];
+    const run = createBatchRunner({
+      retry: policy, observer: observer(), deadLetter: sink,
+      handleBatch: async (records) => {
+        batches.push(records.map((r) => r.offset));
+        if (records.some((r) => r.offset === '2')) throw new PermanentError('a row the API refuses');
+        return records.map((): Outcome => 'processed');
+      },
+    });
+    expect(await run([record(0, 'k'), record(1, 'k'), record(2, 'k'), record(3, 'k')], always, noBeat)).toBe(true);
+    expect(batches).toEqual([['0', '1', '2', '3'], ['0'], ['1'], ['2'], ['3']]);
+    expect(letters).toEqual([{ offset: '2', reason: 'a row the API refuses', attempts: 1 }]);
+  });
+
+  it('retries a whole batch through an outage and never splits it for that', async () => {
+    const { sink, letters } = deadLetters();
+    let calls = 0;
+    const run = createBatchRunner({
+      retry: policy, observer: observer(), deadLetter: sink,
+      handleBatch: async (records) => {
+        if (++calls < 10) throw new TransientError('Sheets answered 503');
+        return records.map((): Outcome => 'processed');
+      },
+    });
+    expect(await run([record(0, 'k'), record(1, 'k')], always, noBeat)).toBe(true);
+    expect(calls).toBe(10);
+    expect(letters).toEqual([]);
+  });
+});
+
+describe('decodeRecords', () => {
+  const raw = (offset: number, value: string): RawRecord => ({ topic: 't', partition: 0, offset: String(offset), key: null, headers: {}, value: Buffer.from(value) });
+
+  it('waits for the registry, dead-letters bytes that are not an envelope, and keeps the order', async () => {
+    const { sink, letters } = deadLetters();
+    let registryUp = false;
+    let lookups = 0;
+    const codec = {
+      decodeCached: () => undefined,
+      decode: async (value: Buffer): Promise<Envelope> => {
+        if (value.toString() === 'junk') throw new PermanentError('not a Confluent-framed record');
+        if (!registryUp && ++lookups >= 5) registryUp = true;
+        if (!registryUp) throw new TransientError('schema registry unavailable');
+        return { ...record(0, null).envelope, event_id: value.toString() };
+      },
+    };
+    const decoded = await decodeRecords([raw(0, 'a'), raw(1, 'junk'), raw(2, 'b')], { codec, retry: policy, observer: observer(), deadLetter: sink }, always);
+    expect(decoded?.map((r) => r.envelope.event_id)).toEqual(['a', 'b']);
+    expect(letters).toEqual([{ offset: '1', reason: 'undecodable record: not a Confluent-framed record', attempts: 1 }]);
+  });
+
+  it('gives up the batch, not the records, when ownership ends during a registry outage', async () => {
+    const { sink, letters } = deadLetters();
+    let owner = true;
+    const codec = {
+      decodeCached: () => undefined,
+      decode: async (): Promise<Envelope> => {
+        owner = false;
+        throw new TransientError('schema registry unavailable');
+      },
+    };
+    expect(await decodeRecords([raw(0, 'a')], { codec, retry: policy, observer: observer(), deadLetter: sink }, () => owner)).toBeUndefined();
+    expect(letters).toEqual([]);
+  });
+});
