@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { commonConfigShape, env, kafkaConfigShape, loadConfig, ConfigError } from '../shared/config.js';
 import { PRODUCER_CLIENTS } from '../shared/record-writer.js';
 import { MAX_RECORD_BYTES } from '../shared/topics.js';
-import { parseBasicUsers } from './domain/credentials.js';
+import { parseBasicUsers } from '../shared/credentials.js';
 
 const JWT_ALGORITHMS = ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
 

@@ -1,6 +1,7 @@
 // Pure mapping from an NSPS Event to the WTL unified sync request (no I/O, no clock, no config loading):
 // the same event and the same settings always give the same request, which is what makes a replay
 // or a re-send after a crash harmless. Rules follow the reference WTL HLR/HSS connector.
+import { isObject } from '../shared/json.js';
 
 export const WTL_ACTIONS = ['insert', 'update', 'delete', 'set', 'unset', 'modify'] as const;
 export type WtlAction = (typeof WTL_ACTIONS)[number];
@@ -132,6 +133,3 @@ export function isOlder(a: OrderingPosition, b: OrderingPosition): boolean {
   return a.receivedAt < b.receivedAt || (a.receivedAt === b.receivedAt && a.createdAt < b.createdAt);
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}

@@ -1,7 +1,7 @@
 // The query API over the read model. Routes declare their query schemas, so validation is data;
 // the bearer-token check is a hook scoped to the inventory routes (ops routes stay open for Prometheus
 // and orchestrators).
-import { timingSafeEqual } from 'node:crypto';
+import { bearerToken, secretMatcher } from '../shared/credentials.js';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Db } from '../shared/db.js';
 import { registerOpsRoutes, type ReadinessCheck } from '../shared/http.js';
@@ -97,14 +97,11 @@ async function sourceExists(db: Db, source: Source): Promise<boolean> {
 }
 
 function bearerAuth(tokens: string[]) {
-  const accepted = tokens.map((t) => Buffer.from(t));
+  // Digest comparison (shared/credentials.ts): the answer time reveals neither a token's content nor its length.
+  const matches = secretMatcher(tokens);
   return async (req: FastifyRequest, reply: FastifyReply) => {
-    const header = req.headers.authorization ?? '';
-    const match = /^Bearer\s+(.+)$/i.exec(header);
-    const given = match ? Buffer.from(match[1]!.trim()) : undefined;
-    // Compare against every token in constant time per token, so timing does not reveal which one matched.
-    const ok = given !== undefined && accepted.map((t) => t.length === given.length && timingSafeEqual(t, given)).some(Boolean);
-    if (!ok) return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized' });
+    const given = bearerToken(req.headers.authorization);
+    if (given === undefined || !matches(given)) return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized' });
   };
 }
 

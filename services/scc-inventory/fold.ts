@@ -5,6 +5,7 @@
 // No Kafka, no database: the projector feeds it rows and writes back what it returns, and a
 // rebuild folds the same records through the same functions, which is why replay is trustworthy.
 import { createHash } from 'node:crypto';
+import { isObject } from '../shared/json.js';
 
 export type ReportType = 'full' | 'delta';
 
@@ -206,9 +207,6 @@ function sameAttributes(a: SystemAttributes, b: SystemAttributes): boolean {
   return ATTRIBUTE_FIELDS.every((f) => a[f] === b[f]);
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function str(v: unknown): string | null {
   if (v === undefined || v === null) return null;

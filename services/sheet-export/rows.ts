@@ -3,6 +3,7 @@
 // exporter reads back (column A) to find out which rows a crashed run already appended.
 import type { Envelope } from '../shared/envelope.js';
 import { PermanentError } from '../shared/errors.js';
+import { isObject } from '../shared/json.js';
 
 export type Cell = string | number | boolean;
 export type Row = Cell[];
@@ -176,9 +177,6 @@ function requireId(env: Envelope, body: Json): Cell {
   throw new PermanentError(`1NCE record ${env.event_id} has no id`);
 }
 
-function isObject(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function obj(v: unknown): Json {
   return isObject(v) ? v : {};

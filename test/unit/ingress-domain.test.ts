@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../services/shared/config.js';
 import { loadIngressConfig } from '../../services/ingress/config.js';
-import { basicCredentialsMatch, bearerToken, matchesAny, parseBasicUsers } from '../../services/ingress/domain/credentials.js';
+import { basicCredentialsMatch, bearerToken, matchesAny, parseBasicUsers } from '../../services/shared/credentials.js';
 import { parseJsonBytes } from '../../services/ingress/domain/json.js';
 import { NotAJsonArrayError, arrayElementRanges } from '../../services/ingress/domain/json-array.js';
 import { nspsRecordKey, validateNspsEvent } from '../../services/ingress/domain/nsps-event.js';

@@ -2,7 +2,7 @@
 // Here an NSPS webhook becomes one Kafka record on the nspsEvents topic.
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { errorMessage } from '../../shared/errors.js';
-import { bearerToken, secretMatcher } from '../domain/credentials.js';
+import { bearerToken, secretMatcher } from '../../shared/credentials.js';
 import { parseJsonBytes } from '../domain/json.js';
 import { nspsRecordKey, validateNspsEvent } from '../domain/nsps-event.js';
 import { BodyError, bodyParser } from '../http/body.js';

@@ -8,7 +8,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Envelope } from '../../shared/envelope.js';
 import { errorMessage } from '../../shared/errors.js';
 import { MAX_RECORD_BYTES } from '../../shared/topics.js';
-import { basicCredentialsMatcher, parseBasicUsers } from '../domain/credentials.js';
+import { basicCredentialsMatcher, parseBasicUsers } from '../../shared/credentials.js';
 import { parseJsonBytes } from '../domain/json.js';
 import { arrayElementRanges, type ByteRange } from '../domain/json-array.js';
 import { classifyOnceRecord } from '../domain/once-records.js';

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { errorMessage } from '../../shared/errors.js';
 import { MAX_RECORD_BYTES } from '../../shared/topics.js';
-import { bearerToken } from '../domain/credentials.js';
+import { bearerToken } from '../../shared/credentials.js';
 import { parseJsonBytes } from '../domain/json.js';
 import { PARSE_FAILED, checkSapReport, parseReportType, splitIntoParts, type TenantClaim } from '../domain/sap-report.js';
 import { BodyError, bodyParser } from '../http/body.js';
