@@ -4,6 +4,7 @@ import { commonConfigShape, env, kafkaConfigShape, loadConfig, ConfigError } fro
 import { PRODUCER_CLIENTS } from '../shared/record-writer.js';
 import { MAX_RECORD_BYTES } from '../shared/topics.js';
 import { parseBasicUsers } from '../shared/credentials.js';
+import { DEV_DEFAULTS } from '../../scripts/dev-defaults.js';
 
 const JWT_ALGORITHMS = ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
 
@@ -48,6 +49,8 @@ export const ingressConfigShape = {
   SAP_JWT_AUDIENCE: env.optionalString(),
   SAP_JWT_CLOCK_TOLERANCE_SECONDS: env.int(30),
   SAP_MAX_BODY_BYTES: env.int(5 * 1024 * 1024, 1),
+  /** Set by `npm start` for its children: the embedded development credentials are accepted on any HOST. */
+  SWITCHBOARD_STARTED_BY: env.optionalString(),
 };
 
 export type IngressConfig = z.infer<z.ZodObject<typeof ingressConfigShape>>;
@@ -90,7 +93,31 @@ export function checkIngressConfig(cfg: IngressConfig): void {
   if (cfg.HTTP_REQUEST_TIMEOUT_MS > 0 && cfg.HTTP_REQUEST_TIMEOUT_MS <= cfg.BODY_TIMEOUT_MS) {
     problems.push(`HTTP_REQUEST_TIMEOUT_MS: must be above BODY_TIMEOUT_MS (${cfg.BODY_TIMEOUT_MS}) so the sources answer their own timeout (got "${cfg.HTTP_REQUEST_TIMEOUT_MS}")`);
   }
+  problems.push(...devCredentialProblems(cfg));
   if (problems.length > 0) throw new ConfigError(problems);
+}
+
+/** True for addresses only this machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h) || /^::ffff:127(\.\d{1,3}){3}$/.test(h);
+}
+
+/**
+ * The development credentials of `npm start` (scripts/dev-defaults.ts) are public: they are refused unless
+ * ingress listens on loopback only or `npm start` started it.
+ */
+export function devCredentialProblems(cfg: IngressConfig): string[] {
+  if (isLoopbackHost(cfg.HOST) || cfg.SWITCHBOARD_STARTED_BY === 'npm-start') return [];
+  const why = `a public development credential is accepted only when HOST is loopback or under npm start (HOST is "${cfg.HOST}"); set your own (docs/configuration.md)`;
+  const problems: string[] = [];
+  const devToken = DEV_DEFAULTS.NSPS_API_TOKENS!;
+  if (cfg.NSPS_API_TOKENS.includes(devToken)) problems.push(`NSPS_API_TOKENS: contains the development token "${devToken}": ${why}`);
+  const devPassword = DEV_DEFAULTS.ONCE_BASIC_AUTH_USERS!.slice(DEV_DEFAULTS.ONCE_BASIC_AUTH_USERS!.indexOf(':') + 1);
+  const { users } = parseBasicUsers(cfg.ONCE_BASIC_AUTH_USERS);
+  if (users.some((u) => u.password === devPassword)) problems.push(`ONCE_BASIC_AUTH_USERS: uses the development password "${devPassword}": ${why}`);
+  if (cfg.SAP_JWT_HS256_SECRET === DEV_DEFAULTS.SAP_JWT_HS256_SECRET) problems.push(`SAP_JWT_HS256_SECRET: is the development secret: ${why}`);
+  return problems;
 }
 
 export function loadIngressConfig(envVars: Record<string, string | undefined> = process.env): IngressConfig {

@@ -1,5 +1,6 @@
 // Configuration comes from the environment only, and is validated once at start.
 // Every wrong or missing variable is named in one message, so an operator fixes them all at once.
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
 export class ConfigError extends Error {
@@ -11,26 +12,62 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
-/** Parses `env` against a shape whose keys are the variable names. Empty strings count as unset. */
+/**
+ * Parses `env` against a shape whose keys are the variable names. Empty strings count as unset.
+ * Every variable can also be read from a file named by `<NAME>_FILE` (the convention of the official
+ * Docker images, for Docker and Kubernetes secrets); one trailing newline is dropped, like every value's
+ * surrounding whitespace.
+ */
 export function loadConfig<S extends z.ZodRawShape>(shape: S, env: Env = process.env): z.infer<z.ZodObject<S>> {
   const cleaned: Env = {};
+  const fromFile = new Set<string>();
+  const fileProblems = new Map<string, string>();
   for (const key of Object.keys(shape)) {
-    const value = env[key];
+    const read = readVariable(key, env);
+    if ('problem' in read) {
+      fileProblems.set(key, read.problem);
+      continue;
+    }
+    if (read.fromFile) fromFile.add(key);
+    const value = read.value;
     cleaned[key] = value === undefined || value.trim() === '' ? undefined : value.trim();
   }
   const result = z.object(shape).safeParse(cleaned);
-  if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) => {
+  if (result.success && fileProblems.size === 0) return result.data;
+  const problems = [...fileProblems.values()];
+  for (const issue of result.success ? [] : result.error.issues) {
     const name = String(issue.path[0] ?? '?');
+    if (fileProblems.has(name)) continue; // its file is the problem, said once
     const got = cleaned[name];
-    const shown = got === undefined ? 'it is not set' : isSecretName(name) ? 'got a value (hidden)' : `got "${got}"`;
-    return `${name}: ${issue.message} (${shown})`;
-  });
+    const shown = got === undefined ? 'it is not set' : isSecretName(name) || fromFile.has(name) ? 'got a value (hidden)' : `got "${got}"`;
+    problems.push(`${name}${fromFile.has(name) ? ` (from ${name}_FILE)` : ''}: ${issue.message} (${shown})`);
+  }
   throw new ConfigError(problems);
 }
 
+/** NAME from the environment, or from the file NAME_FILE names; never both. */
+function readVariable(name: string, env: Env): { value: string | undefined; fromFile: boolean } | { problem: string } {
+  const isSet = (v: string | undefined): v is string => v !== undefined && v.trim() !== '';
+  const direct = env[name];
+  const file = env[`${name}_FILE`];
+  if (!isSet(file)) return { value: direct, fromFile: false };
+  if (isSet(direct)) return { problem: `${name} and ${name}_FILE: set only one of them (both are set)` };
+  const path = file.trim();
+  let content: string;
+  try {
+    content = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (err as Error).message;
+    return { problem: `${name}_FILE: cannot read "${path}" (${why})` };
+  }
+  content = content.replace(/\r?\n$/, '');
+  if (content.trim() === '') return { problem: `${name}_FILE: "${path}" is empty` };
+  return { value: content, fromFile: true };
+}
+
 function isSecretName(name: string): boolean {
-  return /TOKEN|PASSWORD|SECRET|KEY|CREDENTIAL/i.test(name);
+  return /TOKEN|PASSWORD|SECRET|KEY|CREDENTIAL|USERS|SERVICE_ACCOUNT|DATABASE_URL/i.test(name);
 }
 
 // Reusable field types. Each yields a clear message for the operator.
