@@ -3,6 +3,10 @@
 // SCHEMA_REGISTRY_URL point elsewhere), then ingress and the three consumers as child processes,
 // prints where everything listens and the credentials to send a first webhook, and on Ctrl-C
 // stops the services (each drains and commits) and then the local infrastructure it started.
+//
+// Ctrl-C reaches every process of the terminal's foreground group at once: the services get the
+// terminal's SIGINT and this script's SIGTERM, and take both as one stop (services/shared/shutdown.ts).
+// A second Ctrl-C, after the "draining…" line and the signal window, makes them exit at once.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -10,6 +14,7 @@ import { createInterface } from 'node:readline';
 import 'dotenv/config';
 import { SignJWT } from 'jose';
 import { defaultStackOptions, portAnswers, repoRoot, startStack, stopStack } from '../infra/local/stack.js';
+import { SIGNAL_WINDOW_MS } from '../services/shared/shutdown.js';
 import { DEV_DEFAULTS, SERVICES } from './dev-defaults.js';
 
 
@@ -21,7 +26,8 @@ async function main(): Promise<void> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   const usingDefaults = new Set<string>();
   for (const [k, v] of Object.entries(DEV_DEFAULTS)) {
-    if (!env[k]) {
+    // NAME_FILE (a secret in a file) counts as set: the services refuse NAME and NAME_FILE together.
+    if (!env[k] && !env[`${k}_FILE`]) {
       env[k] = v;
       usingDefaults.add(k);
     }
@@ -43,9 +49,29 @@ async function main(): Promise<void> {
     env.KAFKA_REPLICATION_FACTOR ||= String(replicationFactor);
   }
 
+  // Ingress accepts the public development credentials on a non-loopback HOST only under npm start.
+  env.SWITCHBOARD_STARTED_BY = 'npm-start';
+
   const portOf = (svc: (typeof SERVICES)[number]): number => Number(env[`${svc.name.toUpperCase().replace('-', '_')}_PORT`] ?? svc.port);
   const children = new Map<string, ChildProcess>();
   let stopping = false;
+  let stopSignalAt = 0;
+  let forced = false;
+  const onSignal = (): void => {
+    if (!stopping) {
+      stopSignalAt = Date.now();
+      void shutdown(0);
+      return;
+    }
+    // The same Ctrl-C (the terminal signals the whole group), or a supervisor's signal beside it.
+    if (Date.now() - stopSignalAt < SIGNAL_WINDOW_MS || forced) return;
+    forced = true;
+    say('Second Ctrl-C: the services exit now, without finishing their drain.');
+    // Past the window every service takes a signal as "exit now" (it may have had the terminal's already).
+    for (const c of children.values()) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   for (const svc of SERVICES) {
     // node --import tsx (not the tsx CLI, whose extra wrapper process would not pass on a SIGKILL).
     const child = spawn(process.execPath, ['--import', 'tsx', svc.entry], {
@@ -58,12 +84,20 @@ async function main(): Promise<void> {
     for (const stream of [child.stdout!, child.stderr!]) {
       createInterface({ input: stream }).on('line', (line) => {
         file.write(`${line}\n`);
-        // The console shows warnings, errors and anything that is not a JSON log line (start-up failures).
+        // The console shows warnings, errors and anything that is not a JSON log line (start-up failures),
+        // and while stopping, each service's drain and stop.
         if (!line.startsWith('{') || /"level":"(warn|error|fatal)"/.test(line)) say(`[${svc.name}] ${line}`);
+        else if (stopping) {
+          const m = /"msg":"(draining…|stopped)[^"]*"/.exec(line);
+          if (m?.[1] === 'draining…') say(`[${svc.name}] draining…`);
+          else if (m?.[1] === 'stopped') say(`[${svc.name}] stopped after ${/"ms":(\d+)/.exec(line)?.[1] ?? '?'} ms`);
+        }
       });
     }
     child.on('exit', (code, signal) => {
-      if (!stopping) {
+      if (stopping) {
+        if (code !== 0) say(`[${svc.name}] exited (code ${code ?? signal})`);
+      } else {
         say(`[${svc.name}] exited (code ${code ?? signal}); see ${join(logDir, `${svc.name}.log`)}. Stopping everything.`);
         void shutdown(1);
       }
@@ -111,16 +145,17 @@ async function main(): Promise<void> {
     if (usingDefaults.has('NSPS_API_TOKENS')) say(`  NSPS:  Authorization: Bearer ${env.NSPS_API_TOKENS}`);
     if (usingDefaults.has('ONCE_BASIC_AUTH_USERS')) say(`  1NCE:  Basic auth ${env.ONCE_BASIC_AUTH_USERS}   (POST ${ingress}/1nce/data-streamer)`);
     if (usingDefaults.has('SAP_JWT_HS256_SECRET')) say(`  SAP:   Authorization: Bearer ${jwt}`);
+    if (env.HOST && !/^(127\.|localhost$|::1$|\[::1\]$)/.test(env.HOST)) say(`  WARNING: HOST=${env.HOST} exposes ingress beyond this machine with these public credentials.`);
     say('');
   }
   say('Next, in a second terminal:  npm run samples   (sends every source\'s example webhooks)');
   say(`Try one by hand:  curl -i -X POST ${ingress}/process-event -H 'Authorization: Bearer ${usingDefaults.has('NSPS_API_TOKENS') ? env.NSPS_API_TOKENS : '<token>'}' -H 'Content-Type: application/json' --data @samples/nsps-event.json`);
-  say('Stop everything with Ctrl-C.');
+  say('Stop everything with Ctrl-C (each service drains and commits; a second Ctrl-C exits at once).');
 
   async function shutdown(code: number): Promise<void> {
     if (stopping) return;
     stopping = true;
-    say('\nStopping services…');
+    say(`\nDraining… each service stops accepting, finishes or abandons its in-flight work, commits and disconnects. Ctrl-C again (after ${SIGNAL_WINDOW_MS / 1000} s) to exit at once.`);
     await Promise.all(
       [...children.values()].map(
         (c) =>
@@ -139,8 +174,6 @@ async function main(): Promise<void> {
     say('Stopped.');
     process.exit(code);
   }
-  process.on('SIGINT', () => void shutdown(0));
-  process.on('SIGTERM', () => void shutdown(0));
 }
 
 main().catch((err: unknown) => {

@@ -1,33 +1,65 @@
-// Graceful shutdown: on SIGTERM/SIGINT run the steps in order (stop accepting, drain, commit, disconnect).
-// A second signal, or steps taking longer than the grace period, end the process at once.
+// Graceful shutdown: on SIGTERM/SIGINT run the steps in order (stop accepting, drain, commit, disconnect), once.
+//
+// One Ctrl-C often arrives as several signals: the terminal sends SIGINT to the whole foreground process
+// group, and `npm start` (or a supervisor) passes a SIGTERM on as well. Every signal within
+// SIGNAL_WINDOW_MS of the first belongs to the same stop and is ignored; a signal after the window (a
+// second Ctrl-C once "draining…" was shown) ends the process at once, as do steps running past the grace.
 import type { Logger } from './logger.js';
 
 export type ShutdownStep = { name: string; run: () => Promise<void> };
 
-export function installShutdown(logger: Logger, steps: ShutdownStep[], graceMs = 20_000): void {
-  let shuttingDown = false;
-  const shutdown = async (signal: string): Promise<void> => {
-    if (shuttingDown) {
-      logger.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
+/** Signals this close to the first are the same stop (the terminal's SIGINT and a supervisor's SIGTERM). */
+export const SIGNAL_WINDOW_MS = 2_000;
+
+export interface ShutdownOptions {
+  graceMs?: number;
+  windowMs?: number;
+  /** Defaults to process.exit; tests pass their own. */
+  exit?: (code: number) => void;
+  now?: () => number;
+}
+
+/** The signal handler: the first call drains, calls within the window are ignored, a later one exits at once. */
+export function shutdownHandler(logger: Logger, steps: ShutdownStep[], opts: ShutdownOptions = {}): (signal: string) => Promise<void> {
+  const { graceMs = 20_000, windowMs = SIGNAL_WINDOW_MS, exit = (code: number) => process.exit(code), now = Date.now } = opts;
+  let firstAt: number | undefined;
+  return async (signal) => {
+    if (firstAt !== undefined) {
+      const sinceMs = now() - firstAt;
+      if (sinceMs < windowMs) {
+        logger.info({ signal, since_ms: sinceMs }, 'already draining: signal ignored (the same stop)');
+        return;
+      }
+      logger.warn({ signal, since_ms: sinceMs }, 'second signal: exiting now without finishing the drain');
+      exit(1);
+      return;
     }
-    shuttingDown = true;
-    logger.info({ signal }, 'shutting down');
+    firstAt = now();
+    const started = firstAt;
+    logger.info({ signal, steps: steps.map((s) => s.name), window_ms: windowMs, grace_ms: graceMs }, 'draining… (stop accepting, finish or abandon in-flight work, commit, disconnect)');
     const force = setTimeout(() => {
       logger.error({ grace_ms: graceMs }, 'shutdown took too long: exiting');
-      process.exit(1);
+      exit(1);
     }, graceMs);
     force.unref();
+    let failed = false;
     for (const step of steps) {
       try {
         await step.run();
       } catch (err) {
+        failed = true;
         logger.error({ step: step.name, err: err instanceof Error ? err.message : String(err) }, 'shutdown step failed');
       }
     }
-    logger.info('stopped');
-    process.exit(0);
+    clearTimeout(force);
+    logger.info({ ms: now() - started, clean: !failed }, 'stopped');
+    exit(0);
   };
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  process.once('SIGINT', () => void shutdown('SIGINT'));
+}
+
+export function installShutdown(logger: Logger, steps: ShutdownStep[], graceMs = 20_000): void {
+  const handle = shutdownHandler(logger, steps, { graceMs });
+  // `on`, not `once`: a signal that found no listener would end the process with the default action.
+  process.on('SIGTERM', () => void handle('SIGTERM'));
+  process.on('SIGINT', () => void handle('SIGINT'));
 }
