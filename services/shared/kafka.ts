@@ -15,8 +15,7 @@ export function createKafka(cfg: KafkaConfig, logger: Logger, clientSuffix = '')
     logLevel: logLevel.WARN,
     logCreator: () => (entry: LogEntry) => {
       const { message, ...extra } = entry.log;
-      const level = entry.level === logLevel.ERROR ? 'error' : entry.level === logLevel.WARN ? 'warn' : 'debug';
-      logger[level]({ kafka: entry.namespace, ...redactKafkaLog(extra) }, message);
+      logger[kafkaLogLevel(entry.level, message, extra)]({ kafka: entry.namespace, ...redactKafkaLog(extra) }, message);
     },
   };
   if (cfg.KAFKA_SSL) {
@@ -34,6 +33,23 @@ export function createKafka(cfg: KafkaConfig, logger: Logger, clientSuffix = '')
   return new Kafka(config);
 }
 
+/**
+ * Conditions of a cluster that is starting or moving leaders (a coordinator loading, a leader not elected
+ * yet, a topic not yet known to the broker asked): kafkajs retries through them and logs each attempt as an
+ * error. They are expected on every fresh start and during a broker failover, so they are logged as info;
+ * when the retries run out, the caller gets the error and classifies it (errors.ts).
+ */
+const TRANSIENT_CLUSTER_CONDITIONS = /coordinator is loading|coordinator is not available|not the correct coordinator|leader not available|not the leader|does not host this topic-partition|There is no leader for this topic-partition|rebalance in progress|Connection error: connect ECONNREFUSED/i;
+
+export function kafkaLogLevel(level: logLevel, message: string, extra: Record<string, unknown>): 'error' | 'warn' | 'info' | 'debug' {
+  if (level !== logLevel.ERROR && level !== logLevel.WARN) return 'debug';
+  const error = typeof extra.error === 'string' ? extra.error : '';
+  // A consumer crash is restarted by kafkajs, but it stays visible whatever caused it.
+  if (message.startsWith('Crash')) return 'warn';
+  if (TRANSIENT_CLUSTER_CONDITIONS.test(error) || TRANSIENT_CLUSTER_CONDITIONS.test(message)) return 'info';
+  return level === logLevel.ERROR ? 'error' : 'warn';
+}
+
 function redactKafkaLog(extra: Record<string, unknown>): Record<string, unknown> {
   const { sasl: _sasl, ssl: _ssl, ...rest } = extra;
   return rest;
@@ -42,15 +58,20 @@ function redactKafkaLog(extra: Record<string, unknown>): Record<string, unknown>
 /**
  * Idempotent producer: retries cannot duplicate or reorder records within a partition,
  * and every send waits for all in-sync replicas (acks=-1).
+ *
+ * Retries: unbounded by default, as the idempotent producer needs them to be (kafkajs warns otherwise): a
+ * consumer's dead-letter write waits out a broker outage instead of failing. Ingress's kafkajs writer asks
+ * for `bounded` retries instead: it answers every webhook within KAFKA_PRODUCE_TIMEOUT_MS and must not
+ * pile up sends that retry for ever during an outage; kafkajs logs its warning once for that producer.
  */
-export async function createProducer(kafka: Kafka): Promise<Producer> {
+export async function createProducer(kafka: Kafka, opts: { bounded?: boolean } = {}): Promise<Producer> {
   const producer = kafka.producer({
     // The Java client's murmur2 partitioner: the same key lands in the same partition whichever client wrote it.
     createPartitioner: Partitioners.DefaultPartitioner,
     idempotent: true,
     maxInFlightRequests: 5,
     allowAutoTopicCreation: false,
-    retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 2000 },
+    retry: { retries: opts.bounded ? 5 : Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: opts.bounded ? 2000 : 5000 },
   });
   await producer.connect();
   return producer;

@@ -50,7 +50,7 @@ export async function createRecordWriter(cfg: KafkaConfig & { KAFKA_PRODUCER_CLI
 }
 
 async function kafkajsWriter(cfg: KafkaConfig, logger: Logger, clientSuffix: string): Promise<RecordWriter> {
-  const producer = await createProducer(createKafka(cfg, logger, clientSuffix));
+  const producer = await createProducer(createKafka(cfg, logger, clientSuffix), { bounded: true });
   return {
     client: 'kafkajs',
     write: (records, opts) => produceAll(producer, byTopic(records), opts),
