@@ -1,7 +1,9 @@
 // Pure mapping from an NSPS Event to the WTL unified sync request (no I/O, no clock, no config loading):
 // the same event and the same settings always give the same request, which is what makes a replay
-// or a re-send after a crash harmless. Rules follow the reference WTL HLR/HSS connector.
+// or a re-send after a crash harmless. Rules follow the reference WTL HLR/HSS connector. The payload
+// is read with the NSPS contract (shared/contracts/nsps-event.ts), the one ingress accepted it with.
 import { isObject } from '../shared/json.js';
+import { parseNspsEvent, type NspsEvent } from '../shared/contracts/nsps-event.js';
 
 export const WTL_ACTIONS = ['insert', 'update', 'delete', 'set', 'unset', 'modify'] as const;
 export type WtlAction = (typeof WTL_ACTIONS)[number];
@@ -34,30 +36,25 @@ export type MappingResult =
 
 const MSISDN_SUFFIX = '@msisdn';
 
-/** Parses the raw NSPS payload bytes and maps them; any problem with the data is an 'invalid' result. */
+/** Parses the raw NSPS payload bytes with the NSPS contract and maps the event; a payload that is not an Event is 'invalid'. */
 export function mapPayload(payload: Buffer | string, settings: MappingSettings): MappingResult {
-  let event: unknown;
-  try {
-    event = JSON.parse(typeof payload === 'string' ? payload : payload.toString('utf8'));
-  } catch (err) {
-    return { kind: 'invalid', reason: `payload is not valid JSON: ${err instanceof Error ? err.message : String(err)}` };
-  }
-  return mapEvent(event, settings);
+  const parsed = parseNspsEvent(typeof payload === 'string' ? Buffer.from(payload) : payload);
+  if (!parsed.ok) return { kind: 'invalid', reason: `payload is not an NSPS event: ${parsed.error}` };
+  return mapEvent(parsed.event, settings);
 }
 
-export function mapEvent(event: unknown, settings: MappingSettings): MappingResult {
-  if (!isObject(event)) return { kind: 'invalid', reason: 'event is not a JSON object' };
-  const data = event.data;
-  const eventType = isObject(data) ? data.event_type : undefined;
-  if (typeof eventType !== 'string' || eventType === '') return { kind: 'invalid', reason: 'data.event_type is missing' };
+export function mapEvent(event: NspsEvent, settings: MappingSettings): MappingResult {
+  const eventType = event.data.event_type;
+  // The contract allows an empty event type; no action can be configured for it.
+  if (eventType === '') return { kind: 'invalid', reason: 'data.event_type is missing' };
 
   // An own-property lookup, so names like "constructor" never resolve to something inherited.
   const action = Object.prototype.hasOwnProperty.call(settings.eventActions, eventType) ? settings.eventActions[eventType] : undefined;
   if (!action) return { kind: 'skip', eventType, reason: `no WTL action configured for event type ${eventType}` };
 
-  const pb = isObject(event.pb_data) ? event.pb_data : {};
-  const sim = isObject(pb.sim_info) ? pb.sim_info : {};
-  const account = isObject(pb.account_info) ? pb.account_info : {};
+  const pb = event.pb_data ?? {};
+  const sim = pb.sim_info ?? {};
+  const account = pb.account_info ?? {};
 
   const imsi = typeof sim.imsi === 'string' ? sim.imsi.trim() : typeof sim.imsi === 'number' ? String(sim.imsi) : '';
   if (imsi === '') return { kind: 'invalid', reason: 'pb_data.sim_info.imsi is missing' };
@@ -75,8 +72,8 @@ export function mapEvent(event: unknown, settings: MappingSettings): MappingResu
     msisdn: msisdn ? [msisdn] : [],
     action,
   };
-  const cs = profile(pb, 'cs_profile') ?? settings.defaultCsProfile;
-  const eps = profile(pb, 'eps_profile') ?? settings.defaultEpsProfile;
+  const cs = profile(pb.access_policy_info, 'cs_profile') ?? settings.defaultCsProfile;
+  const eps = profile(pb.access_policy_info, 'eps_profile') ?? settings.defaultEpsProfile;
   if (cs !== undefined) request.cs_profile = cs;
   if (eps !== undefined) request.eps_profile = eps;
   return { kind: 'sync', eventType, request, createdAt: typeof event.created_at === 'string' ? event.created_at : undefined };
@@ -89,9 +86,8 @@ export function msisdnFromAccountId(id: unknown): string | undefined {
   return msisdn === '' ? undefined : msisdn;
 }
 
-function profile(pb: Record<string, unknown>, name: string): string | undefined {
-  const policy = pb.access_policy_info;
-  if (!isObject(policy) || !Array.isArray(policy.attributes)) return undefined;
+function profile(policy: Record<string, unknown> | null | undefined, name: string): string | undefined {
+  if (!policy || !Array.isArray(policy.attributes)) return undefined;
   for (const attr of policy.attributes) {
     if (isObject(attr) && attr.name === name && typeof attr.value === 'string' && attr.value !== '') return attr.value;
   }

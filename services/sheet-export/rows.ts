@@ -1,6 +1,9 @@
 // Pure mapping from a raw-event envelope to one spreadsheet row. No I/O: unit-tested with the
 // senders' reference payloads. The first cell of every row is the envelope's event_id, which the
-// exporter reads back (column A) to find out which rows a crashed run already appended.
+// exporter reads back (column A) to find out which rows a crashed run already appended. Payloads are
+// read with the contracts ingress accepted them with (shared/contracts/nsps-event.ts, once-record.ts).
+import { parseNspsEvent, type NspsEvent } from '../shared/contracts/nsps-event.js';
+import { parseOnceRecord, type OnceKind } from '../shared/contracts/once-record.js';
 import type { Envelope } from '../shared/envelope.js';
 import { PermanentError } from '../shared/errors.js';
 import { isObject } from '../shared/json.js';
@@ -42,8 +45,7 @@ export const MAX_CELL_CHARS = 50_000;
 /** Maps one envelope to its row. Throws PermanentError when the payload cannot be read (it goes to the dead letters). */
 export function toRow(envelope: Envelope): MappedRow {
   const kind = kindOf(envelope.kind);
-  const body = parseObject(envelope.payload, envelope.event_id);
-  const row = kind === 'nsps' ? nspsRow(envelope, body) : kind === 'onceEvents' ? onceEventRow(envelope, body) : onceUsageRow(envelope, body);
+  const row = kind === 'nsps' ? nspsRow(envelope, nspsEvent(envelope)) : kind === 'onceEvents' ? onceEventRow(envelope, onceRecord(envelope, '1nce.event')) : onceUsageRow(envelope, onceRecord(envelope, '1nce.usage'));
   return { kind, eventId: envelope.event_id, row: row.map(clip) };
 }
 
@@ -62,32 +64,34 @@ function kindOf(kind: string): RowKind {
 
 type Json = Record<string, unknown>;
 
-function parseObject(payload: Buffer, eventId: string): Json {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(payload.toString('utf8'));
-  } catch (err) {
-    throw new PermanentError(`payload of ${eventId} is not JSON: ${(err as Error).message}`);
-  }
-  if (!isObject(parsed)) throw new PermanentError(`payload of ${eventId} is not a JSON object`);
-  return parsed;
+function nspsEvent(env: Envelope): NspsEvent {
+  const parsed = parseNspsEvent(env.payload);
+  if (!parsed.ok) throw new PermanentError(`payload of ${env.event_id} is not an NSPS event: ${parsed.error}`);
+  if (parsed.event.data.event_type === '') throw new PermanentError(`NSPS event ${env.event_id} has no data.event_type`);
+  return parsed.event;
 }
 
-function nspsRow(env: Envelope, body: Json): Row {
-  const data = obj(body.data);
-  const eventType = data.event_type;
-  if (typeof eventType !== 'string' || eventType === '') throw new PermanentError(`NSPS event ${env.event_id} has no data.event_type`);
-  const pb = obj(body.pb_data);
-  const account = obj(pb.account_info);
-  const sim = obj(pb.sim_info);
-  const policy = obj(pb.access_policy_info);
+/** The record's fields and its id, when the payload classifies as the envelope's kind. */
+function onceRecord(env: Envelope, kind: OnceKind): { id: Cell; fields: Json } {
+  const parsed = parseOnceRecord(env.payload, Number(env.attributes.index ?? 0));
+  if (!parsed.ok) throw new PermanentError(`payload of ${env.event_id} is not a 1NCE record (${parsed.reason}): ${parsed.error}`);
+  if (parsed.record.kind !== kind) throw new PermanentError(`payload of ${env.event_id} is a ${parsed.record.kind} record, not ${kind}`);
+  return { id: parsed.record.id, fields: parsed.record.fields };
+}
+
+function nspsRow(env: Envelope, event: NspsEvent): Row {
+  const data = event.data;
+  const pb = event.pb_data ?? {};
+  const account = pb.account_info ?? {};
+  const sim = pb.sim_info ?? {};
+  const policy = pb.access_policy_info ?? {};
   const accountId = text(account.id);
   // The SIM's own MSISDN when NSPS sent it, else the account id of the form <msisdn>@msisdn.
   const msisdn = text(sim.msisdn) || (accountId.endsWith('@msisdn') ? accountId.slice(0, -'@msisdn'.length) : '');
   return [
     env.event_id,
     iso(env.received_at),
-    eventType,
+    data.event_type,
     text(sim.imsi),
     msisdn,
     text(account.bill_status),
@@ -98,17 +102,16 @@ function nspsRow(env: Envelope, body: Json): Row {
     cell(account.i_customer),
     text(sim.status),
     text(policy.name),
-    text(body.handler_id),
-    text(body.created_at),
-    text(body.updated_at),
-    text(body.status),
+    text(event.handler_id),
+    text(event.created_at),
+    text(event.updated_at),
+    text(event.status),
     data.variables === undefined ? '' : JSON.stringify(data.variables),
     env.request_id,
   ];
 }
 
-function onceEventRow(env: Envelope, body: Json): Row {
-  const id = requireId(env, body);
+function onceEventRow(env: Envelope, { id, fields: body }: { id: Cell; fields: Json }): Row {
   const sim = obj(body.sim);
   const detail = obj(body.detail);
   const country = obj(detail.country);
@@ -137,8 +140,7 @@ function onceEventRow(env: Envelope, body: Json): Row {
   ];
 }
 
-function onceUsageRow(env: Envelope, body: Json): Row {
-  const id = requireId(env, body);
+function onceUsageRow(env: Envelope, { id, fields: body }: { id: Cell; fields: Json }): Row {
   const sim = obj(body.sim);
   const volume = obj(body.volume);
   const operator = obj(body.operator);
@@ -170,13 +172,6 @@ function onceUsageRow(env: Envelope, body: Json): Row {
     env.request_id,
   ];
 }
-
-function requireId(env: Envelope, body: Json): Cell {
-  const id = body.id;
-  if (typeof id === 'number' || (typeof id === 'string' && id !== '')) return id;
-  throw new PermanentError(`1NCE record ${env.event_id} has no id`);
-}
-
 
 function obj(v: unknown): Json {
   return isObject(v) ? v : {};

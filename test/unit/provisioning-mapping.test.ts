@@ -4,6 +4,14 @@ import { describe, expect, it } from 'vitest';
 import { isOlder, mapEvent, mapPayload, msisdnFromAccountId, orderingPosition, parseEventActions, type MappingSettings } from '../../services/provisioning/mapping.js';
 import { loadProvisioningConfig, mappingSettings } from '../../services/provisioning/config.js';
 import { nspsExampleEvent } from '../support/examples.js';
+import { checkNspsEvent, type NspsEvent } from '../../services/shared/contracts/nsps-event.js';
+
+/** The test's plain object, read with the NSPS contract as the payload would be. */
+function asEvent(value: unknown): NspsEvent {
+  const parsed = checkNspsEvent(value);
+  if (!parsed.ok) throw new Error(`not an NSPS event: ${parsed.error}`);
+  return parsed.event;
+}
 
 const settings: MappingSettings = {
   eventActions: { 'SIM/Updated': 'update' },
@@ -12,7 +20,7 @@ const settings: MappingSettings = {
 };
 
 function syncOf(event: unknown, s: MappingSettings = settings) {
-  const r = mapEvent(event, s);
+  const r = mapEvent(asEvent(event), s);
   if (r.kind !== 'sync') throw new Error(`expected sync, got ${JSON.stringify(r)}`);
   return r.request;
 }
@@ -77,10 +85,10 @@ describe('NSPS event → WTL unified sync request', () => {
   it('rejects an event without an IMSI as invalid', () => {
     const e = nspsExampleEvent();
     delete e.pb_data.sim_info.imsi;
-    expect(mapEvent(e, settings)).toEqual({ kind: 'invalid', reason: 'pb_data.sim_info.imsi is missing' });
+    expect(mapEvent(asEvent(e), settings)).toEqual({ kind: 'invalid', reason: 'pb_data.sim_info.imsi is missing' });
     const noPb = nspsExampleEvent();
     delete noPb.pb_data;
-    expect(mapEvent(noPb, settings).kind).toBe('invalid');
+    expect(mapEvent(asEvent(noPb), settings).kind).toBe('invalid');
   });
 
   it('checks the IMSI against WTL_IMSI_REGEXP when configured', () => {
@@ -88,7 +96,7 @@ describe('NSPS event → WTL unified sync request', () => {
     expect(syncOf(nspsExampleEvent(), strict).imsi).toBe('001010000020349');
     const e = nspsExampleEvent();
     e.pb_data.sim_info.imsi = '999990000020349';
-    const r = mapEvent(e, strict);
+    const r = mapEvent(asEvent(e), strict);
     expect(r.kind).toBe('invalid');
     expect(r.kind === 'invalid' && r.reason).toMatch(/does not match WTL_IMSI_REGEXP/);
   });
@@ -116,9 +124,9 @@ describe('NSPS event → WTL unified sync request', () => {
   it('skips an event type without a configured action', () => {
     const e = nspsExampleEvent();
     e.data.event_type = 'Account/BalanceChanged';
-    expect(mapEvent(e, settings)).toMatchObject({ kind: 'skip', eventType: 'Account/BalanceChanged' });
+    expect(mapEvent(asEvent(e), settings)).toMatchObject({ kind: 'skip', eventType: 'Account/BalanceChanged' });
     e.data.event_type = 'constructor';
-    expect(mapEvent(e, settings).kind).toBe('skip');
+    expect(mapEvent(asEvent(e), settings).kind).toBe('skip');
   });
 
   it('uses whatever action the map configures', () => {
@@ -127,10 +135,14 @@ describe('NSPS event → WTL unified sync request', () => {
     expect(syncOf(e, { ...settings, eventActions: { 'SIM/Deleted': 'delete' } }).action).toBe('delete');
   });
 
-  it('reports invalid JSON and a missing event_type as invalid', () => {
-    expect(mapPayload('{"event_id": ', settings).kind).toBe('invalid');
-    expect(mapPayload('[]', settings).kind).toBe('invalid');
-    expect(mapEvent({ event_id: 'x', data: {} }, settings)).toEqual({ kind: 'invalid', reason: 'data.event_type is missing' });
+  it('reads the payload with the NSPS contract: what ingress would refuse, and an empty event_type, are invalid', () => {
+    expect(mapPayload('{"event_id": ', settings)).toEqual({ kind: 'invalid', reason: 'payload is not an NSPS event: body is not valid JSON' });
+    expect(mapPayload('[]', settings)).toEqual({ kind: 'invalid', reason: 'payload is not an NSPS event: body must be a JSON object' });
+    expect(mapPayload(Buffer.from([0x7b, 0xff, 0x7d]), settings)).toEqual({ kind: 'invalid', reason: 'payload is not an NSPS event: body is not valid UTF-8' });
+    expect(mapPayload('{"event_id":"x","data":{}}', settings)).toEqual({ kind: 'invalid', reason: 'payload is not an NSPS event: data.event_type: field required' });
+    expect(mapPayload('{"data":{"event_type":"SIM/Updated"},"pb_data":{"sim_info":{"imsi":"001010000020349"}}}', settings)).toEqual({ kind: 'invalid', reason: 'payload is not an NSPS event: event_id: field required' });
+    expect(mapPayload('{"event_id":"x","data":{"event_type":"SIM/Updated"},"pb_data":{"sim_info":"001010000020349"}}', settings)).toEqual({ kind: 'invalid', reason: 'payload is not an NSPS event: pb_data.sim_info: must be an object' });
+    expect(mapPayload('{"event_id":"x","data":{"event_type":""}}', settings)).toEqual({ kind: 'invalid', reason: 'data.event_type is missing' });
   });
 });
 

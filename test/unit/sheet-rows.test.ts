@@ -171,9 +171,12 @@ describe('sheet rows', () => {
 
   it('rejects unreadable payloads as permanent errors', () => {
     expect(() => toRow(envelope('1nce.usage', 'x-1', '{not json'))).toThrow(PermanentError);
-    expect(() => toRow(envelope('1nce.usage', 'x-2', '[1,2]'))).toThrow(/not a JSON object/);
-    expect(() => toRow(envelope('1nce.event', 'x-3', { description: 'no id' }))).toThrow(/has no id/);
-    expect(() => toRow(envelope('nsps.event', 'x-4', { event_id: 'x-4', data: {} }))).toThrow(/event_type/);
+    expect(() => toRow(envelope('1nce.usage', 'x-1', '{not json'))).toThrow('payload of x-1 is not a 1NCE record (invalid_json): body is not valid JSON');
+    expect(() => toRow(envelope('1nce.usage', 'x-2', '[1,2]'))).toThrow('payload of x-2 is not a 1NCE record (not_an_object): record 0: must be a JSON object');
+    expect(() => toRow(envelope('1nce.event', 'x-3', { description: 'no id', event_type: {} }))).toThrow('payload of x-3 is not a 1NCE record (no_id): record 0: has no id');
+    expect(() => toRow(envelope('1nce.event', 'x-6', { id: 6, volume: {} }))).toThrow('payload of x-6 is a 1nce.usage record, not 1nce.event');
+    expect(() => toRow(envelope('nsps.event', 'x-4', { event_id: 'x-4', data: {} }))).toThrow('payload of x-4 is not an NSPS event: data.event_type: field required');
+    expect(() => toRow(envelope('nsps.event', 'x-7', { event_id: 'x-7', data: { event_type: '' } }))).toThrow('NSPS event x-7 has no data.event_type');
     expect(() => toRow(envelope('sap.report', 'x-5', {}))).toThrow(/no tab/);
   });
 

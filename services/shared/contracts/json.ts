@@ -1,0 +1,18 @@
+// Strict JSON decoding of payload bytes, shared by the contracts. Invalid UTF-8 is refused rather
+// than replaced with U+FFFD: a stored payload must mean exactly what was parsed. A byte-order mark
+// is refused too (RFC 8259 forbids senders to add one), so the parsed bytes and the stored bytes
+// always agree. Buffer's isUtf8 + toString is faster than a fatal TextDecoder on large bodies, and
+// like ignoreBOM it keeps a leading BOM in the text, where JSON.parse refuses it.
+import { isUtf8 } from 'node:buffer';
+
+export type JsonParse = { ok: true; value: unknown } | { ok: false; error: string };
+
+export function parseJsonBytes(body: Uint8Array): JsonParse {
+  if (!isUtf8(body)) return { ok: false, error: 'body is not valid UTF-8' };
+  const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
+  try {
+    return { ok: true, value: JSON.parse(text) as unknown };
+  } catch {
+    return { ok: false, error: 'body is not valid JSON' };
+  }
+}
