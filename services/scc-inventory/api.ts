@@ -7,7 +7,7 @@ import type { Db } from '../shared/db.js';
 import { registerOpsRoutes, type ReadinessCheck } from '../shared/http.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
-import { getSystem, listSnapshots, listSystems, sccSummaries, snapshotExists, type Source } from './store.js';
+import { getSystem, listSnapshots, listSystems, sccSummaries, snapshotExists, type Source } from './queries.js';
 
 export interface ApiOptions {
   db: Db;

@@ -1,13 +1,15 @@
 // The SCC inventory fold, as pure code over plain data (the decider pattern):
-//   parseReport(body)            → the report's SCCs and their exposed systems
+//   parseReport(body)            → the report's SCCs and their exposed systems (the shared SAP contract)
 //   decide(report, current)      → the changes the report makes to one tenant's systems
 //   evolve(state, change)        → the state after one change
-// No Kafka, no database: the projector feeds it rows and writes back what it returns, and a
-// rebuild folds the same records through the same functions, which is why replay is trustworthy.
+//   foldReport(state, report)    → decide, then evolve by each change; returns the changes
+// No Kafka, no database. The projector loads the systems of a chunk's tenants, calls foldReport for each
+// complete report of the chunk (one report live, many in a rebuild) and persists the changes it returns:
+// the code these functions' tests run is the code every record goes through.
 import { createHash } from 'node:crypto';
-import { isObject } from '../shared/json.js';
+import { parseSapReport, type ReportType } from '../shared/contracts/sap-report.js';
 
-export type ReportType = 'full' | 'delta';
+export type { ReportType };
 
 /** What an SCC says about one exposed system (the fields the inventory tracks besides its identity). */
 export interface SystemAttributes {
@@ -30,6 +32,9 @@ export interface SystemKey {
 export interface SystemState extends SystemKey, SystemAttributes {
   reachable: boolean;
 }
+
+/** The state the fold evolves: systems keyed by systemKeyString (one tenant's, or several tenants'). */
+export type Inventory = Map<string, SystemState>;
 
 export interface ReportedScc {
   subaccount: string;
@@ -62,63 +67,41 @@ export class ReportRejected extends Error {
 
 export interface ParsedBody {
   sccs: ReportedScc[];
-  /** Systems without a host cannot be identified; they are left out and counted. */
-  skippedSystems: number;
 }
 
 const ATTRIBUTE_FIELDS = ['protocol', 'type', 'systemStatus', 'description', 'systemNumber'] as const;
 
 /**
- * Parses a complete report body. Rejects what ingress would have rejected (not JSON, no `value`
- * array, an SCC without `subaccount`). A missing `locationId` is "" (the SCC has no location id);
- * a missing `exposedSystems` is an empty list (the SCC exposes nothing now).
+ * Parses a complete report body with the SAP report contract (services/shared/contracts/sap-report.ts,
+ * the module ingress checks bodies with), so the fold accepts exactly what ingress accepted — keys
+ * matched case-insensitively, as the reference adapter does — and rejects the rest with the adapter's message.
  * An SCC listed twice is merged; a host listed twice in one SCC keeps its last description.
  */
 export function parseReport(body: string | Uint8Array): ParsedBody {
-  let json: unknown;
-  try {
-    json = JSON.parse(typeof body === 'string' ? body : Buffer.from(body).toString('utf8'));
-  } catch {
-    throw new ReportRejected('failed to parse request body');
-  }
-  if (!isObject(json) || !Array.isArray(json.value)) throw new ReportRejected('report has no "value" array');
-  const merged = new Map<string, ReportedScc & { byHost: Map<string, ReportedScc['systems'][number]> }>();
-  let skippedSystems = 0;
-  json.value.forEach((scc, i) => {
-    if (!isObject(scc)) throw new ReportRejected(`value[${i}] is not an object`);
-    if (typeof scc.subaccount !== 'string' || scc.subaccount === '') throw new ReportRejected('subaccount key is required');
-    const locationId = typeof scc.locationId === 'string' ? scc.locationId : '';
-    const id = sccId(scc.subaccount, locationId);
+  const parsed = parseSapReport(body);
+  if (!parsed.ok) throw new ReportRejected(parsed.message);
+  const merged = new Map<string, { subaccount: string; locationId: string; byHost: Map<string, ReportedScc['systems'][number]> }>();
+  for (const scc of parsed.report.value) {
+    const id = sccId(scc.subaccount, scc.locationId);
     let entry = merged.get(id);
     if (!entry) {
-      entry = { subaccount: scc.subaccount, locationId, systems: [], byHost: new Map() };
+      entry = { subaccount: scc.subaccount, locationId: scc.locationId, byHost: new Map() };
       merged.set(id, entry);
     }
-    const exposed = Array.isArray(scc.exposedSystems) ? scc.exposedSystems : [];
-    for (const s of exposed) {
-      if (!isObject(s) || typeof s.host !== 'string' || s.host === '') {
-        skippedSystems++;
-        continue;
-      }
+    for (const s of scc.exposedSystems) {
       entry.byHost.set(s.host, {
-        host: s.host,
-        protocol: str(s.protocol),
-        type: str(s.type),
-        systemStatus: str(s.status),
-        description: str(s.description),
-        systemNumber: str(s.systemNumber),
+        host: s.host, protocol: s.protocol, type: s.type, systemStatus: s.status, description: s.description, systemNumber: s.systemNumber,
       });
     }
-  });
-  const sccs = [...merged.values()].map(({ subaccount, locationId, byHost }) => ({ subaccount, locationId, systems: [...byHost.values()] }));
-  return { sccs, skippedSystems };
+  }
+  return { sccs: [...merged.values()].map(({ subaccount, locationId, byHost }) => ({ subaccount, locationId, systems: [...byHost.values()] })) };
 }
 
 /**
  * The changes a report makes, given the current systems of the report's tenant
  * (systems of other tenants are ignored, so callers may pass more than needed).
  */
-export function decide(report: Report, current: readonly SystemState[]): Change[] {
+export function decide(report: Report, current: Iterable<SystemState>): Change[] {
   const changes: Change[] = [];
   // Keyed once: the loops below look systems up and walk them by these keys.
   const bySystem = new Map<string, SystemState>();
@@ -153,23 +136,35 @@ export function decide(report: Report, current: readonly SystemState[]): Change[
   return changes;
 }
 
-/** Applies one change to a state held as a map from systemKeyString to the system. */
-export function evolve(state: ReadonlyMap<string, SystemState>, change: Change): Map<string, SystemState> {
-  const next = new Map(state);
-  next.set(systemKeyString(change.key), change.after);
-  return next;
-}
-
-/** Folds reports from nothing: what the inventory is after them (used by tests and as the specification). */
-export function foldReports(reports: readonly Report[], initial: ReadonlyMap<string, SystemState> = new Map()): Map<string, SystemState> {
-  let state = new Map(initial);
-  for (const report of reports) {
-    for (const change of decide(report, [...state.values()])) state = evolve(state, change);
-  }
+/**
+ * The state after one change: `after` becomes the system's state. The state is changed in place and
+ * returned — the fold owns it, and copying a tenant's systems for each change would make a rebuild
+ * of 100,000 reports quadratic.
+ */
+export function evolve(state: Inventory, change: Change): Inventory {
+  state.set(systemKeyString(change.key), change.after);
   return state;
 }
 
-export function keyOf(s: SystemKey): SystemKey {
+/**
+ * One report folded into the state: decide() against it, evolve() it by every change, and the changes —
+ * what the projector persists. The projector calls this for every complete report, one per chunk live,
+ * many per chunk in a rebuild.
+ */
+export function foldReport(state: Inventory, report: Report): Change[] {
+  const changes = decide(report, state.values());
+  for (const change of changes) evolve(state, change);
+  return changes;
+}
+
+/** The inventory after these reports, from `initial` (not changed): foldReport over each in turn. */
+export function foldReports(reports: readonly Report[], initial: ReadonlyMap<string, SystemState> = new Map()): Inventory {
+  const state: Inventory = new Map(initial);
+  for (const report of reports) foldReport(state, report);
+  return state;
+}
+
+function keyOf(s: SystemKey): SystemKey {
   return { tenant: s.tenant, subaccount: s.subaccount, locationId: s.locationId, host: s.host };
 }
 
@@ -207,8 +202,3 @@ function sameAttributes(a: SystemAttributes, b: SystemAttributes): boolean {
   return ATTRIBUTE_FIELDS.every((f) => a[f] === b[f]);
 }
 
-
-function str(v: unknown): string | null {
-  if (v === undefined || v === null) return null;
-  return typeof v === 'string' ? v : JSON.stringify(v);
-}

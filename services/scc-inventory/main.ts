@@ -20,7 +20,7 @@ import { buildApi } from './api.js';
 import { CONSUMER_NAME, loadSccInventoryConfig, type SccInventoryConfig } from './config.js';
 import { createSccMetrics, registerSystemsGauge } from './metrics.js';
 import { projectRecord } from './projector.js';
-import { LIVE_TABLES } from './store.js';
+import { LIVE_TABLES } from './tables.js';
 
 export const migrationsDir = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 
@@ -141,7 +141,7 @@ export async function startSccInventory(config: SccInventoryConfig, deps: SccInv
         projectRecord(
           {
             db, tables: LIVE_TABLES, consumer: CONSUMER_NAME, partTtlMs: config.SCC_PART_TTL_MS, lock: true, metrics: sccMetrics,
-            onApplied: (info) => logger.info({ event_id: record.envelope.event_id, request_id: record.envelope.request_id, report_id: info.reportId, tenant: info.tenant, report_type: info.reportType, changes: info.changes, skipped_systems: info.skippedSystems }, 'report applied'),
+            onApplied: (info) => logger.info({ event_id: record.envelope.event_id, request_id: record.envelope.request_id, report_id: info.reportId, tenant: info.tenant, report_type: info.reportType, changes: info.changes }, 'report applied'),
           },
           record.envelope,
           { partition: record.partition, offset: record.offset },

@@ -2,7 +2,7 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Db } from '../shared/db.js';
 import { METRIC_PREFIX, type Metrics } from '../shared/metrics.js';
-import { countByReachability } from './store.js';
+import { countByReachability } from './queries.js';
 
 export interface SccMetrics {
   foldDuration: Histogram<'report_type'>;

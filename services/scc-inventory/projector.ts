@@ -1,26 +1,29 @@
-// Where a Kafka record becomes a projection change. One record = one transaction that records its
-// event_id, buffers its part, and — when it completes its report — folds the whole report and writes
-// the changes. The live consumer and a rebuild both come through here; only the tables differ.
+// Where a Kafka record becomes a projection change. A chunk of records is one transaction: it records
+// the chunk's event_ids, buffers the parts of split reports, folds every report the chunk completes
+// (fold.ts foldReport: decide, then evolve) over the systems of their tenants, and persists the changes
+// (writes.ts persist). The live consumer projects chunks of one record; a rebuild chunks of many, into
+// its shadow tables. Same code, same rows: only the chunk size and the tables differ.
 import type { Db, Queryable } from '../shared/db.js';
 import type { Envelope } from '../shared/envelope.js';
 import { PermanentError } from '../shared/errors.js';
-import { decide, parseReport, ReportRejected, systemId, type ParsedBody, type Report, type ReportType } from './fold.js';
+import { foldReport, parseReport, ReportRejected, type ParsedBody, type Report, type ReportType } from './fold.js';
 import type { SccMetrics } from './metrics.js';
+import type { Tables } from './tables.js';
 import {
-  applyChanges, applyManyChanges, countParts, deleteParts, dropStaleParts, insertPart, loadPartPayloads, loadSystemsOfTenants, loadTenantSystems, lockForApply,
-  recordProcessed, recordProcessedMany, tenantsWithParts, type HistoryWrite, type SystemWrite, type Tables,
-} from './store.js';
+  countParts, deleteParts, dropStaleParts, insertPart, loadInventories, loadPartPayloads, lockForApply, persist, recordProcessedMany,
+  tenantsWithParts, type ChangeContext, type ChangeWrite,
+} from './writes.js';
 
 export interface ProjectorOptions {
   db: Db;
   tables: Tables;
   consumer: string;
   partTtlMs: number;
-  /** Take the advisory locks (live consumers); a rebuild writing its own shadow tables does not. */
+  /** Take the advisory locks (live consumers); a rebuild, the only writer of its own shadow tables, does not. */
   lock: boolean;
   metrics?: SccMetrics | undefined;
   /** Told about each report applied (for logs) */
-  onApplied?: (info: { reportId: string; tenant: string; reportType: ReportType; changes: number; skippedSystems: number }) => void;
+  onApplied?: (info: { eventId: string; reportId: string; tenant: string; reportType: ReportType; changes: number }) => void;
 }
 
 export interface RecordPosition {
@@ -54,89 +57,76 @@ export function reportPartOf(envelope: Envelope): ReportPart {
 
 export type ProjectOutcome = 'processed' | 'duplicate';
 
+export interface RecordToProject {
+  envelope: Envelope;
+  pos: RecordPosition;
+}
+
+/** One record in its own transaction: what the live consumer does with every record. */
 export async function projectRecord(opts: ProjectorOptions, envelope: Envelope, pos: RecordPosition): Promise<ProjectOutcome> {
-  const info = reportPartOf(envelope);
-  return opts.db.transaction((tx) => projectWithin(tx, opts, envelope, info, pos));
+  return (await projectRecords(opts, [{ envelope, pos }]))[0]!;
 }
 
 /**
- * The rebuild's projection of several records in one transaction, with the fold in memory: the
- * idempotency rows in one statement, each tenant's systems read once, and every system and history
- * write of the chunk in two statements at the end. Only for a single writer of its own tables (no
- * locks: nothing else may write them meanwhile). Same result as projectRecord per record in order —
- * the live consumer's path — which the rebuild tests compare against. All or nothing, like projectRecords.
+ * Several records in one transaction, all or nothing, with the same result as one transaction per record
+ * in order: the idempotency rows in one statement (the first record of an event_id is the one recorded, a
+ * later one in the topic or the chunk is a duplicate), each tenant's systems read once, every report the
+ * chunk completes folded in order, and the changes of all of them persisted in two statements.
+ * A report the contract rejects is a PermanentError for the whole chunk (the rebuild then redoes its chunk
+ * one record per transaction, so only that record is left out, as the live consumer dead-letters it alone).
  */
-export async function projectRecordsOffline(opts: ProjectorOptions, records: Array<{ envelope: Envelope; pos: RecordPosition }>): Promise<ProjectOutcome[]> {
-  if (opts.lock) throw new Error('projectRecordsOffline is for a single writer of its own tables');
+export async function projectRecords(opts: ProjectorOptions, records: readonly RecordToProject[]): Promise<ProjectOutcome[]> {
   const infos = records.map((r) => reportPartOf(r.envelope));
   const t = opts.tables;
+  const tenants = [...new Set(infos.map((i) => i.tenant))].sort();
   return opts.db.transaction(async (tx) => {
+    // Sorted, so that two chunks sharing tenants never wait on each other in a cycle.
+    if (opts.lock) for (const tenant of tenants) await lockForApply(tx, tenant);
     const fresh = await recordProcessedMany(tx, t, opts.consumer, records.map((r) => r.envelope.event_id), 'processed');
-    const withParts = await tenantsWithParts(tx, t);
-    const tenants = await loadSystemsOfTenants(tx, t, [...new Set(infos.map((i) => i.tenant))]);
-    const systems = new Map<string, SystemWrite>();
-    const history: HistoryWrite[] = [];
+    const withParts = await tenantsWithParts(tx, t, tenants);
     const outcomes: ProjectOutcome[] = [];
-    for (let i = 0; i < records.length; i++) {
-      const { envelope, pos } = records[i]!;
+    const complete: Array<{ report: Report; ctx: ChangeContext }> = [];
+    for (const [i, { envelope, pos }] of records.entries()) {
       const info = infos[i]!;
-      // The first record of an event_id in the chunk is the one recorded; any later one is a duplicate.
       if (!fresh.delete(envelope.event_id)) {
         outcomes.push('duplicate');
         continue;
       }
+      outcomes.push('processed');
       const receivedAt = new Date(envelope.received_at);
-      if (withParts.has(info.tenant)) await dropStaleParts(tx, t, info.tenant, new Date(envelope.received_at - opts.partTtlMs));
+      if (withParts.has(info.tenant)) {
+        const dropped = await dropStaleParts(tx, t, info.tenant, new Date(envelope.received_at - opts.partTtlMs));
+        if (dropped > 0) opts.metrics?.incompleteDropped.inc(dropped);
+      }
       if (info.parts > 1) withParts.add(info.tenant);
       const body = await completeReportBody(tx, t, envelope, info, receivedAt);
-      if (!body) {
-        outcomes.push('processed');
-        continue;
-      }
-      const parsed = parseOrReject(body, info.reportId);
-      const state = tenants.get(info.tenant)!;
-      const changes = decide({ tenant: info.tenant, reportType: info.reportType, sccs: parsed.sccs }, [...state.values()]);
+      if (!body) continue; // held until the rest arrives
       const ctx = { reportId: info.reportId, reportType: info.reportType, eventId: envelope.event_id, receivedAt, partition: pos.partition, offset: pos.offset };
-      for (const change of changes) {
-        const id = systemId(change.key);
-        state.set(id, change.after);
-        const w = systems.get(id);
-        if (w) Object.assign(w, { after: change.after, lastAt: receivedAt, lastReportId: info.reportId });
-        else systems.set(id, { after: change.after, firstAt: receivedAt, lastAt: receivedAt, lastReportId: info.reportId });
-        history.push({ change, ctx });
-      }
-      outcomes.push('processed');
+      const report: Report = { tenant: info.tenant, reportType: info.reportType, sccs: parseOrReject(body, info.reportId).sccs };
+      complete.push({ report, ctx });
     }
-    await applyManyChanges(tx, t, systems, history);
+    if (complete.length === 0) return outcomes;
+
+    const started = process.hrtime.bigint();
+    const states = await loadInventories(tx, t, [...new Set(complete.map((c) => c.report.tenant))]);
+    const writes: ChangeWrite[] = [];
+    const applied: Array<{ ctx: ChangeContext; tenant: string; changes: number }> = [];
+    for (const { report, ctx } of complete) {
+      const changes = foldReport(states.get(report.tenant)!, report);
+      for (const change of changes) writes.push({ change, ctx });
+      applied.push({ ctx, tenant: report.tenant, changes: changes.length });
+    }
+    await persist(tx, t, writes);
+
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9 / applied.length;
+    for (const { ctx, tenant, changes } of applied) {
+      opts.metrics?.foldDuration.observe({ report_type: ctx.reportType }, seconds);
+      opts.metrics?.reportsApplied.inc({ report_type: ctx.reportType });
+      opts.onApplied?.({ eventId: ctx.eventId, reportId: ctx.reportId, tenant, reportType: ctx.reportType, changes });
+    }
+    for (const { change } of writes) opts.metrics?.changes.inc({ change: change.kind });
     return outcomes;
   });
-}
-
-async function projectWithin(tx: Queryable, opts: ProjectorOptions, envelope: Envelope, info: ReportPart, pos: RecordPosition): Promise<ProjectOutcome> {
-  const t = opts.tables;
-  const receivedAt = new Date(envelope.received_at);
-  if (opts.lock) await lockForApply(tx, info.tenant);
-  if (!(await recordProcessed(tx, t, opts.consumer, envelope.event_id, 'processed'))) return 'duplicate';
-
-  const dropped = await dropStaleParts(tx, t, info.tenant, new Date(envelope.received_at - opts.partTtlMs));
-  if (dropped > 0) opts.metrics?.incompleteDropped.inc(dropped);
-
-  const body = await completeReportBody(tx, t, envelope, info, receivedAt);
-  if (!body) return 'processed'; // held until the rest arrives
-
-  const started = process.hrtime.bigint();
-  const parsed = parseOrReject(body, info.reportId);
-  const report: Report = { tenant: info.tenant, reportType: info.reportType, sccs: parsed.sccs };
-  const changes = decide(report, await loadTenantSystems(tx, t, info.tenant));
-  await applyChanges(tx, t, changes, {
-    reportId: info.reportId, reportType: info.reportType, eventId: envelope.event_id, receivedAt,
-    partition: pos.partition, offset: pos.offset,
-  });
-  opts.metrics?.foldDuration.observe({ report_type: info.reportType }, Number(process.hrtime.bigint() - started) / 1e9);
-  opts.metrics?.reportsApplied.inc({ report_type: info.reportType });
-  for (const c of changes) opts.metrics?.changes.inc({ change: c.kind });
-  opts.onApplied?.({ reportId: info.reportId, tenant: info.tenant, reportType: info.reportType, changes: changes.length, skippedSystems: parsed.skippedSystems });
-  return 'processed';
 }
 
 /**

@@ -1,7 +1,7 @@
 // Rebuild of the projection from the topic, and point-in-time snapshots.
 //
-// A throwaway consumer group reads the reports topic from the beginning into shadow tables through
-// the same projector the live consumer uses. Then:
+// A throwaway consumer group reads the reports topic from the beginning (shared/runtime/reader.ts) into
+// shadow tables through the same projector, fold and persist() the live consumer uses. Then:
 //   - live rebuild: under the exclusive advisory lock (live applies wait), read the tail up to the end
 //     offsets as of the lock, copy the shadow tables over the live ones together with the idempotency
 //     rows, commit (the lock is released with the transaction). Readers see the old inventory until the
@@ -10,13 +10,15 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import type { Db } from '../shared/db.js';
-import type { Envelope, EnvelopeCodec } from '../shared/envelope.js';
+import type { EnvelopeCodec } from '../shared/envelope.js';
 import { PermanentError, errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { attempt, type RetryPolicy } from '../shared/retry.js';
 import { startReader } from '../shared/runtime/reader.js';
-import { projectRecord, projectRecordsOffline, type ProjectOutcome, type RecordPosition } from './projector.js';
-import { copyShadowIntoLive, createShadowTables, dropShadowTables, lockAllApplies, saveSnapshot, shadowTables } from './store.js';
+import { projectRecord, projectRecords, type ProjectOutcome, type RecordToProject } from './projector.js';
+import { copyShadowIntoLive, createShadowTables, dropShadowTables, saveSnapshot } from './rebuild-tables.js';
+import { shadowTables } from './tables.js';
+import { lockAllApplies } from './writes.js';
 
 export interface RebuildProgress {
   phase: 'catch-up' | 'tail';
@@ -104,7 +106,7 @@ export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
     throw result.error;
   };
   const reader = await startTopicReader(opts.kafka, opts.topic, opts.logger, async (records, heartbeat) => {
-    const toProject: Array<{ envelope: Envelope; pos: RecordPosition }> = [];
+    const toProject: RecordToProject[] = [];
     for (const { value, partition, offset } of records) {
       result.records++;
       let envelope;
@@ -137,13 +139,14 @@ export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
     if (outcome === 'duplicate') result.duplicates++;
     else result.applied++;
   };
-  // Many records per transaction: the rebuild is the only writer of its shadow tables, so nothing can
-  // interleave with a chunk. A chunk is all or nothing; when one of its records is rejected, the chunk is
-  // redone one record per transaction so that only that record is left out, exactly as the live consumer would.
-  const projectChunk = async (chunk: Array<{ envelope: Envelope; pos: RecordPosition }>): Promise<void> => {
+  // Many records per transaction (projector.ts projectRecords, the live consumer's code with chunks of one):
+  // the rebuild is the only writer of its shadow tables, so it takes no locks and nothing can interleave with
+  // a chunk. A chunk is all or nothing; when one of its records is rejected, the chunk is redone one record per
+  // transaction so that only that record is left out, exactly as the live consumer would.
+  const projectChunk = async (chunk: RecordToProject[]): Promise<void> => {
     if (chunk.length > 1) {
       try {
-        (await withRetries('writing the shadow tables', () => projectRecordsOffline(projector, chunk))).forEach(count);
+        (await withRetries('writing the shadow tables', () => projectRecords(projector, chunk))).forEach(count);
         return;
       } catch (err) {
         if (!(err instanceof PermanentError)) throw err;

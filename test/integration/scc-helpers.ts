@@ -4,13 +4,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Kafka, Producer } from 'kafkajs';
 import type { KafkaConfig } from '../../services/shared/config.js';
-import { openDb, type Db } from '../../services/shared/db.js';
+import { openDb, type Db, type Queryable } from '../../services/shared/db.js';
 import { EnvelopeCodec, type Envelope } from '../../services/shared/envelope.js';
 import { produceAll } from '../../services/shared/kafka.js';
 import { createMetrics, type Metrics } from '../../services/shared/metrics.js';
 import { MAX_RECORD_BYTES } from '../../services/shared/topics.js';
 import { loadSccInventoryConfig, type SccInventoryConfig } from '../../services/scc-inventory/config.js';
 import { startSccInventory, type RunningSccInventory } from '../../services/scc-inventory/main.js';
+import { HISTORY_COLUMNS, LIVE_TABLES, SYSTEM_COLUMNS, type Tables } from '../../services/scc-inventory/tables.js';
 import { captureLogger, eventually } from '../support/env.js';
 
 export interface ExposedSystem {
@@ -137,4 +138,17 @@ export async function waitForGroup(kafka: Kafka, groupId: string, members = 1, t
   } finally {
     await admin.disconnect();
   }
+}
+
+/**
+ * A canonical, order-independent text dump of a projection (systems and history), for comparing a
+ * rebuild with the live inventory. Equal dumps mean equal projections.
+ */
+export async function canonicalDump(q: Queryable, t: Tables = LIVE_TABLES): Promise<string> {
+  const s = await q.query(`SELECT ${SYSTEM_COLUMNS} FROM ${t.systems} ORDER BY id`);
+  const h = await q.query(`SELECT ${HISTORY_COLUMNS} FROM ${t.history} ORDER BY system_id, report_id`);
+  const json = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v);
+  const norm = (row: Record<string, unknown>) =>
+    JSON.stringify(Object.fromEntries(Object.entries(row).map(([k, v]) => [k, v instanceof Date ? v.toISOString() : k === 'before' || k === 'after' ? json(v) : String(v)])));
+  return [...s.rows.map((r) => `S ${norm(r)}`), ...h.rows.map((r) => `H ${norm(r)}`)].join('\n');
 }

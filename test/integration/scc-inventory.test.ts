@@ -10,13 +10,12 @@ import { createKafka, createProducer } from '../../services/shared/kafka.js';
 import { ensureTopics, topicNames } from '../../services/shared/topics.js';
 import { EnvelopeCodec } from '../../services/shared/envelope.js';
 import type { Db } from '../../services/shared/db.js';
-import { canonicalDump } from '../../services/scc-inventory/store.js';
 import { systemId } from '../../services/scc-inventory/fold.js';
 import { DataDirInUseError, openInventoryDb, startSccInventory } from '../../services/scc-inventory/main.js';
 import { createMetrics } from '../../services/shared/metrics.js';
 import { captureLogger, eventually, testDb, testKafkaConfig } from '../support/env.js';
 import {
-  getJson, outcomeCount, processedCount, produceEnvelopes, reportBody, reportEnvelopes, sameSchema, serviceConfig, startService, waitForGroup,
+  canonicalDump, getJson, outcomeCount, processedCount, produceEnvelopes, reportBody, reportEnvelopes, sameSchema, serviceConfig, startService, waitForGroup,
 } from './scc-helpers.js';
 
 const TOKEN = 'inventory-test-token';
@@ -156,6 +155,34 @@ describe('scc-inventory service', () => {
     );
     expect(systems.body.items.find((s: any) => s.host === 'x1').description).toBe('ä'.repeat(50));
     expect((await db.query('SELECT 1 FROM report_parts WHERE report_id = $1', [envelopes[0]!.attributes.report_id])).rows).toHaveLength(0);
+  });
+
+  it('folds a report whose keys are capitalised, as the reference adapter reads them (Subaccount, LocationID, Host, ExposedSystems…)', async () => {
+    // Written by hand: the spelling of the SCC label in the adapter's documentation, in a report split over 2 records.
+    const body = Buffer.from(JSON.stringify({
+      Type: 'notification-service',
+      Value: [
+        {
+          Subaccount: 'SA-Caps', LocationID: 'loc-caps',
+          ExposedSystems: [
+            { Protocol: 'HTTP', Host: 'caps-1:80', Type: 'on-premise-system', Status: 'disabled', Description: 'first', SystemNumber: 'n-1' },
+            { PROTOCOL: 'HTTPS', HOST: 'caps-2:443', TYPE: 'on-premise-system', STATUS: 'enabled' },
+          ],
+        },
+        { subaccount: 'SA-Caps', locationId: 'loc-other', exposedSystems: [{ protocol: 'RFC', host: 'lower:3300', type: 'on-premise-system', status: 'enabled' }] },
+      ],
+    }));
+    const deadBefore = await outcomeCount(service.metrics, 'dead_lettered');
+    await produce(reportEnvelopes({ tenant: 'tenant-caps', reportType: 'full', parts: 2, body }));
+    expect(await settled()).toBe(true);
+    const systems = await getJson(`${service.url}/systems?tenant=tenant-caps`, TOKEN);
+    const rows = systems.body.items.map((s: any) => [s.subaccount, s.locationId, s.host, s.protocol, s.systemStatus, s.description, s.systemNumber, s.status]);
+    expect(rows.sort()).toEqual([
+      ['SA-Caps', 'loc-caps', 'caps-1:80', 'HTTP', 'disabled', 'first', 'n-1', 'reachable'],
+      ['SA-Caps', 'loc-caps', 'caps-2:443', 'HTTPS', 'enabled', null, null, 'reachable'],
+      ['SA-Caps', 'loc-other', 'lower:3300', 'RFC', 'enabled', null, null, 'reachable'],
+    ]);
+    expect(await outcomeCount(service.metrics, 'dead_lettered')).toBe(deadBefore);
   });
 
   it('drops an incomplete split report once a record of its tenant arrives SCC_PART_TTL_MS later', async () => {

@@ -7,11 +7,10 @@ import { createKafka, createProducer } from '../../services/shared/kafka.js';
 import { ensureTopics, topicNames } from '../../services/shared/topics.js';
 import { EnvelopeCodec, type Envelope } from '../../services/shared/envelope.js';
 import type { Db } from '../../services/shared/db.js';
-import { canonicalDump } from '../../services/scc-inventory/store.js';
 import { rebuild } from '../../services/scc-inventory/rebuild.js';
 import { migrateInventory } from '../../services/scc-inventory/main.js';
 import { captureLogger, testDb, testKafkaConfig } from '../support/env.js';
-import { processedCount, produceEnvelopes, reportBody, reportEnvelopes } from './scc-helpers.js';
+import { canonicalDump, processedCount, produceEnvelopes, reportBody, reportEnvelopes } from './scc-helpers.js';
 
 const T0 = Date.parse('2026-02-01T00:00:00Z');
 

@@ -9,13 +9,13 @@ import { createKafka, createProducer } from '../../services/shared/kafka.js';
 import { ensureTopics, topicNames } from '../../services/shared/topics.js';
 import { EnvelopeCodec } from '../../services/shared/envelope.js';
 import type { Db } from '../../services/shared/db.js';
-import { canonicalDump, lockForApply } from '../../services/scc-inventory/store.js';
+import { lockForApply } from '../../services/scc-inventory/writes.js';
 import { repoRoot } from '../../infra/local/stack.js';
 import { RebuildAbortedError, rebuild, type RebuildProgress } from '../../services/scc-inventory/rebuild.js';
 import { proxiedUrl, startTcpProxy, targetOf } from '../support/tcp-proxy.js';
 import { migrateInventory } from '../../services/scc-inventory/main.js';
 import { captureLogger, eventually, testDb, testKafkaConfig } from '../support/env.js';
-import { getJson, processedCount, produceEnvelopes, reportBody, reportEnvelopes, sameSchema, serviceConfig, startService, waitForGroup } from './scc-helpers.js';
+import { canonicalDump, getJson, processedCount, produceEnvelopes, reportBody, reportEnvelopes, sameSchema, serviceConfig, startService, waitForGroup } from './scc-helpers.js';
 
 const execFileP = promisify(execFile);
 const DAY = 24 * 3600 * 1000;

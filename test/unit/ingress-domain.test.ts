@@ -12,7 +12,7 @@ import { classifyOnceRecord } from '../../services/ingress/domain/once-records.j
 import { QUARANTINE_KIND, quarantineEnvelope, quarantineEventId, reclassify } from '../../services/ingress/domain/quarantine.js';
 import { planRedrive, type QuarantinedRecord } from '../../services/ingress/quarantine.js';
 import { parseQuarantineArgs, preview, UsageError } from '../../scripts/quarantine.js';
-import { checkSapReport, parseReportType, splitIntoParts, tenantFromClaims } from '../../services/ingress/domain/sap-report.js';
+import { checkSapReport, parseReportType, parseSapReport, splitIntoParts, tenantFromClaims } from '../../services/shared/contracts/sap-report.js';
 import { requestIdFrom } from '../../services/ingress/app.js';
 
 const slices = (text: string): string[] => {
@@ -189,6 +189,66 @@ describe('SAP report checks', () => {
     for (const body of [[], 'x', report({ value: {} }), report({ value: [{ subaccount: 5, exposedSystems: [] }] }), report({ value: [{ subaccount: 'a', exposedSystems: [{ ...system, host: 1 }] }] })]) {
       expect(checkSapReport(body)).toEqual({ ok: false, message: 'failed to parse request body' });
     }
+  });
+  // Expectations written out by hand from the adapter's Go structs (encoding/json matches keys to the
+  // tags subaccount, locationID, exposedSystems, protocol, host, type, status, description, systemNumber
+  // case-insensitively, the last matching key winning; ozzo-validation then requires the non-empty ones).
+  it('parses bytes into a typed report', () => {
+    const bytes = Buffer.from('{"type":"notification-service","value":[{"subaccount":"sa","locationId":"loc","exposedSystems":[' +
+      '{"protocol":"HTTP","host":"127.0.0.1:8080","type":"on-premise-system","status":"disabled","description":"system description","systemNumber":"n-1"},' +
+      '{"protocol":"RFC","host":"h2","type":"on-premise-system","status":"enabled"}]}]}');
+    expect(parseSapReport(bytes)).toEqual({
+      ok: true,
+      report: {
+        type: 'notification-service',
+        value: [{
+          subaccount: 'sa', locationId: 'loc', exposedSystems: [
+            { protocol: 'HTTP', host: '127.0.0.1:8080', type: 'on-premise-system', status: 'disabled', description: 'system description', systemNumber: 'n-1' },
+            { protocol: 'RFC', host: 'h2', type: 'on-premise-system', status: 'enabled', description: null, systemNumber: null },
+          ],
+        }],
+      },
+    });
+  });
+  it('matches keys case-insensitively: Subaccount, LocationID, Host, ExposedSystems…', () => {
+    const text = '{"TYPE":"ns","Value":[{"Subaccount":"SA","LocationID":"L","ExposedSystems":[{"Protocol":"P","Host":"H","Type":"T","Status":"S","Description":"D","SystemNumber":"N"}]},' +
+      '{"SUBACCOUNT":"sb","locationid":"l2","exposedsystems":[{"PROTOCOL":"p","HOST":"h","TYPE":"t","STATUS":"s"}]}]}';
+    expect(parseSapReport(text)).toEqual({
+      ok: true,
+      report: {
+        type: 'ns',
+        value: [
+          { subaccount: 'SA', locationId: 'L', exposedSystems: [{ protocol: 'P', host: 'H', type: 'T', status: 'S', description: 'D', systemNumber: 'N' }] },
+          { subaccount: 'sb', locationId: 'l2', exposedSystems: [{ protocol: 'p', host: 'h', type: 't', status: 's', description: null, systemNumber: null }] },
+        ],
+      },
+    });
+    expect(checkSapReport(JSON.parse(text))).toEqual({ ok: true });
+  });
+  it('lets the last of several matching keys win, a null leaving a string as it was (Go decodes into one field in document order)', () => {
+    const scc = (fields: string) => `{"type":"ns","value":[{${fields},"exposedSystems":[]}]}`;
+    expect(parseSapReport(scc('"subaccount":"first","Subaccount":"second"'))).toMatchObject({ ok: true, report: { value: [{ subaccount: 'second' }] } });
+    expect(parseSapReport(scc('"Subaccount":"first","subaccount":"second"'))).toMatchObject({ ok: true, report: { value: [{ subaccount: 'second' }] } });
+    expect(parseSapReport(scc('"subaccount":"kept","SUBACCOUNT":null'))).toMatchObject({ ok: true, report: { value: [{ subaccount: 'kept' }] } });
+    expect(parseSapReport(scc('"subaccount":null'))).toEqual({ ok: false, message: 'subaccount key is required' });
+    expect(parseSapReport('{"type":"ns","value":[{"subaccount":"a","exposedSystems":[],"ExposedSystems":null}]}')).toEqual({ ok: false, message: 'exposedSystems key is required' });
+  });
+  it('folds K (Kelvin sign) and ſ (long s) as Go does, and no other look-alike', () => {
+    expect(parseSapReport('{"type":"ns","value":[{"\u017Fubaccount":"a","exposedSy\u017Ftems":[]}]}')).toMatchObject({ ok: true, report: { value: [{ subaccount: 'a' }] } });
+    expect(parseSapReport('{"type":"ns","value":[{"subaccount":"a","locat\u0131onID":"x","exposedSystems":[]}]}')).toMatchObject({ ok: true, report: { value: [{ locationId: '' }] } });
+  });
+  it('answers the adapter\'s messages for bytes that are not a report', () => {
+    expect(parseSapReport('')).toEqual({ ok: false, message: 'failed to parse request body' });
+    expect(parseSapReport('{"type":"ns","value":[}')).toEqual({ ok: false, message: 'failed to parse request body' });
+    expect(parseSapReport('[]')).toEqual({ ok: false, message: 'failed to parse request body' });
+    expect(parseSapReport('{"Type":"ns","Value":{}}')).toEqual({ ok: false, message: 'failed to parse request body' });
+    expect(parseSapReport('{"type":"ns","value":[{"Subaccount":5,"exposedSystems":[]}]}')).toEqual({ ok: false, message: 'failed to parse request body' });
+    expect(parseSapReport('null')).toEqual({ ok: false, message: 'type key is required' });
+    expect(parseSapReport('{"type":"ns"}')).toEqual({ ok: false, message: 'value key is required' });
+    expect(parseSapReport('{"type":"ns","value":[{"LocationID":"l","ExposedSystems":[]}]}')).toEqual({ ok: false, message: 'subaccount key is required' });
+    expect(parseSapReport('{"type":"ns","value":[{"Subaccount":"a","ExposedSystems":[{"Protocol":"HTTP","Type":"t","Status":"s"}]}]}')).toEqual({ ok: false, message: 'host key is required' });
+    // A type error anywhere is a decode failure, even after a missing property.
+    expect(parseSapReport('{"value":[{"exposedSystems":[{"host":1}]}]}')).toEqual({ ok: false, message: 'failed to parse request body' });
   });
   it('parses reportType strictly', () => {
     expect(parseReportType('full')).toBe('full');

@@ -1,8 +1,8 @@
 // The SCC inventory fold as plain data: every rule of the NS-Adapter semantics, no Kafka, no database.
 import { describe, expect, it } from 'vitest';
 import {
-  decide, foldReports, parseReport, ReportRejected, systemId, systemKeyString,
-  type Report, type ReportType, type SystemState,
+  decide, evolve, foldReport, foldReports, parseReport, ReportRejected, systemId, systemKeyString,
+  type Change, type Inventory, type Report, type ReportType, type SystemState,
 } from '../../services/scc-inventory/fold.js';
 
 type Sys = { host: string; status?: string; description?: string };
@@ -144,40 +144,133 @@ describe('tenants', () => {
   });
 });
 
-describe('parseReport', () => {
+// What the projector runs (projector.ts projectRecords): the systems of a chunk's tenants loaded as one
+// Inventory per tenant, keyed by systemKeyString; foldReport(state, report) for every report the chunk
+// completes, in order; the changes it returns persisted. Live chunks hold one report, rebuild chunks many.
+describe('evolve: given a state, when a change, then the state', () => {
+  const sys = (host: string, over: Partial<SystemState> = {}): SystemState => ({
+    tenant: 't1', subaccount: 'sa', locationId: 'loc', host, protocol: 'HTTP', type: 'on-premise-system', systemStatus: 'enabled', description: 'd', systemNumber: null, reachable: true, ...over,
+  });
+  const key = (s: SystemState) => ({ tenant: s.tenant, subaccount: s.subaccount, locationId: s.locationId, host: s.host });
+
+  it('a create adds the system under its identity', () => {
+    const state: Inventory = new Map();
+    const after = sys('h1');
+    const next = evolve(state, { kind: 'create', key: key(after), before: null, after });
+    expect([...next]).toEqual([['["t1","sa","loc","h1"]', after]]);
+  });
+
+  it('any other change replaces the system by its after-state, leaving the others alone, in place', () => {
+    const h1 = sys('h1');
+    const h2 = sys('h2');
+    const state: Inventory = new Map([['["t1","sa","loc","h1"]', h1], ['["t1","sa","loc","h2"]', h2]]);
+    const gone = { ...h2, reachable: false };
+    const next = evolve(state, { kind: 'unreachable', key: key(h2), before: h2, after: gone });
+    expect(next).toBe(state);
+    expect([...next]).toEqual([['["t1","sa","loc","h1"]', h1], ['["t1","sa","loc","h2"]', gone]]);
+  });
+});
+
+describe('foldReport: given the stored systems, when a report, then its changes and the state after them', () => {
+  const stored = (host: string, over: Partial<SystemState> = {}): [string, SystemState] => {
+    const s: SystemState = { tenant: 't1', subaccount: 'sa', locationId: 'loc', host, protocol: 'HTTP', type: 'on-premise-system', systemStatus: 'enabled', description: 'd', systemNumber: null, reachable: true, ...over };
+    return [systemKeyString(s), s];
+  };
+
+  it('a delta report: one system created, one updated, one gone unreachable, one unchanged', () => {
+    const state: Inventory = new Map([stored('same'), stored('changed'), stored('gone')]);
+    const changes = foldReport(state, report('t1', 'delta', [scc('sa', 'loc', [{ host: 'same' }, { host: 'changed', status: 'disabled' }, { host: 'new' }])]));
+    expect(changes.map((c) => [c.kind, c.key.host])).toEqual([['update', 'changed'], ['create', 'new'], ['unreachable', 'gone']]);
+    expect([...state.values()].map((s) => [s.host, s.systemStatus, s.reachable])).toEqual([
+      ['same', 'enabled', true], ['changed', 'disabled', true], ['gone', 'enabled', false], ['new', 'enabled', true],
+    ]);
+  });
+
+  it('the state after a report is what decide sees for the next one: a chunk of reports folds like reports one by one', () => {
+    const reports = [
+      report('t1', 'delta', [scc('sa', 'loc', [{ host: 'a' }, { host: 'b' }])]),
+      report('t1', 'delta', [scc('sa', 'loc', [{ host: 'a', status: 'disabled' }])]),
+      report('t1', 'full', [scc('sb', 'l2', [{ host: 'c' }])]),
+      report('t1', 'delta', [scc('sa', 'loc', [{ host: 'b' }])]),
+    ];
+    // A rebuild: one state, every report of the chunk folded into it.
+    const chunk: Inventory = new Map();
+    const chunkChanges: Change[] = reports.flatMap((r) => foldReport(chunk, r));
+    // The live consumer: each report against a fresh copy of what the previous one left.
+    let stored: Inventory = new Map();
+    const liveChanges: Change[] = [];
+    for (const r of reports) {
+      const state = new Map(stored);
+      liveChanges.push(...foldReport(state, r));
+      stored = state;
+    }
+    expect(chunkChanges).toEqual(liveChanges);
+    expect(chunk).toEqual(stored);
+    expect(chunkChanges.map((c) => `${c.kind} ${c.key.host}`)).toEqual([
+      'create a', 'create b', 'update a', 'unreachable b', 'create c', 'unreachable a', 'reachable b',
+    ]);
+    expect([...chunk.values()].map((s) => [s.host, s.reachable])).toEqual([['a', false], ['b', true], ['c', true]]);
+  });
+
+  it('a report of one tenant folded into its own state never sees another\'s systems', () => {
+    const t1: Inventory = new Map([stored('x')]);
+    const t2: Inventory = new Map();
+    expect(foldReport(t2, report('t2', 'full', [scc('sa', 'loc', [{ host: 'x' }])])).map((c) => [c.kind, c.key.tenant])).toEqual([['create', 't2']]);
+    expect([...t1.values()].map((s) => s.reachable)).toEqual([true]);
+  });
+
+  it('a report that changes nothing returns no changes and leaves the state as it was', () => {
+    const state: Inventory = new Map([stored('a', { description: 'd' })]);
+    const before = new Map(state);
+    expect(foldReport(state, report('t1', 'full', [scc('sa', 'loc', [{ host: 'a' }])]))).toEqual([]);
+    expect(state).toEqual(before);
+  });
+});
+
+describe('parseReport (the shared SAP report contract, then the fold\'s merge)', () => {
   const body = (value: unknown) => JSON.stringify({ type: 'notification-service', value });
+  const system = (host: string, status = 'enabled') => ({ protocol: 'HTTP', host, type: 'on-premise-system', status });
 
   it('reads the documented body, mapping status to systemStatus', () => {
     const parsed = parseReport(body([{ subaccount: 'sa', locationId: 'loc', exposedSystems: [{ protocol: 'HTTP', host: '127.0.0.1:8080', type: 'on-premise-system', status: 'disabled', description: 'x', systemNumber: 'n' }] }]));
     expect(parsed).toEqual({
       sccs: [{ subaccount: 'sa', locationId: 'loc', systems: [{ host: '127.0.0.1:8080', protocol: 'HTTP', type: 'on-premise-system', systemStatus: 'disabled', description: 'x', systemNumber: 'n' }] }],
-      skippedSystems: 0,
     });
   });
 
-  it('treats a missing locationId as "" and missing exposedSystems as none', () => {
-    const parsed = parseReport(body([{ subaccount: 'sa' }]));
-    expect(parsed.sccs).toEqual([{ subaccount: 'sa', locationId: '', systems: [] }]);
+  it('reads capitalised keys as the adapter does: Subaccount, LocationID, ExposedSystems, Host…', () => {
+    const parsed = parseReport(JSON.stringify({
+      Type: 'notification-service',
+      Value: [{ Subaccount: 'sa', LocationID: 'loc', ExposedSystems: [{ Protocol: 'HTTP', Host: 'h:1', Type: 'on-premise-system', Status: 'enabled', Description: 'd', SystemNumber: 'n' }] }],
+    }));
+    expect(parsed.sccs).toEqual([{ subaccount: 'sa', locationId: 'loc', systems: [{ host: 'h:1', protocol: 'HTTP', type: 'on-premise-system', systemStatus: 'enabled', description: 'd', systemNumber: 'n' }] }]);
   });
 
-  it('merges an SCC listed twice, the last description of a host winning; skips systems without host', () => {
+  it('treats a missing locationId as "" and absent description and systemNumber as null', () => {
+    const parsed = parseReport(body([{ subaccount: 'sa', exposedSystems: [system('h')] }]));
+    expect(parsed.sccs).toEqual([{ subaccount: 'sa', locationId: '', systems: [{ host: 'h', protocol: 'HTTP', type: 'on-premise-system', systemStatus: 'enabled', description: null, systemNumber: null }] }]);
+  });
+
+  it('merges an SCC listed twice, the last description of a host winning', () => {
     const parsed = parseReport(body([
-      { subaccount: 'sa', locationId: 'l', exposedSystems: [{ host: 'a', status: 's1' }, { status: 'no host' }] },
-      { subaccount: 'sa', locationId: 'l', exposedSystems: [{ host: 'a', status: 's2' }, { host: 'b' }] },
+      { subaccount: 'sa', locationId: 'l', exposedSystems: [system('a', 's1')] },
+      { subaccount: 'sa', locationId: 'l', exposedSystems: [system('a', 's2'), system('b')] },
     ]));
     expect(parsed.sccs).toHaveLength(1);
-    expect(parsed.sccs[0]!.systems.map((s) => [s.host, s.systemStatus])).toEqual([['a', 's2'], ['b', null]]);
-    expect(parsed.skippedSystems).toBe(1);
+    expect(parsed.sccs[0]!.systems.map((s) => [s.host, s.systemStatus])).toEqual([['a', 's2'], ['b', 'enabled']]);
   });
 
-  it('rejects an unparseable body, a body without value, and an SCC without subaccount', () => {
-    expect(() => parseReport('{"type":')).toThrow(ReportRejected);
-    expect(() => parseReport('{"type":"notification-service"}')).toThrow(/value/);
-    expect(() => parseReport(body([{ locationId: 'l' }]))).toThrow('subaccount key is required');
+  it('rejects what ingress refuses, with the adapter\'s message', () => {
+    expect(() => parseReport('{"type":')).toThrow(new ReportRejected('failed to parse request body'));
+    expect(() => parseReport('{"type":"notification-service"}')).toThrow(new ReportRejected('value key is required'));
+    expect(() => parseReport(body([{ locationId: 'l', exposedSystems: [] }]))).toThrow(new ReportRejected('subaccount key is required'));
+    expect(() => parseReport(body([{ subaccount: 'sa' }]))).toThrow(new ReportRejected('exposedSystems key is required'));
+    expect(() => parseReport(body([{ subaccount: 'sa', exposedSystems: [{ status: 'no host', protocol: 'HTTP', type: 't' }] }]))).toThrow(new ReportRejected('host key is required'));
+    expect(() => parseReport(body([{ subaccount: 'sa', exposedSystems: [{ ...system('h'), description: 7 }] }]))).toThrow(new ReportRejected('failed to parse request body'));
   });
 
   it('accepts bytes split anywhere once concatenated (parts of a split report)', () => {
-    const original = Buffer.from(body([{ subaccount: 'sä', locationId: 'l', exposedSystems: [{ host: 'hé' }] }]));
+    const original = Buffer.from(body([{ subaccount: 'sä', locationId: 'l', exposedSystems: [system('hé')] }]));
     const parts = [original.subarray(0, 7), original.subarray(7, 31), original.subarray(31)];
     expect(parseReport(Buffer.concat(parts)).sccs[0]!.systems[0]!.host).toBe('hé');
   });

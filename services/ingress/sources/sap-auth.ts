@@ -3,7 +3,7 @@
 // small clock tolerance, optional issuer/audience, and the tenant claims.
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { sapAlgorithms, type IngressConfig } from '../config.js';
-import { tenantFromClaims, type TenantClaim } from '../domain/sap-report.js';
+import { tenantFromClaims, type TenantClaim } from '../../shared/contracts/sap-report.js';
 
 export type SapAuthResult =
   | { ok: true; tenant: TenantClaim }

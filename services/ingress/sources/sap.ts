@@ -8,7 +8,7 @@ import { errorMessage } from '../../shared/errors.js';
 import { MAX_RECORD_BYTES } from '../../shared/topics.js';
 import { bearerToken } from '../../shared/credentials.js';
 import { parseJsonBytes } from '../domain/json.js';
-import { PARSE_FAILED, checkSapReport, parseReportType, splitIntoParts, type TenantClaim } from '../domain/sap-report.js';
+import { PARSE_FAILED, checkSapReport, parseReportType, splitIntoParts, type TenantClaim } from '../../shared/contracts/sap-report.js';
 import { BodyError, bodyParser } from '../http/body.js';
 import { closeAfterResponse, isClientError, deliveryFacts, isUnderPressure, rawBody, writeRecords, type SourceDeps } from './common.js';
 import { createSapVerifier, type SapVerifier } from './sap-auth.js';

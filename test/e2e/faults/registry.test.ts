@@ -11,7 +11,7 @@ import { loadConfig, kafkaConfigShape } from '../../../services/shared/config.js
 import { EnvelopeCodec } from '../../../services/shared/envelope.js';
 import { rawTopics, topicNames } from '../../../services/shared/topics.js';
 import { openDb } from '../../../services/shared/db.js';
-import { canonicalDump } from '../../../services/scc-inventory/store.js';
+import { canonicalDump } from '../../integration/scc-helpers.js';
 import { repoRoot } from '../../../infra/local/stack.js';
 import { startWtlEmulator, type WtlEmulator } from '../../emulators/wtl.js';
 import { startSheetsEmulator, type SheetsEmulator } from '../../emulators/sheets.js';

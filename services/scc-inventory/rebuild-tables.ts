@@ -1,0 +1,42 @@
+// The rebuild's tables: shadow copies created and dropped, swapped into the live tables, or kept as
+// a named point-in-time snapshot. The projector writes the shadow tables through writes.ts like the live ones.
+import type { Db, Queryable } from '../shared/db.js';
+import { HISTORY_COLUMNS, LIVE_TABLES, PART_COLUMNS, SYSTEM_COLUMNS, type Tables } from './tables.js';
+
+export async function createShadowTables(db: Db, t: Tables): Promise<void> {
+  await db.exec(`
+    CREATE TABLE ${t.systems} (LIKE ${LIVE_TABLES.systems} INCLUDING ALL);
+    CREATE TABLE ${t.history} (LIKE ${LIVE_TABLES.history} INCLUDING ALL);
+    CREATE TABLE ${t.parts} (LIKE ${LIVE_TABLES.parts} INCLUDING ALL);
+    CREATE TABLE ${t.processed} (LIKE ${LIVE_TABLES.processed} INCLUDING ALL);`);
+}
+
+export async function dropShadowTables(db: Db, t: Tables): Promise<void> {
+  await db.exec(`DROP TABLE IF EXISTS ${t.systems}, ${t.history}, ${t.parts}, ${t.processed}`);
+}
+
+/** Replaces the live projection and this consumer's idempotency rows by a rebuild's, in the caller's transaction. */
+export async function copyShadowIntoLive(q: Queryable, shadow: Tables, consumer: string): Promise<void> {
+  const live = LIVE_TABLES;
+  // DELETE rather than TRUNCATE: readers keep their MVCC snapshot of the old rows and are never blocked.
+  await q.query(`DELETE FROM ${live.systems}`);
+  await q.query(`INSERT INTO ${live.systems} (${SYSTEM_COLUMNS}) SELECT ${SYSTEM_COLUMNS} FROM ${shadow.systems}`);
+  await q.query(`DELETE FROM ${live.history}`);
+  await q.query(`INSERT INTO ${live.history} (${HISTORY_COLUMNS}) SELECT ${HISTORY_COLUMNS} FROM ${shadow.history}`);
+  await q.query(`DELETE FROM ${live.parts}`);
+  await q.query(`INSERT INTO ${live.parts} (${PART_COLUMNS}) SELECT ${PART_COLUMNS} FROM ${shadow.parts}`);
+  await q.query(`DELETE FROM ${live.processed} WHERE consumer = $1`, [consumer]);
+  await q.query(
+    `INSERT INTO ${live.processed} (consumer, event_id, outcome, processed_at)
+     SELECT consumer, event_id, outcome, processed_at FROM ${shadow.processed} WHERE consumer = $1`,
+    [consumer],
+  );
+}
+
+/** Stores a rebuild's systems and history as the named snapshot (replacing one of the same name). */
+export async function saveSnapshot(q: Queryable, shadow: Tables, name: string, asOf: Date, records: number): Promise<void> {
+  await q.query('DELETE FROM snapshots WHERE name = $1', [name]);
+  await q.query('INSERT INTO snapshots (name, as_of, records) VALUES ($1, $2, $3)', [name, asOf, records]);
+  await q.query(`INSERT INTO snapshot_systems (snapshot, ${SYSTEM_COLUMNS}) SELECT $1, ${SYSTEM_COLUMNS} FROM ${shadow.systems}`, [name]);
+  await q.query(`INSERT INTO snapshot_system_history (snapshot, ${HISTORY_COLUMNS}) SELECT $1, ${HISTORY_COLUMNS} FROM ${shadow.history}`, [name]);
+}
