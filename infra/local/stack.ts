@@ -6,6 +6,8 @@
 //   keeps its data in <stateDir>/kafka-<i>, and runs with a 512 MB heap;
 //   topics default to replication factor min(3, N), min.insync.replicas 2 (1 below three nodes),
 //   unclean leader election off; the consumer-offsets and transaction topics are replicated the same way.
+// Every node runs the Prometheus JMX exporter java agent (fetched from Maven Central too) with the rules in
+// kafka-metrics.yml: node i serves broker metrics on http://127.0.0.1:<metricsPort + (i-1)>/metrics.
 import { spawn, spawnSync, execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync, rmSync, openSync } from 'node:fs';
 import { createConnection } from 'node:net';
@@ -14,6 +16,10 @@ import { fileURLToPath } from 'node:url';
 
 export const KAFKA_VERSION = '3.9.1';
 export const APICURIO_VERSION = '3.3.3';
+/** io.prometheus.jmx:jmx_prometheus_javaagent: the newest version Maven Central serves us (1.1+ are not served). */
+export const JMX_EXPORTER_VERSION = '1.0.1';
+/** The exporter's rules: which broker MBeans become which Prometheus metrics (docker-compose.yml mounts the same file). */
+export const KAFKA_METRICS_RULES = join(dirname(fileURLToPath(import.meta.url)), 'kafka-metrics.yml');
 const DEPENDENCY_PLUGIN = 'org.apache.maven.plugins:maven-dependency-plugin:3.8.1';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -26,6 +32,8 @@ export interface StackOptions {
   kafkaPort: number;
   controllerPort: number;
   registryPort: number;
+  /** Broker metrics (JMX exporter agent) of node i on metricsPort + (i-1); default: right after the nodes' listener ports. */
+  metricsPort?: number;
   /** Kafka nodes: 1 (default, the embedded single node) or a replicated KRaft cluster (3 recommended). */
   kafkaNodes?: number;
   log?: (line: string) => void;
@@ -37,6 +45,8 @@ export interface RunningStack {
   registryUrl: string;
   /** The replication factor topics should use on this Kafka: 1 on one node, min(3, nodes) on a cluster. */
   replicationFactor: number;
+  /** host:port of each node's broker metrics endpoint (/metrics), one per node, as Prometheus targets take them. */
+  metricsTargets: string[];
 }
 
 function run(cmd: string, args: string[], cwd?: string): void {
@@ -55,6 +65,19 @@ export function fetchKafka(log: (l: string) => void = console.log): string {
     `${DEPENDENCY_PLUGIN}:copy-dependencies`, `-DoutputDirectory=${libs}`, '-DincludeScope=runtime']);
   writeFileSync(marker, new Date().toISOString());
   return libs;
+}
+
+/** The Prometheus JMX exporter java agent every broker node runs; fetched once like the broker jars. */
+export function fetchJmxAgent(log: (l: string) => void = console.log): string {
+  const home = join(cacheRoot, `jmx-exporter-${JMX_EXPORTER_VERSION}`);
+  const jar = join(home, `jmx_prometheus_javaagent-${JMX_EXPORTER_VERSION}.jar`);
+  if (existsSync(join(home, '.complete'))) return jar;
+  log(`fetching the Prometheus JMX exporter agent ${JMX_EXPORTER_VERSION} from Maven Central into ${home}`);
+  mkdirSync(home, { recursive: true });
+  run('mvn', ['-B', '-q', `${DEPENDENCY_PLUGIN}:copy`,
+    `-Dartifact=io.prometheus.jmx:jmx_prometheus_javaagent:${JMX_EXPORTER_VERSION}`, `-DoutputDirectory=${home}`]);
+  writeFileSync(join(home, '.complete'), new Date().toISOString());
+  return jar;
 }
 
 export function fetchRegistry(log: (l: string) => void = console.log): string {
@@ -162,6 +185,11 @@ const SINGLE_NODE_SETTINGS = [
   'min.insync.replicas=1',
 ];
 
+/** The broker settings of the single local node (the test harness gives a Kafka container the same ones). */
+export function singleNodeSettings(): string[] {
+  return [...COMMON_SETTINGS, ...SINGLE_NODE_SETTINGS];
+}
+
 /** Replication a local cluster of `nodes` gives its topics: factor min(3, nodes), min ISR 2 from three replicas. */
 export function clusterReplication(nodes: number): { replicationFactor: number; minInsyncReplicas: number } {
   const replicationFactor = Math.max(1, Math.min(3, nodes));
@@ -200,12 +228,14 @@ interface NodeSpec {
   voters: string;
   settings: string[];
   heapMb: number;
+  /** Port of the JMX exporter agent's /metrics (bound to 127.0.0.1). */
+  metricsPort: number;
 }
 
 const address = (port: number): string => `127.0.0.1:${port}`;
 
-/** Writes the node's configuration; returns the JVM arguments before the main class. */
-function prepareNode(spec: NodeSpec, classpath: string): { jvm: string[]; propsFile: string; dataDir: string } {
+/** Writes the node's configuration; returns the JVM arguments before the main class (the broker adds `agent`). */
+function prepareNode(spec: NodeSpec, classpath: string, agentJar: string): { jvm: string[]; agent: string; propsFile: string; dataDir: string } {
   mkdirSync(spec.dir, { recursive: true });
   const dataDir = join(spec.dir, 'data');
   const props = [
@@ -232,7 +262,9 @@ function prepareNode(spec: NodeSpec, classpath: string): { jvm: string[]; propsF
   ].join('\n') + '\n');
   const heap = spec.heapMb;
   const jvm = [`-Xms${Math.min(256, heap)}m`, `-Xmx${heap}m`, '-XX:+UseG1GC', '-XX:TieredStopAtLevel=1', `-Dlog4j.configuration=file:${join(spec.dir, 'log4j.properties')}`, '-cp', classpath];
-  return { jvm, propsFile, dataDir };
+  // Only the broker runs the agent (not the storage format tool): it serves the metrics over HTTP from JVM start.
+  const agent = `-javaagent:${agentJar}=127.0.0.1:${spec.metricsPort}:${KAFKA_METRICS_RULES}`;
+  return { jvm, agent, propsFile, dataDir };
 }
 
 /** Formats the node's data folder once (a restart keeps its data and only launches the JVM). */
@@ -244,8 +276,8 @@ async function formatNode(java: string, jvm: string[], propsFile: string, dataDi
   });
 }
 
-function launchNode(java: string, jvm: string[], spec: NodeSpec, propsFile: string): number {
-  return startDetached(java, [...jvm, 'kafka.Kafka', propsFile], join(spec.dir, 'kafka.log'), join(spec.dir, 'kafka.pid'), spec.dir);
+function launchNode(java: string, jvm: string[], agent: string, spec: NodeSpec, propsFile: string): number {
+  return startDetached(java, [agent, ...jvm, 'kafka.Kafka', propsFile], join(spec.dir, 'kafka.log'), join(spec.dir, 'kafka.pid'), spec.dir);
 }
 
 /** Refuses to start a layout over a running one of another size (single node vs cluster) in the same state folder. */
@@ -269,15 +301,18 @@ export async function startKafka(opts: StackOptions): Promise<string> {
   if (await kafkaReady(brokers)) return brokers;
   assertNoOtherLayout(opts.stateDir, (d) => d === 'kafka');
   const libs = fetchKafka(log);
+  const agentJar = fetchJmxAgent(log);
   const java = findJava(17);
+  const metricsPort = metricsPortOf(opts, 1);
+  if ([opts.kafkaPort, opts.controllerPort].includes(metricsPort)) throw new Error(`Kafka metrics port ${metricsPort} is one of the broker's own ports`);
   const spec: NodeSpec = {
     id: 1, dir, port: opts.kafkaPort, controllerPort: opts.controllerPort, voters: `1@${address(opts.controllerPort)}`,
-    settings: [...COMMON_SETTINGS, ...SINGLE_NODE_SETTINGS], heapMb: 768,
+    settings: [...COMMON_SETTINGS, ...SINGLE_NODE_SETTINGS], heapMb: 768, metricsPort,
   };
-  const { jvm, propsFile, dataDir } = prepareNode(spec, `${libs}/*`);
+  const { jvm, agent, propsFile, dataDir } = prepareNode(spec, `${libs}/*`, agentJar);
   await formatNode(java, jvm, propsFile, dataDir);
-  log(`starting Kafka ${KAFKA_VERSION} on ${brokers}`);
-  const pid = launchNode(java, jvm, spec, propsFile);
+  log(`starting Kafka ${KAFKA_VERSION} on ${brokers} (metrics on http://${address(metricsPort)}/metrics)`);
+  const pid = launchNode(java, jvm, agent, spec, propsFile);
   await waitFor(`Kafka on ${brokers} (log: ${join(dir, 'kafka.log')})`, () => kafkaReady(brokers), 90_000, pid);
   return brokers;
 }
@@ -291,6 +326,8 @@ export interface ClusterOptions {
   kafkaPort: number;
   /** Node i's controller listens on controllerPort + 2(i-1). */
   controllerPort: number;
+  /** Node i's broker metrics (JMX exporter agent) on metricsPort + (i-1); default: right after the nodes' listener ports. */
+  metricsPort?: number;
   /** Heap of each node's JVM in MB (default 512: three nodes, a registry and the services fit a small machine). */
   heapMb?: number;
   log?: (line: string) => void;
@@ -302,6 +339,8 @@ export interface KafkaNode {
   readonly address: string;
   readonly port: number;
   readonly controllerPort: number;
+  /** host:port of its broker metrics (/metrics of the JMX exporter agent). */
+  readonly metricsAddress: string;
   /** Its folder (data/ holds the log directories; kafka.log its output). */
   readonly dir: string;
   /** The JVM's pid while it runs. */
@@ -328,15 +367,15 @@ function clusterSpecs(opts: ClusterOptions): NodeSpec[] {
   const n = opts.nodes;
   if (!Number.isInteger(n) || n < 1 || n > 9) throw new Error(`a local Kafka cluster has 1 to 9 nodes, got ${n}`);
   const ids = Array.from({ length: n }, (_, i) => i + 1);
-  const ports = ids.flatMap((id) => [opts.kafkaPort + 2 * (id - 1), opts.controllerPort + 2 * (id - 1)]);
+  const ports = ids.flatMap((id) => [opts.kafkaPort + 2 * (id - 1), opts.controllerPort + 2 * (id - 1), metricsPortOf(opts, id)]);
   if (new Set(ports).size !== ports.length || ports.some((p) => p < 1 || p > 65535)) {
-    throw new Error(`Kafka node ports overlap or leave 1-65535: brokers ${opts.kafkaPort}+2i, controllers ${opts.controllerPort}+2i for ${n} nodes`);
+    throw new Error(`Kafka node ports overlap or leave 1-65535: brokers ${opts.kafkaPort}+2i, controllers ${opts.controllerPort}+2i, metrics ${metricsPortOf(opts, 1)}+i for ${n} nodes`);
   }
   const voters = ids.map((id) => `${id}@${address(opts.controllerPort + 2 * (id - 1))}`).join(',');
   const settings = [...COMMON_SETTINGS, ...clusterSettings(n)];
   return ids.map((id) => ({
     id, dir: join(opts.stateDir, `kafka-${id}`), port: opts.kafkaPort + 2 * (id - 1), controllerPort: opts.controllerPort + 2 * (id - 1),
-    voters, settings, heapMb: opts.heapMb ?? 512,
+    voters, settings, heapMb: opts.heapMb ?? 512, metricsPort: metricsPortOf(opts, id),
   }));
 }
 
@@ -350,11 +389,12 @@ export async function startKafkaCluster(opts: ClusterOptions): Promise<KafkaClus
   const specs = clusterSpecs(opts);
   assertNoOtherLayout(opts.stateDir, (d) => specs.some((s) => s.dir === join(opts.stateDir, d)));
   const libs = fetchKafka(log);
+  const agentJar = fetchJmxAgent(log);
   const java = findJava(17);
-  const prepared = specs.map((spec) => ({ spec, ...prepareNode(spec, `${libs}/*`) }));
+  const prepared = specs.map((spec) => ({ spec, ...prepareNode(spec, `${libs}/*`, agentJar) }));
   await Promise.all(prepared.map((p) => formatNode(java, p.jvm, p.propsFile, p.dataDir)));
 
-  const nodes: KafkaNode[] = prepared.map(({ spec, jvm, propsFile }) => {
+  const nodes: KafkaNode[] = prepared.map(({ spec, jvm, agent, propsFile }) => {
     const pidFile = join(spec.dir, 'kafka.pid');
     const where = `Kafka node ${spec.id} on ${address(spec.port)} (log: ${join(spec.dir, 'kafka.log')})`;
     const node: KafkaNode = {
@@ -362,13 +402,14 @@ export async function startKafkaCluster(opts: ClusterOptions): Promise<KafkaClus
       address: address(spec.port),
       port: spec.port,
       controllerPort: spec.controllerPort,
+      metricsAddress: address(spec.metricsPort),
       dir: spec.dir,
       pid: () => readPid(pidFile),
       async start(timeoutMs = 90_000) {
         let pid = readPid(pidFile);
         if (pid === undefined && !(await portAnswers(spec.port))) {
           log(`starting ${where}`);
-          pid = launchNode(java, jvm, spec, propsFile);
+          pid = launchNode(java, jvm, agent, spec, propsFile);
         }
         await waitFor(where, () => kafkaReady(node.address), timeoutMs, pid);
       },
@@ -399,6 +440,15 @@ export async function startKafkaCluster(opts: ClusterOptions): Promise<KafkaClus
   };
 }
 
+/**
+ * Port of node `id`'s broker metrics: opts.metricsPort + (id-1), or by default the ports right after the
+ * nodes' listeners (kafkaPort + 2·nodes + (id-1)), so stacks on different ports never share one.
+ */
+export function metricsPortOf(opts: { kafkaPort: number; metricsPort?: number; kafkaNodes?: number; nodes?: number }, id: number): number {
+  const nodes = opts.nodes ?? opts.kafkaNodes ?? 1;
+  return (opts.metricsPort ?? opts.kafkaPort + 2 * nodes) + (id - 1);
+}
+
 async function brokerCount(brokers: string): Promise<number> {
   const { Kafka, logLevel } = await import('kafkajs');
   const admin = new Kafka({ brokers: brokers.split(','), logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin();
@@ -412,7 +462,8 @@ async function brokerCount(brokers: string): Promise<number> {
   }
 }
 
-async function kafkaReady(brokers: string): Promise<boolean> {
+/** True when the broker at host:port answers an admin request. */
+export async function kafkaReady(brokers: string): Promise<boolean> {
   const [host, port] = brokers.split(':');
   if (!(await portAnswers(Number(port), host))) return false;
   const { Kafka, logLevel } = await import('kafkajs');
@@ -469,15 +520,20 @@ async function registryReady(url: string): Promise<boolean> {
 }
 
 export async function startStack(opts: StackOptions): Promise<RunningStack> {
-  // Fetch both first so the two JVMs start back to back.
+  // Fetch everything first so the JVMs start back to back.
   fetchKafka(opts.log);
+  fetchJmxAgent(opts.log);
   fetchRegistry(opts.log);
   const nodes = opts.kafkaNodes ?? 1;
   const kafka = nodes > 1
-    ? startKafkaCluster({ stateDir: opts.stateDir, nodes, kafkaPort: opts.kafkaPort, controllerPort: opts.controllerPort, ...(opts.log ? { log: opts.log } : {}) }).then((c) => c.brokers)
+    ? startKafkaCluster({
+      stateDir: opts.stateDir, nodes, kafkaPort: opts.kafkaPort, controllerPort: opts.controllerPort,
+      ...(opts.metricsPort !== undefined ? { metricsPort: opts.metricsPort } : {}), ...(opts.log ? { log: opts.log } : {}),
+    }).then((c) => c.brokers)
     : startKafka(opts);
   const [brokers, registryUrl] = await Promise.all([kafka, startRegistry(opts)]);
-  return { brokers, registryUrl, replicationFactor: clusterReplication(nodes).replicationFactor };
+  const metricsTargets = Array.from({ length: nodes }, (_, i) => address(metricsPortOf(opts, i + 1)));
+  return { brokers, registryUrl, replicationFactor: clusterReplication(nodes).replicationFactor, metricsTargets };
 }
 
 async function stopPid(pidFile: string, what: string, log: (l: string) => void): Promise<void> {
@@ -517,6 +573,7 @@ export function defaultStackOptions(env: NodeJS.ProcessEnv = process.env): Stack
     kafkaPort: num('LOCAL_KAFKA_PORT', 9092),
     controllerPort: num('LOCAL_KAFKA_CONTROLLER_PORT', 9093),
     registryPort: num('LOCAL_REGISTRY_PORT', 8081),
+    metricsPort: num('LOCAL_KAFKA_METRICS_PORT', 9404),
     kafkaNodes: nodeCount(env.LOCAL_KAFKA_NODES),
   };
 }
