@@ -16,7 +16,6 @@ import type { SourceDeps } from './sources/common.js';
 import { nspsSource } from './sources/nsps.js';
 import { onceSource } from './sources/once.js';
 import { sapSource } from './sources/sap.js';
-import type { SapVerifier } from './sources/sap-auth.js';
 
 export interface IngressAppDeps {
   writer: RecordWriter;
@@ -25,8 +24,6 @@ export interface IngressAppDeps {
   logger: Logger;
   metrics: Metrics;
   ready: ReadinessCheck;
-  /** Replaces the JWT verifier built from configuration (tests only). */
-  sapVerifier?: SapVerifier;
 }
 
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
@@ -108,7 +105,7 @@ export function buildIngressApp(cfg: IngressConfig, deps: IngressAppDeps): { app
     });
     if (enabled.nsps) await sources.register(nspsSource(sourceDeps));
     if (enabled.once) await sources.register(onceSource(sourceDeps));
-    if (enabled.sap) await sources.register(sapSource(sourceDeps, deps.sapVerifier));
+    if (enabled.sap) await sources.register(sapSource(sourceDeps));
   });
   for (const [source, on] of Object.entries(enabled)) {
     if (!on) deps.logger.warn({ source }, 'source disabled: no credentials configured');

@@ -14,12 +14,10 @@ import { installShutdown } from '../shared/shutdown.js';
 import { ensureTopics, rawTopics, topicNames } from '../shared/topics.js';
 import { buildIngressApp } from './app.js';
 import { loadIngressConfig, type IngressConfig } from './config.js';
-import type { SapVerifier } from './sources/sap-auth.js';
 
 export interface IngressDeps {
   logger?: Logger;
   metrics?: Metrics;
-  sapVerifier?: SapVerifier;
 }
 
 export interface RunningIngress {
@@ -56,9 +54,7 @@ export async function startIngress(cfg: IngressConfig, deps: IngressDeps = {}): 
     const [kafkaOk, registryOk] = await Promise.all([kafkaReachable(admin), registryReachable(cfg.SCHEMA_REGISTRY_URL)]);
     return { kafka: kafkaOk, registry: registryOk };
   };
-  const { app } = buildIngressApp(cfg, {
-    writer, codec, topics, logger, metrics, ready, ...(deps.sapVerifier ? { sapVerifier: deps.sapVerifier } : {}),
-  });
+  const { app } = buildIngressApp(cfg, { writer, codec, topics, logger, metrics, ready });
   await app.listen({ host: cfg.HOST, port: cfg.PORT });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : cfg.PORT;

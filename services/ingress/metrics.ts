@@ -1,7 +1,7 @@
 // Ingress metric families, added to the process's one registry.
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { METRIC_PREFIX } from '../shared/metrics.js';
-import { QUARANTINE_REASONS } from './domain/quarantine.js';
+import { QUARANTINE_REASONS } from '../shared/contracts/once-record.js';
 
 export interface IngressMetrics {
   httpRequests: Counter<'source' | 'route' | 'status'>;

@@ -1,5 +1,5 @@
-// The records ingress writes and how they are sized and grouped: batcher.ts sends them in flushes
-// bounded like these chunks, so no partition's record batch exceeds the broker's message size limit.
+// The records ingress writes and how they are sized: batcher.ts bounds each flush by these sizes
+// (PRODUCE_BATCH_MAX_BYTES), so no partition's record batch exceeds the broker's message size limit.
 import type { OutgoingRecord } from '../shared/record-writer.js';
 
 export type { OutgoingRecord } from '../shared/record-writer.js';

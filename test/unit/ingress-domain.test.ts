@@ -5,10 +5,10 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../services/shared/config.js';
 import { loadIngressConfig } from '../../services/ingress/config.js';
 import { basicCredentialsMatch, bearerToken, matchesAny, parseBasicUsers } from '../../services/shared/credentials.js';
-import { parseJsonBytes } from '../../services/ingress/domain/json.js';
+import { parseJsonBytes } from '../../services/shared/contracts/json.js';
 import { NotAJsonArrayError, arrayElementRanges } from '../../services/ingress/domain/json-array.js';
-import { nspsRecordKey, validateNspsEvent } from '../../services/ingress/domain/nsps-event.js';
-import { classifyOnceRecord } from '../../services/ingress/domain/once-records.js';
+import { checkNspsEvent, nspsRecordKey, parseNspsEvent } from '../../services/shared/contracts/nsps-event.js';
+import { classifyOnceRecord, parseOnceRecord } from '../../services/shared/contracts/once-record.js';
 import { QUARANTINE_KIND, quarantineEnvelope, quarantineEventId, reclassify } from '../../services/ingress/domain/quarantine.js';
 import { planRedrive, type QuarantinedRecord } from '../../services/ingress/quarantine.js';
 import { parseQuarantineArgs, preview, UsageError } from '../../scripts/quarantine.js';
@@ -55,14 +55,14 @@ describe('classifyOnceRecord', () => {
   const event = { id: 1234567890, event_type: { id: 1, description: 'Update location' }, sim: { iccid: '8988' }, organisation: { id: 1234 }, user: null };
   const usage = { id: 99, traffic_type: { id: 5 }, volume: { total: 1 }, start_timestamp: 't', imsi: '26201', organisation: { id: 7 } };
   it('tells events from usage records by shape, with namespaced stable event ids', () => {
-    expect(classifyOnceRecord(event, 0)).toEqual({ ok: true, record: { kind: '1nce.event', eventId: '1nce-event:1234567890', key: '8988', tenant: '1234' } });
-    expect(classifyOnceRecord(usage, 0)).toEqual({ ok: true, record: { kind: '1nce.usage', eventId: '1nce-usage:99', key: '26201', tenant: '7' } });
+    expect(classifyOnceRecord(event, 0)).toEqual({ ok: true, record: { kind: '1nce.event', id: 1234567890, eventId: '1nce-event:1234567890', key: '8988', tenant: '1234', fields: event } });
+    expect(classifyOnceRecord(usage, 0)).toEqual({ ok: true, record: { kind: '1nce.usage', id: 99, eventId: '1nce-usage:99', key: '26201', tenant: '7', fields: usage } });
   });
   it('keys by ICCID, else IMSI (nested for events), else id', () => {
     const r = classifyOnceRecord({ id: 5, event_type: {}, imsi: { imsi: '00101' } }, 0);
     expect(r.ok && r.record.key).toBe('00101');
     const bare = classifyOnceRecord({ id: 'abc', volume: {} }, 0);
-    expect(bare.ok && bare.record).toEqual({ kind: '1nce.usage', eventId: '1nce-usage:abc', key: 'abc', tenant: null });
+    expect(bare.ok && bare.record).toEqual({ kind: '1nce.usage', id: 'abc', eventId: '1nce-usage:abc', key: 'abc', tenant: null, fields: { id: 'abc', volume: {} } });
   });
   it('does not classify records without id, of neither shape, of both shapes, or not objects (ingress quarantines them)', () => {
     expect(classifyOnceRecord({ event_type: {} }, 3)).toMatchObject({ ok: false, reason: 'no_id', error: 'record 3: has no id' });
@@ -70,6 +70,12 @@ describe('classifyOnceRecord', () => {
     expect(classifyOnceRecord({ id: 1, foo: 1 }, 0)).toMatchObject({ ok: false, reason: 'unknown_shape' });
     expect(classifyOnceRecord({ id: 1, event_type: {}, volume: {} }, 0)).toMatchObject({ ok: false, reason: 'ambiguous_shape' });
     expect(classifyOnceRecord([1], 0)).toMatchObject({ ok: false, reason: 'not_an_object' });
+    expect(classifyOnceRecord({ id: '  ', event_type: {} }, 0)).toMatchObject({ ok: false, reason: 'no_id' });
+  });
+  it('parses stored bytes with the same rules, strict JSON first', () => {
+    expect(parseOnceRecord(Buffer.from('{"id":5,"volume":{}}'))).toMatchObject({ ok: true, record: { kind: '1nce.usage', id: 5, eventId: '1nce-usage:5' } });
+    expect(parseOnceRecord(Buffer.from('{"id":5,'))).toEqual({ ok: false, reason: 'invalid_json', error: 'body is not valid JSON' });
+    expect(parseOnceRecord(Buffer.from('{"id":5}'), 7)).toMatchObject({ ok: false, reason: 'unknown_shape', error: expect.stringMatching(/^record 7: /) });
   });
 });
 
@@ -95,7 +101,7 @@ describe('1NCE quarantine', () => {
     const now = reclassify(quarantineEnvelope(Buffer.from('{"id":77, "event_type":{"id":1},"sim":{"iccid":"8988"}}'), 2, { reason: 'unknown_shape', error: '' }, facts));
     expect(now.ok).toBe(true);
     if (!now.ok) return;
-    expect(now.record).toEqual({ kind: '1nce.event', eventId: '1nce-event:77', key: '8988', tenant: null });
+    expect(now.record).toMatchObject({ kind: '1nce.event', id: 77, eventId: '1nce-event:77', key: '8988', tenant: null });
     expect(now.envelope).toMatchObject({ event_id: '1nce-event:77', source: '1nce', kind: '1nce.event', ...facts, attributes: { index: '2' } });
     expect(now.envelope.payload.toString()).toBe('{"id":77, "event_type":{"id":1},"sim":{"iccid":"8988"}}');
     expect(reclassify(quarantineEnvelope(Buffer.from('{"foo":1}'), 0, { reason: 'no_id', error: '' }, facts))).toMatchObject({ ok: false, reason: 'no_id' });
@@ -131,14 +137,20 @@ describe('1NCE quarantine', () => {
   });
 });
 
-describe('validateNspsEvent', () => {
+describe('NSPS event contract', () => {
   const ok = { event_id: 'e-1', data: { event_type: 'SIM/Updated' }, pb_data: { sim_info: { imsi: '001010000020349' }, account_info: { i_account: 1 } } };
-  it('accepts a minimal event, defaulting data.variables to {}', () => {
-    const r = validateNspsEvent(ok);
-    expect(r.ok && r.value.data.variables).toEqual({});
+  it('accepts a minimal event as it is (an absent data.variables stays absent; the default {} is implied)', () => {
+    const r = checkNspsEvent(ok);
+    expect(r).toEqual({ ok: true, event: ok });
+  });
+  it('parses bytes strictly: invalid UTF-8, a byte-order mark and invalid JSON are invalid_json, the rest invalid_event', () => {
+    expect(parseNspsEvent(Buffer.from(JSON.stringify(ok)))).toEqual({ ok: true, event: ok });
+    expect(parseNspsEvent(Buffer.from([0x7b, 0xc3, 0x28, 0x7d]))).toEqual({ ok: false, reason: 'invalid_json', error: 'body is not valid UTF-8' });
+    expect(parseNspsEvent(Buffer.from('\ufeff{}'))).toEqual({ ok: false, reason: 'invalid_json', error: 'body is not valid JSON' });
+    expect(parseNspsEvent(Buffer.from('[]'))).toEqual({ ok: false, reason: 'invalid_event', error: 'body must be a JSON object' });
   });
   it('accepts unknown event types and extra fields, and nulls for optional parts', () => {
-    expect(validateNspsEvent({ event_id: 'x', data: { event_type: 'Never/Seen', variables: { a: 1 } }, pb_data: null, status: null, extra: 1 }).ok).toBe(true);
+    expect(checkNspsEvent({ event_id: 'x', data: { event_type: 'Never/Seen', variables: { a: 1 } }, pb_data: null, status: null, extra: 1 }).ok).toBe(true);
   });
   it.each([
     [[], 'body must be a JSON object'],
@@ -153,10 +165,10 @@ describe('validateNspsEvent', () => {
     [{ event_id: 'x', data: { event_type: 'a' }, pb_data: { sim_info: 3 } }, 'pb_data.sim_info: must be an object'],
     [{ event_id: 'x', data: { event_type: 'a' }, handler_id: 3 }, 'handler_id: must be a string'],
   ])('refuses %j with "%s"', (body, error) => {
-    expect(validateNspsEvent(body)).toEqual({ ok: false, error });
+    expect(checkNspsEvent(body)).toEqual({ ok: false, reason: 'invalid_event', error });
   });
   it('keys by IMSI, else account, else event id', () => {
-    const v = (b: unknown) => (validateNspsEvent(b) as { ok: true; value: Parameters<typeof nspsRecordKey>[0] }).value;
+    const v = (b: unknown) => (checkNspsEvent(b) as { ok: true; event: Parameters<typeof nspsRecordKey>[0] }).event;
     expect(nspsRecordKey(v(ok))).toBe('001010000020349');
     expect(nspsRecordKey(v({ ...ok, pb_data: { account_info: { i_account: 7 } } }))).toBe('7');
     expect(nspsRecordKey(v({ event_id: 'e-9', data: { event_type: 'a' } }))).toBe('e-9');
@@ -236,6 +248,7 @@ describe('SAP report checks', () => {
   it('folds K (Kelvin sign) and ſ (long s) as Go does, and no other look-alike', () => {
     expect(parseSapReport('{"type":"ns","value":[{"\u017Fubaccount":"a","exposedSy\u017Ftems":[]}]}')).toMatchObject({ ok: true, report: { value: [{ subaccount: 'a' }] } });
     expect(parseSapReport('{"type":"ns","value":[{"subaccount":"a","locat\u0131onID":"x","exposedSystems":[]}]}')).toMatchObject({ ok: true, report: { value: [{ locationId: '' }] } });
+    expect(parseSapReport('{"type":"ns","constructor":1,"__proto__":[],"value":[{"subaccount":"a","toString":{},"exposedSystems":[]}]}')).toMatchObject({ ok: true, report: { value: [{ subaccount: 'a' }] } });
   });
   it('answers the adapter\'s messages for bytes that are not a report', () => {
     expect(parseSapReport('')).toEqual({ ok: false, message: 'failed to parse request body' });

@@ -1,15 +1,11 @@
 // Quarantine: a 1NCE record ingress cannot classify (not an object, no id, unknown or ambiguous
-// shape) is stored, exact bytes and reason, instead of failing its whole batch. The streamer cannot
-// fix a record, only resend the batch, so refusing the batch would hold every good record hostage.
-// Pure rules here: the quarantine envelope, its stable event id, and the redrive decision, which
-// re-runs the current classification on the stored bytes.
+// shape: the 1NCE contract, shared/contracts/once-record.ts) is stored, exact bytes and reason,
+// instead of failing its whole batch. The streamer cannot fix a record, only resend the batch, so
+// refusing the batch would hold every good record hostage. Pure rules here: the quarantine envelope,
+// its stable event id, and the redrive decision, which re-runs the contract on the stored bytes.
 import { createHash } from 'node:crypto';
 import type { Envelope, Kind } from '../../shared/envelope.js';
-import { parseJsonBytes } from './json.js';
-import { classifyOnceRecord, type Classification, type ClassifiedRecord } from './once-records.js';
-
-export type QuarantineReason = Extract<Classification, { ok: false }>['reason'];
-export const QUARANTINE_REASONS: readonly QuarantineReason[] = ['not_an_object', 'no_id', 'unknown_shape', 'ambiguous_shape'];
+import { parseOnceRecord, type OnceRecord, type QuarantineReason } from '../../shared/contracts/once-record.js';
 
 /** The envelope's `kind` for a quarantined record (the Avro field is a plain string: no schema change). */
 export const QUARANTINE_KIND: Kind = '1nce.quarantined';
@@ -22,7 +18,7 @@ export function quarantineEventId(bytes: Uint8Array): string {
   return `1nce-quarantine:${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
-export interface QuarantineFacts {
+interface QuarantineFacts {
   received_at: number;
   request_id: string;
   content_type: string;
@@ -43,7 +39,7 @@ export function quarantineEnvelope(bytes: Buffer, index: number, failure: { reas
 
 /** What the current classification makes of a stored quarantined record. */
 export type Reclassification =
-  | { ok: true; record: ClassifiedRecord; envelope: Envelope }
+  | { ok: true; record: OnceRecord; envelope: Envelope }
   | { ok: false; reason: QuarantineReason | 'invalid_json'; error: string };
 
 /**
@@ -54,9 +50,7 @@ export type Reclassification =
  */
 export function reclassify(quarantined: Envelope): Reclassification {
   const index = Number(quarantined.attributes.index ?? 0);
-  const json = parseJsonBytes(quarantined.payload);
-  if (!json.ok) return { ok: false, reason: 'invalid_json', error: json.error };
-  const c = classifyOnceRecord(json.value, index);
+  const c = parseOnceRecord(quarantined.payload, index);
   if (!c.ok) return c;
   return {
     ok: true,

@@ -1,6 +1,6 @@
 // Reads a request body into one Buffer with a size limit and a time limit. Each source answers
 // "too large" (413) and "too slow" (408) in its own documented shape, so the errors carry a
-// statusCode and a reason that the source's error handler translates.
+// statusCode and a reason (a refusal of sources/replies.ts, which answers it).
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
@@ -16,7 +16,7 @@ export class BodyError extends Error {
   }
 }
 
-export interface BodyLimits {
+interface BodyLimits {
   limitBytes: number;
   timeoutMs: number;
 }
@@ -54,7 +54,7 @@ function discardRest(payload: Readable, alreadyRead: number, declared: number | 
   });
 }
 
-export function collectBody(payload: Readable, declaredLength: string | undefined, limits: BodyLimits): Promise<Buffer> {
+function collectBody(payload: Readable, declaredLength: string | undefined, limits: BodyLimits): Promise<Buffer> {
   const tooLarge = (): BodyError => new BodyError(413, 'body_too_large', `request body larger than ${limits.limitBytes} bytes`);
   const declared = declaredLength === undefined ? undefined : Number(declaredLength);
   // Refuse before buffering a byte when the sender already told us the size.

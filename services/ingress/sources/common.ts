@@ -1,5 +1,5 @@
-// What every source plugin is given, and the few helpers they share.
-import type { FastifyReply, FastifyRequest } from 'fastify';
+// What every source plugin is given, and the few helpers they share (their refusals: replies.ts).
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Envelope, EnvelopeCodec, Source } from '../../shared/envelope.js';
 import type { Metrics } from '../../shared/metrics.js';
 import type { TopicNames } from '../../shared/topics.js';
@@ -7,6 +7,7 @@ import type { IngressConfig } from '../config.js';
 import type { IngressMetrics } from '../metrics.js';
 import type { ProduceBatcher } from '../batcher.js';
 import type { OutgoingRecord } from '../produce.js';
+import { bodyParser } from '../http/body.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -43,25 +44,16 @@ export async function writeRecords(deps: SourceDeps, items: { topic: string; key
   return records;
 }
 
+/**
+ * The source reads its own body: the exact bytes (they become the record payload), with its own size
+ * limit and the body time limit; any media type is read, JSON is parsed by the contract in the handler.
+ */
+export function readOwnBody(app: FastifyInstance, limitBytes: number, cfg: IngressConfig): void {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', bodyParser({ limitBytes, timeoutMs: cfg.BODY_TIMEOUT_MS }));
+}
+
 /** The request body as the content-type parser left it: the exact bytes, or nothing. */
 export function rawBody(req: FastifyRequest): Buffer {
   return Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-}
-
-/** Errors after which the unread rest of the body must not be read: close the connection. */
-export function closeAfterResponse(reply: FastifyReply): void {
-  reply.header('connection', 'close');
-}
-
-export function isUnderPressure(err: { code?: string; statusCode?: number }): boolean {
-  return err.code === 'FST_UNDER_PRESSURE' || err.statusCode === 503;
-}
-
-/** A 4xx that fastify itself raised before our handler ran (unusable Content-Type, bad Content-Length…). */
-export function isClientError(err: { statusCode?: number }): boolean {
-  return typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500;
-}
-
-export function clientErrorDetail(err: { statusCode?: number; message: string }): string {
-  return err.statusCode === 415 ? 'the Content-Type header is missing or not valid' : err.message;
 }

@@ -1,7 +1,8 @@
 // 1NCE Data Streamer: POST of a JSON array of up to ONCE_MAX_RECORDS event and usage records,
 // HTTP Basic auth. Here each array element becomes one Kafka record whose payload is that
 // element's exact bytes. A record that cannot be classified goes, exact bytes and reason, to the
-// quarantine topic instead (domain/quarantine.ts). 200 only when every record, classified or
+// quarantine topic instead (the contract's classification: shared/contracts/once-record.ts; the
+// quarantine envelope: domain/quarantine.ts). 200 only when every record, classified or
 // quarantined, is acknowledged; otherwise the whole request fails.
 import basicAuth from '@fastify/basic-auth';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
@@ -9,39 +10,37 @@ import type { Envelope } from '../../shared/envelope.js';
 import { errorMessage } from '../../shared/errors.js';
 import { MAX_RECORD_BYTES } from '../../shared/topics.js';
 import { basicCredentialsMatcher, parseBasicUsers } from '../../shared/credentials.js';
-import { parseJsonBytes } from '../domain/json.js';
+import { parseJsonBytes } from '../../shared/contracts/json.js';
+import { classifyOnceRecord, type QuarantineReason } from '../../shared/contracts/once-record.js';
 import { arrayElementRanges, type ByteRange } from '../domain/json-array.js';
-import { classifyOnceRecord } from '../domain/once-records.js';
-import { quarantineEnvelope, type QuarantineReason } from '../domain/quarantine.js';
-import { BodyError, bodyParser } from '../http/body.js';
+import { quarantineEnvelope } from '../domain/quarantine.js';
 import { recordSize } from '../produce.js';
-import { clientErrorDetail, closeAfterResponse, isClientError, deliveryFacts, isUnderPressure, rawBody, writeRecords, type SourceDeps } from './common.js';
+import { deliveryFacts, rawBody, readOwnBody, writeRecords, type SourceDeps } from './common.js';
+import { errorBodySchema, useReplies } from './replies.js';
 
 /** The 200 body: records written to their topics, and records written to the quarantine topic. */
-export interface OnceAccepted {
+interface OnceAccepted {
   accepted: number;
   quarantined: number;
-}
-
-/** The error body of every non-2xx answer: a stable code for machines, a sentence for people. */
-export interface OnceErrorBody {
-  error: string;
-  message: string;
 }
 
 export function onceSource(deps: SourceDeps): FastifyPluginAsync {
   const { cfg, ingressMetrics } = deps;
   const credentialsMatch = basicCredentialsMatcher(parseBasicUsers(cfg.ONCE_BASIC_AUTH_USERS).users);
-
-  const refuse = (reply: FastifyReply, status: number, reason: string, message: string): FastifyReply => {
-    ingressMetrics.recordsRejected.inc({ source: '1nce', reason });
-    const body: OnceErrorBody = { error: reason, message };
-    return reply.code(status).type('application/json').send(body);
+  const errorBody = errorBodySchema('1nce');
+  // The body (up to 3,000 records, 32 MiB) is not declared: it is read as bytes, parsed once, and each
+  // record's payload is its exact slice of the body.
+  const schema = {
+    response: {
+      200: { type: 'object', properties: { accepted: { type: 'integer' }, quarantined: { type: 'integer' } }, required: ['accepted', 'quarantined'] },
+      '4xx': errorBody,
+      '5xx': errorBody,
+    },
   };
 
   return async (app) => {
-    app.removeAllContentTypeParsers();
-    app.addContentTypeParser('*', bodyParser({ limitBytes: cfg.ONCE_MAX_BODY_BYTES, timeoutMs: cfg.BODY_TIMEOUT_MS }));
+    readOwnBody(app, cfg.ONCE_MAX_BODY_BYTES, cfg);
+    const refuse = useReplies(app, '1nce', deps);
 
     await app.register(basicAuth, {
       authenticate: { realm: 'switchboard' },
@@ -52,37 +51,22 @@ export function onceSource(deps: SourceDeps): FastifyPluginAsync {
     // Before the body is read: a large batch from a stranger costs nothing.
     app.addHook('onRequest', app.basicAuth);
 
-    app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
-      if (err instanceof BodyError) {
-        closeAfterResponse(reply);
-        return refuse(reply, err.statusCode, err.reason, err.message);
-      }
-      if (err.statusCode === 401) return refuse(reply, 401, 'unauthorized', 'valid HTTP Basic credentials are required');
-      if (isUnderPressure(err)) {
-        reply.header('retry-after', String(cfg.LOAD_RETRY_AFTER_SECONDS));
-        return refuse(reply, 503, 'overloaded', 'server is overloaded, retry later');
-      }
-      if (isClientError(err)) return refuse(reply, err.statusCode!, err.statusCode === 415 ? 'unsupported_media_type' : 'bad_request', clientErrorDetail(err));
-      req.log.error({ err: errorMessage(err) }, 'unexpected error');
-      return refuse(reply, 500, 'internal', 'unexpected error');
-    });
-
     const handler = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
       const receivedAt = Date.now();
       const body = rawBody(req);
       ingressMetrics.bodyBytes.observe({ source: '1nce' }, body.length);
       const json = parseJsonBytes(body);
-      if (!json.ok) return refuse(reply, 400, 'invalid_json', json.error);
+      if (!json.ok) return refuse(reply, 'invalid_json', json.error);
       const parsed = json.value;
-      if (!Array.isArray(parsed)) return refuse(reply, 422, 'not_an_array', 'body must be a JSON array of records');
+      if (!Array.isArray(parsed)) return refuse(reply, 'not_an_array');
       if (parsed.length > cfg.ONCE_MAX_RECORDS) {
-        return refuse(reply, 413, 'too_many_records', `${parsed.length} records in one request; at most ${cfg.ONCE_MAX_RECORDS} are accepted`);
+        return refuse(reply, 'too_many_records', `${parsed.length} records in one request; at most ${cfg.ONCE_MAX_RECORDS} are accepted`);
       }
       let ranges: ByteRange[];
       try {
         ranges = arrayElementRanges(body);
       } catch {
-        return refuse(reply, 400, 'invalid_json', 'body is not a JSON array');
+        return refuse(reply, 'invalid_json', 'body is not a JSON array');
       }
       if (ranges.length !== parsed.length) throw new Error(`array scanner found ${ranges.length} elements, JSON.parse ${parsed.length}`);
       const facts = deliveryFacts(req, receivedAt);
@@ -112,13 +96,12 @@ export function onceSource(deps: SourceDeps): FastifyPluginAsync {
         }
       }
       const oversized = items.findIndex((item) => recordSize({ topic: item.topic, key: item.key, value: item.envelope.payload }) > MAX_RECORD_BYTES - 4096);
-      if (oversized >= 0) return refuse(reply, 413, 'record_too_large', `record ${oversized} is larger than a Kafka record may be`);
+      if (oversized >= 0) return refuse(reply, 'record_too_large', `record ${oversized} is larger than a Kafka record may be`);
       try {
         await writeRecords(deps, items);
       } catch (err) {
         req.log.warn({ err: errorMessage(err), records: items.length }, 'Kafka did not take the batch; answering 503');
-        reply.header('retry-after', String(cfg.KAFKA_RETRY_AFTER_SECONDS));
-        return refuse(reply, 503, 'kafka_unavailable', 'records could not be stored, retry later');
+        return refuse(reply, 'kafka_unavailable');
       }
       if (events > 0) ingressMetrics.recordsAccepted.inc({ source: '1nce', kind: '1nce.event' }, events);
       if (usage > 0) ingressMetrics.recordsAccepted.inc({ source: '1nce', kind: '1nce.usage' }, usage);
@@ -138,6 +121,6 @@ export function onceSource(deps: SourceDeps): FastifyPluginAsync {
 
     // The 1NCE examples post to "/<endpoint>/": serve the path with and without the trailing slash.
     const path = cfg.ONCE_PATH.replace(/\/+$/, '') || '/';
-    for (const url of new Set([path, path === '/' ? '/' : `${path}/`])) app.post(url, { config: { source: '1nce' } }, handler);
+    for (const url of new Set([path, path === '/' ? '/' : `${path}/`])) app.post(url, { config: { source: '1nce' }, schema }, handler);
   };
 }

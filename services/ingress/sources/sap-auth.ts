@@ -5,14 +5,12 @@ import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetK
 import { sapAlgorithms, type IngressConfig } from '../config.js';
 import { tenantFromClaims, type TenantClaim } from '../../shared/contracts/sap-report.js';
 
-export type SapAuthResult =
+type SapAuthResult =
   | { ok: true; tenant: TenantClaim }
   /** `unverifiable`: the keys could not be fetched, so the sender is not at fault. */
   | { ok: false; reason: 'invalid' | 'no_tenant' | 'unverifiable'; detail: string };
 
-export type SapVerifier = (token: string) => Promise<SapAuthResult>;
-
-export function createSapVerifier(cfg: IngressConfig): SapVerifier {
+export function createSapVerifier(cfg: IngressConfig): (token: string) => Promise<SapAuthResult> {
   const algorithms = sapAlgorithms(cfg);
   const secret = cfg.SAP_JWT_HS256_SECRET ? new TextEncoder().encode(cfg.SAP_JWT_HS256_SECRET) : undefined;
   const jwks = cfg.SAP_JWKS_URL ? createRemoteJWKSet(new URL(cfg.SAP_JWKS_URL), { timeoutDuration: 5_000, cooldownDuration: 30_000 }) : undefined;

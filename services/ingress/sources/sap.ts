@@ -7,11 +7,11 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { errorMessage } from '../../shared/errors.js';
 import { MAX_RECORD_BYTES } from '../../shared/topics.js';
 import { bearerToken } from '../../shared/credentials.js';
-import { parseJsonBytes } from '../domain/json.js';
-import { PARSE_FAILED, checkSapReport, parseReportType, splitIntoParts, type TenantClaim } from '../../shared/contracts/sap-report.js';
-import { BodyError, bodyParser } from '../http/body.js';
-import { closeAfterResponse, isClientError, deliveryFacts, isUnderPressure, rawBody, writeRecords, type SourceDeps } from './common.js';
-import { createSapVerifier, type SapVerifier } from './sap-auth.js';
+import { parseJsonBytes } from '../../shared/contracts/json.js';
+import { PARSE_FAILED, checkSapReport, splitIntoParts, type ReportType, type TenantClaim } from '../../shared/contracts/sap-report.js';
+import { deliveryFacts, rawBody, readOwnBody, writeRecords, type SourceDeps } from './common.js';
+import { errorBodySchema, useReplies } from './replies.js';
+import { createSapVerifier } from './sap-auth.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -23,20 +23,23 @@ declare module 'fastify' {
 const ENVELOPE_ROOM_BYTES = 8 * 1024;
 export const SAP_PART_BYTES = MAX_RECORD_BYTES - ENVELOPE_ROOM_BYTES;
 
-const errorBody = (code: number, message: string) => ({ error: { code, message } });
-
-export function sapSource(deps: SourceDeps, verifier: SapVerifier = createSapVerifier(deps.cfg)): FastifyPluginAsync {
+export function sapSource(deps: SourceDeps): FastifyPluginAsync {
   const { cfg, ingressMetrics } = deps;
-
-  const refuse = (reply: FastifyReply, status: number, reason: string, message: string): FastifyReply => {
-    ingressMetrics.recordsRejected.inc({ source: 'sap', reason });
-    return reply.code(status).type('application/json').send(errorBody(status, message));
+  const verifier = createSapVerifier(cfg);
+  const errorBody = errorBodySchema('sap');
+  // reportType is exactly `full` or `delta` (one value). Its failure is answered by the handler
+  // (attachValidation), after the body limits, in the adapter's order. The 5 MB body is not declared:
+  // it is read as bytes, checked like the adapter checks it, and split into record parts as received.
+  // The 413 is plain text, so it has no response schema.
+  const schema = {
+    querystring: { type: 'object', properties: { reportType: { type: 'string', enum: ['full', 'delta'] } }, required: ['reportType'] },
+    response: { 400: errorBody, 401: errorBody, 408: errorBody, 500: errorBody, 503: errorBody },
   };
 
   return async (app) => {
     app.decorateRequest('sapTenant', null);
-    app.removeAllContentTypeParsers();
-    app.addContentTypeParser('*', bodyParser({ limitBytes: cfg.SAP_MAX_BODY_BYTES, timeoutMs: cfg.BODY_TIMEOUT_MS }));
+    readOwnBody(app, cfg.SAP_MAX_BODY_BYTES, cfg);
+    const refuse = useReplies(app, 'sap', deps);
 
     // Like the reference adapter, authentication comes first: 401 precedes every 400/413.
     app.addHook('onRequest', async (req, reply) => {
@@ -47,43 +50,22 @@ export function sapSource(deps: SourceDeps, verifier: SapVerifier = createSapVer
         return;
       }
       req.log.info({ reason: result.reason, detail: result.detail }, 'SAP request not authenticated');
-      if (result.reason === 'unverifiable') return refuse(reply, 500, 'jwks_unavailable', 'Update failed');
-      return refuse(reply, 401, result.reason === 'no_tenant' ? 'no_tenant' : 'unauthorized', 'unauthorized');
-    });
-
-    app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
-      if (err instanceof BodyError) {
-        closeAfterResponse(reply);
-        if (err.statusCode === 413) {
-          ingressMetrics.recordsRejected.inc({ source: 'sap', reason: err.reason });
-          return reply.code(413).type('text/plain; charset=utf-8').send(`Payload Too Large: ${err.message}`);
-        }
-        if (err.statusCode === 408) return refuse(reply, 408, err.reason, 'timeout');
-        // The adapter's documented message, spelling included.
-        return refuse(reply, 400, err.reason, 'faild to retrieve request body');
-      }
-      if (isUnderPressure(err)) {
-        reply.header('retry-after', String(cfg.LOAD_RETRY_AFTER_SECONDS));
-        return refuse(reply, 503, 'overloaded', 'service unavailable');
-      }
-      // The adapter answers whatever it cannot decode with the parse error.
-      if (isClientError(err)) return refuse(reply, 400, 'invalid_json', PARSE_FAILED);
-      req.log.error({ err: errorMessage(err) }, 'unexpected error');
-      return refuse(reply, 500, 'internal', 'Update failed');
+      if (result.reason === 'unverifiable') return refuse(reply, 'jwks_unavailable');
+      return refuse(reply, result.reason === 'no_tenant' ? 'no_tenant' : 'unauthorized');
     });
 
     const handler = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
       const receivedAt = Date.now();
       const tenant = req.sapTenant;
       if (!tenant) throw new Error('SAP route reached without an authenticated tenant');
-      const reportType = parseReportType((req.query as Record<string, unknown>).reportType);
-      if (!reportType) return refuse(reply, 400, 'invalid_report_type', "the query parameter 'reportType' is missing or invalid");
+      if (req.validationError) return refuse(reply, 'invalid_report_type');
+      const { reportType } = req.query as { reportType: ReportType };
       const body = rawBody(req);
       ingressMetrics.bodyBytes.observe({ source: 'sap' }, body.length);
       const parsed = parseJsonBytes(body);
-      if (!parsed.ok) return refuse(reply, 400, 'invalid_json', PARSE_FAILED);
+      if (!parsed.ok) return refuse(reply, 'invalid_json');
       const check = checkSapReport(parsed.value);
-      if (!check.ok) return refuse(reply, 400, check.message === PARSE_FAILED ? 'invalid_json' : 'missing_property', check.message);
+      if (!check.ok) return refuse(reply, check.message === PARSE_FAILED ? 'invalid_json' : 'missing_property', check.message);
 
       const reportId = randomUUID();
       const parts = splitIntoParts(body, SAP_PART_BYTES);
@@ -104,7 +86,7 @@ export function sapSource(deps: SourceDeps, verifier: SapVerifier = createSapVer
       } catch (err) {
         // Parts already written stay incomplete for this report_id and are never applied; the resend gets a new id.
         log.warn({ err: errorMessage(err), parts: parts.length }, 'Kafka did not take the report; answering 500');
-        return refuse(reply, 500, 'kafka_unavailable', 'Update failed');
+        return refuse(reply, 'kafka_unavailable');
       }
       ingressMetrics.recordsAccepted.inc({ source: 'sap', kind: 'sap.report' }, parts.length);
       log.info({ report_type: reportType, bytes: body.length, parts: parts.length }, 'report accepted');
@@ -112,6 +94,6 @@ export function sapSource(deps: SourceDeps, verifier: SapVerifier = createSapVer
     };
 
     // The adapter's own examples call "/api/v1/notifications/?reportType=…": serve both spellings.
-    for (const url of ['/api/v1/notifications', '/api/v1/notifications/']) app.put(url, { config: { source: 'sap' } }, handler);
+    for (const url of ['/api/v1/notifications', '/api/v1/notifications/']) app.put(url, { config: { source: 'sap' }, schema, attachValidation: true }, handler);
   };
 }
