@@ -1,7 +1,7 @@
 // Where a Kafka record becomes an effect: an NSPS event becomes (at most) one applied WTL sync.
 // Order of checks: map (pure) → already done? → older than what WTL has? → claim → call → record.
 import type { Counter } from 'prom-client';
-import type { ConsumedRecord, Outcome } from '../shared/consumer.js';
+import type { ConsumedRecord, Handled, Outcome } from '../shared/consumer.js';
 import { sleep } from '../shared/consumer.js';
 import { PermanentError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
@@ -21,7 +21,7 @@ export interface HandlerDeps {
   leaseMs: number;
 }
 
-export function createHandler(deps: HandlerDeps): (record: ConsumedRecord) => Promise<Outcome> {
+export function createHandler(deps: HandlerDeps): (record: ConsumedRecord) => Promise<Outcome | Handled> {
   return async (record) => {
     const { envelope } = record;
     // Created on first use: a duplicate (every record of a replay) logs nothing and should not pay for a child logger.
@@ -33,7 +33,7 @@ export function createHandler(deps: HandlerDeps): (record: ConsumedRecord) => Pr
     if (mapped.kind === 'skip') {
       deps.skippedByType.inc({ event_type: mapped.eventType });
       log().info({ event_type: mapped.eventType }, 'event type has no WTL action: skipped');
-      return 'skipped';
+      return { outcome: 'skipped', reason: `event type ${mapped.eventType} has no WTL action` };
     }
 
     const { request } = mapped;
@@ -43,7 +43,7 @@ export function createHandler(deps: HandlerDeps): (record: ConsumedRecord) => Pr
     if (pre.kind === 'superseded') {
       await deps.store.recordSuperseded(envelope.event_id);
       log().info({ imsi: request.imsi, newer_event_id: pre.by }, 'older than the state already applied at WTL: superseded');
-      return 'superseded';
+      return { outcome: 'superseded', reason: `older than ${pre.by}, already applied at WTL` };
     }
 
     for (;;) {
@@ -59,8 +59,10 @@ export function createHandler(deps: HandlerDeps): (record: ConsumedRecord) => Pr
       if ((await deps.store.precheck(envelope.event_id, request.imsi, position)).kind !== 'apply') return 'duplicate';
     }
 
+    const started = performance.now();
+    let answer;
     try {
-      await deps.wtl.sync(request, { eventId: envelope.event_id, requestId: envelope.request_id });
+      answer = await deps.wtl.sync(request, { eventId: envelope.event_id, requestId: envelope.request_id });
     } catch (err) {
       // The call is over (failed or timed out); the retry or the redrive claims again.
       await deps.store.release(envelope.event_id).catch(() => undefined);
@@ -68,6 +70,8 @@ export function createHandler(deps: HandlerDeps): (record: ConsumedRecord) => Pr
     }
     await deps.store.complete(envelope.event_id, request.imsi, position);
     log().info({ imsi: request.imsi, action: request.action, subscriber_status: request.subscriber_status, dry_run: deps.wtl.dryRun }, 'provisioned');
-    return 'processed';
+    const effect: Record<string, string> = { action: request.action, subscriber_status: request.subscriber_status, latency_ms: String(Math.round(performance.now() - started)) };
+    effect.http_status = answer.http_status === undefined ? 'dry-run' : String(answer.http_status);
+    return { outcome: 'processed', effect };
   };
 }

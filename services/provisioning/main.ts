@@ -7,6 +7,7 @@ import { Counter } from 'prom-client';
 import { runConsumer } from '../shared/consumer.js';
 import { openDb, type Db } from '../shared/db.js';
 import { EnvelopeCodec } from '../shared/envelope.js';
+import { outcomeTarget } from '../shared/outcome.js';
 import { kafkaReachable, startOpsServer } from '../shared/http.js';
 import { createKafka, createProducer } from '../shared/kafka.js';
 import { createLogger, type Logger } from '../shared/logger.js';
@@ -40,7 +41,7 @@ export async function startProvisioning(cfg: ProvisioningConfig, deps: Provision
   const deadLetterTopic = names.deadLetter(CONSUMER);
 
   const kafka = createKafka(cfg, logger, CONSUMER);
-  await ensureTopics(kafka, cfg, [...topics, deadLetterTopic]);
+  await ensureTopics(kafka, cfg, [...topics, deadLetterTopic, names.outcomes]);
   const db = deps.db ?? (await openDb({ url: cfg.DATABASE_URL, dataDir: join(cfg.DATA_DIR, CONSUMER, 'pglite'), schema: cfg.DB_SCHEMA }));
   await migrateProvisioning(db);
 
@@ -83,6 +84,7 @@ export async function startProvisioning(cfg: ProvisioningConfig, deps: Provision
     topics,
     kafka,
     codec: EnvelopeCodec.create(cfg.SCHEMA_REGISTRY_URL, { username: cfg.SCHEMA_REGISTRY_USERNAME, password: cfg.SCHEMA_REGISTRY_PASSWORD }),
+    outcomes: outcomeTarget(cfg, names.outcomes),
     producer,
     deadLetterTopic,
     logger,

@@ -32,8 +32,11 @@ export interface CallContext {
 
 export interface WtlClient {
   readonly dryRun: boolean;
-  sync(request: UnifiedSyncRequest, ctx: CallContext): Promise<WtlResponse>;
+  sync(request: UnifiedSyncRequest, ctx: CallContext): Promise<WtlAnswer>;
 }
+
+/** WTL's answer body, and the HTTP status it came with (absent in a dry run). */
+export type WtlAnswer = WtlResponse & { http_status?: number };
 
 const TARGET = 'wtl';
 const CONSUMER = 'provisioning';
@@ -80,7 +83,7 @@ async function call(
   request: UnifiedSyncRequest,
   ctx: CallContext,
   timeoutMs: number,
-): Promise<WtlResponse> {
+): Promise<WtlAnswer> {
   let res: Response;
   let text: string;
   try {
@@ -115,7 +118,7 @@ async function call(
   }
   const wtl = body as WtlResponse;
   if (!wtl.is_successful) throw new PermanentError(`WTL service error: ${typeof wtl.error === 'string' && wtl.error ? wtl.error : 'Unknown error'}`);
-  return wtl;
+  return { ...wtl, http_status: res.status };
 }
 
 /** Retry-After as delta-seconds or an HTTP date; undefined when absent or unreadable. */

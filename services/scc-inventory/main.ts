@@ -9,6 +9,7 @@ import type { Kafka } from 'kafkajs';
 import { runConsumer, type RunningConsumer } from '../shared/consumer.js';
 import { migrate, openDb, type Db } from '../shared/db.js';
 import { EnvelopeCodec } from '../shared/envelope.js';
+import { outcomeTarget } from '../shared/outcome.js';
 import { kafkaReachable } from '../shared/http.js';
 import { migrateShared } from '../shared/idempotency.js';
 import { createKafka, createProducer } from '../shared/kafka.js';
@@ -105,7 +106,7 @@ export async function startSccInventory(config: SccInventoryConfig, deps: SccInv
   const names = topicNames(config.KAFKA_TOPIC_PREFIX);
   const deadLetterTopic = names.deadLetter(CONSUMER_NAME);
   const redriveTopic = names.redrive(CONSUMER_NAME);
-  await ensureTopics(kafka, config, [names.sapReports, deadLetterTopic, redriveTopic]);
+  await ensureTopics(kafka, config, [names.sapReports, deadLetterTopic, redriveTopic, names.outcomes]);
   const codec = EnvelopeCodec.create(config.SCHEMA_REGISTRY_URL, { username: config.SCHEMA_REGISTRY_USERNAME, password: config.SCHEMA_REGISTRY_PASSWORD });
   const producer = await createProducer(kafka);
   const admin = kafka.admin();
@@ -136,6 +137,7 @@ export async function startSccInventory(config: SccInventoryConfig, deps: SccInv
       deadLetterTopic,
       logger,
       metrics,
+      outcomes: outcomeTarget(config, names.outcomes),
       keyConcurrency: config.SCC_KEY_CONCURRENCY,
       handle: (record) =>
         projectRecord(

@@ -20,9 +20,10 @@ import { decodeRecords } from './runtime/decode.js';
 import { createRecordRunner } from './runtime/record-runner.js';
 import { createBatchRunner } from './runtime/batch-runner.js';
 import { startReader } from './runtime/reader.js';
-import type { BatchContext, ConsumedRecord, Outcome } from './runtime/records.js';
+import { createOutcomePublisher, type OutcomeCodec } from './outcome.js';
+import type { BatchContext, ConsumedRecord, Handled, Outcome } from './runtime/records.js';
 
-export type { BatchContext, ConsumedRecord, Outcome, RawRecord } from './runtime/records.js';
+export type { BatchContext, ConsumedRecord, Handled, Outcome, RawRecord } from './runtime/records.js';
 
 /** Default partition fetch size (bytes): larger fetches mean fewer round trips and fewer commits on replay. */
 export const DEFAULT_MAX_BYTES_PER_PARTITION = 1024 * 1024;
@@ -42,14 +43,16 @@ export interface RunConsumerOptions {
   logger: Logger;
   metrics: Metrics;
   /** Per-record handler: records with the same key are handled one at a time, in offset order. */
-  handle?: (record: ConsumedRecord) => Promise<Outcome>;
+  handle?: (record: ConsumedRecord) => Promise<Outcome | Handled>;
   /**
    * Whole-batch handler (sheet export): gets every decodable record of a partition batch at once, and
    * dead-letters individual bad records itself through ctx.deadLetter. Unavailability is waited out;
    * when the batch as a whole fails otherwise, its records are handled one at a time, so that only the
    * one that fails is dead-lettered (the handler's idempotency makes the re-run of the others harmless).
    */
-  handleBatch?: (records: ConsumedRecord[], ctx: BatchContext) => Promise<Outcome[]>;
+  handleBatch?: (records: ConsumedRecord[], ctx: BatchContext) => Promise<Array<Outcome | Handled>>;
+  /** Where to publish what was done with each record, for the trail (absent: nothing is published). */
+  outcomes?: { topic: string; codec: OutcomeCodec } | undefined;
   retry?: RetryPolicy;
   /** How many keys of one partition batch are handled in parallel. */
   keyConcurrency?: number;
@@ -79,7 +82,11 @@ export interface RunningConsumer {
 export async function runConsumer(opts: RunConsumerOptions): Promise<RunningConsumer> {
   if (!opts.handle === !opts.handleBatch) throw new Error('runConsumer needs exactly one of handle or handleBatch');
   const retry = opts.retry ?? DEFAULT_RETRY;
-  const observer = createObserver(opts.name, opts.metrics, opts.logger);
+  const dropped = opts.metrics.outcomesDropped.labels(opts.name);
+  const publisher = opts.outcomes
+    ? createOutcomePublisher({ producer: opts.producer, codec: opts.outcomes.codec, topic: opts.outcomes.topic, logger: opts.logger, onDropped: (n) => dropped.inc(n) })
+    : undefined;
+  const observer = createObserver(opts.name, opts.metrics, opts.logger, publisher);
   const deadLetter = deadLetterSink({ producer: opts.producer, topic: opts.deadLetterTopic, consumer: opts.name, observer, retry });
   const run = opts.handle
     ? createRecordRunner({ handle: opts.handle, retry, observer, deadLetter, keyConcurrency: opts.keyConcurrency, alreadyProcessed: opts.alreadyProcessed })
@@ -120,6 +127,7 @@ export async function runConsumer(opts: RunConsumerOptions): Promise<RunningCons
       // Waits for the running batches to finish, which commit their offsets; every wait for
       // infrastructure ends as soon as the consumer stops running.
       await reader.stop();
+      await publisher?.close();
     },
   };
 }

@@ -16,6 +16,8 @@ export interface Metrics {
   externalCallErrors: Counter<'consumer' | 'target' | 'class'>;
   produceDuration: Histogram<'topic'>;
   produceErrors: Counter<'topic'>;
+  /** Outcomes a consumer could not publish to the trail (the trail is behind by them; effects are not affected). */
+  outcomesDropped: Counter<'consumer'>;
 }
 
 export function createMetrics(service: string): Metrics {
@@ -29,6 +31,12 @@ export function createMetrics(service: string): Metrics {
       name: `${METRIC_PREFIX}consumer_messages_total`,
       help: 'Records handled by a consumer, by outcome',
       labelNames: ['consumer', 'topic', 'outcome'],
+      registers,
+    }),
+    outcomesDropped: new Counter({
+      name: `${METRIC_PREFIX}outcomes_dropped_total`,
+      help: 'Outcomes a consumer could not publish to the outcomes topic (the trail is behind by them)',
+      labelNames: ['consumer'],
       registers,
     }),
     consumerLag: new Gauge({

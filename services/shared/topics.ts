@@ -10,6 +10,8 @@ export interface TopicNames {
   sapReports: string;
   /** Webhook records ingress could not classify (1NCE), with their exact bytes and the reason. */
   quarantine: string;
+  /** What every consumer did with each record (schemas/outcome.avsc), keyed by event id: the trail's source. */
+  outcomes: string;
   /** Dead letters of one consumer service, e.g. deadLetter('provisioning'). */
   deadLetter: (consumer: string) => string;
   /** Redriven dead letters, read only by their consumer service. */
@@ -23,6 +25,7 @@ export function topicNames(prefix: string): TopicNames {
     onceUsage: `${prefix}raw.1nce.usage`,
     sapReports: `${prefix}raw.sap.reports`,
     quarantine: `${prefix}quarantine`,
+    outcomes: `${prefix}outcomes`,
     deadLetter: (consumer) => `${prefix}dlq.${consumer}`,
     redrive: (consumer) => `${prefix}redrive.${consumer}`,
   };

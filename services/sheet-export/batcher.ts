@@ -91,6 +91,7 @@ export function createBatcher(opts: BatcherOptions): Batcher {
     const entries = waiters.flatMap((w) => w.entries);
     const appended = new Set<string>();
     const duplicates = new Set<string>();
+    const ranges = new Map<string, string>();
     try {
       for (let i = 0; i < entries.length; i += opts.maxRows) {
         const wait = lastCallAt + opts.minIntervalMs - Date.now();
@@ -99,13 +100,14 @@ export function createBatcher(opts: BatcherOptions): Batcher {
         if (result.appended.size > 0) lastCallAt = Date.now();
         for (const id of result.appended) appended.add(id);
         for (const id of result.duplicates) duplicates.add(id);
+        for (const [id, range] of result.ranges ?? []) ranges.set(id, range);
       }
     } catch (err) {
       lastCallAt = Date.now();
       for (const w of waiters) w.reject(err);
       return;
     }
-    for (const w of waiters) w.resolve({ appended, duplicates });
+    for (const w of waiters) w.resolve({ appended, duplicates, ranges });
   };
 
   return {

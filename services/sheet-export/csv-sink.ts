@@ -44,6 +44,7 @@ export function createCsvSink(dir: string): Sink {
     async append(tab, rows) {
       await repair(tab);
       await write(tab, toCsv(rows));
+      return undefined; // a CSV file has no ranges; the trail shows the tab (file) only
     },
     async readEventIds(tab) {
       const text = await repair(tab);

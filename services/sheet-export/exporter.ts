@@ -1,7 +1,7 @@
 // Where a Kafka record becomes a spreadsheet row: decode → row (rows.ts) → the tab's batch (batcher.ts)
 // → the no-duplicate write (writer.ts). The consumer commits a partition batch's offsets only after
 // this handler returned, i.e. after every row of it is appended and recorded, or was already there.
-import type { BatchContext, ConsumedRecord, Outcome } from '../shared/consumer.js';
+import type { BatchContext, ConsumedRecord, Handled } from '../shared/consumer.js';
 import { isRetriable } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { Batcher, Entry } from './batcher.js';
@@ -10,8 +10,8 @@ import { toRow, type RowKind } from './rows.js';
 export type TabNames = Record<RowKind, string>;
 
 export function createBatchHandler(deps: { batcher: Batcher; tabs: TabNames; logger: Logger }) {
-  return async (records: ConsumedRecord[], ctx: BatchContext): Promise<Outcome[]> => {
-    const outcomes: Outcome[] = records.map(() => 'skipped');
+  return async (records: ConsumedRecord[], ctx: BatchContext): Promise<Handled[]> => {
+    const outcomes: Handled[] = records.map(() => ({ outcome: 'skipped' }));
     const unreadable: { index: number; err: unknown }[] = [];
     const byTab = new Map<string, { indexes: number[]; entries: Entry[] }>();
 
@@ -35,7 +35,10 @@ export function createBatchHandler(deps: { batcher: Batcher; tabs: TabNames; log
       [...byTab].map(async ([tab, group]) => {
         const result = await deps.batcher.add(tab, group.entries);
         group.entries.forEach((entry, i) => {
-          outcomes[group.indexes[i]!] = result.duplicates.has(entry.eventId) ? 'duplicate' : 'processed';
+          const range = result.ranges?.get(entry.eventId);
+          outcomes[group.indexes[i]!] = result.duplicates.has(entry.eventId)
+            ? { outcome: 'duplicate', effect: { tab } }
+            : { outcome: 'processed', effect: range ? { tab, range } : { tab } };
         });
       }),
     );

@@ -87,7 +87,7 @@ export function createGoogleSink(opts: GoogleSinkOptions): Sink {
       }
     },
     async append(tab, rows) {
-      await call(
+      const res = await call(
         'append',
         () =>
           api.spreadsheets.values.append(
@@ -96,6 +96,7 @@ export function createGoogleSink(opts: GoogleSinkOptions): Sink {
           ),
         true,
       );
+      return res.data.updates?.updatedRange ?? undefined;
     },
     async readEventIds(tab) {
       const res = await call('read event ids', () => api.spreadsheets.values.get({ spreadsheetId, range: `${a1(tab)}!A:A` }, noRetry));

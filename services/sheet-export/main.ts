@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { runConsumer, type RunningConsumer } from '../shared/consumer.js';
 import { openDb, type Db } from '../shared/db.js';
 import { EnvelopeCodec } from '../shared/envelope.js';
+import { outcomeTarget } from '../shared/outcome.js';
 import { errorMessage } from '../shared/errors.js';
 import { kafkaReachable, startOpsServer } from '../shared/http.js';
 import { createKafka, createProducer } from '../shared/kafka.js';
@@ -84,7 +85,7 @@ export async function startSheetExport(config: SheetExportConfig, deps: SheetExp
     const kafka = createKafka(config, logger, CONSUMER);
     const names = topicNames(config.KAFKA_TOPIC_PREFIX);
     const topics = [names.nspsEvents, names.onceEvents, names.onceUsage, names.redrive(CONSUMER)];
-    await ensureTopics(kafka, config, [...topics, names.deadLetter(CONSUMER)]);
+    await ensureTopics(kafka, config, [...topics, names.deadLetter(CONSUMER), names.outcomes]);
     const producer = await createProducer(kafka);
     cleanup.push(() => producer.disconnect());
     const admin = kafka.admin();
@@ -97,6 +98,7 @@ export async function startSheetExport(config: SheetExportConfig, deps: SheetExp
       topics,
       kafka,
       codec: EnvelopeCodec.create(config.SCHEMA_REGISTRY_URL, { username: config.SCHEMA_REGISTRY_USERNAME, password: config.SCHEMA_REGISTRY_PASSWORD }),
+      outcomes: outcomeTarget(config, names.outcomes),
       producer,
       deadLetterTopic: names.deadLetter(CONSUMER),
       logger,

@@ -7,8 +7,8 @@ export interface Sink {
   readonly target: 'google-sheets' | 'csv';
   /** Creates the tab when it does not exist and writes the header as its first row when it is empty. */
   ensureHeader(tab: string, header: string[]): Promise<void>;
-  /** Appends rows at the end of the tab, in order, in one call. */
-  append(tab: string, rows: Row[]): Promise<void>;
+  /** Appends rows at the end of the tab, in order, in one call; resolves with the range written when known (A1 notation). */
+  append(tab: string, rows: Row[]): Promise<string | undefined>;
   /** The values of the tab's first column (the envelope event ids), header included. */
   readEventIds(tab: string): Promise<Set<string>>;
   close?(): Promise<void>;

@@ -12,6 +12,8 @@ import type { SheetMetrics } from './metrics.js';
 export interface WriteResult {
   appended: Set<string>;
   duplicates: Set<string>;
+  /** The range each appended row was written in (the whole append's range), when the sink tells. */
+  ranges?: Map<string, string>;
 }
 
 export interface TabWriter {
@@ -71,9 +73,10 @@ export function createTabWriter(opts: WriterOptions): TabWriter {
         if (unique.size === 0) return { appended: new Set(), duplicates };
 
         const batchId = await ledger.beginBatch(tab, [...unique.keys()]);
+        let range: string | undefined;
         const rows = [...unique.values()];
         try {
-          await timed(() => sink.append(tab, rows));
+          range = await timed(() => sink.append(tab, rows));
         } catch (err) {
           // The tab may have been deleted or renamed meanwhile: check it (and its header) again next time.
           headerDone.delete(tab);
@@ -84,7 +87,8 @@ export function createTabWriter(opts: WriterOptions): TabWriter {
         await ledger.completeBatch(tab, batchId);
         metrics.rowsAppended.inc({ tab }, rows.length);
         metrics.batchRows.observe({ tab }, rows.length);
-        return { appended: new Set(unique.keys()), duplicates };
+        const appended = new Set(unique.keys());
+        return { appended, duplicates, ranges: range === undefined ? undefined : new Map([...appended].map((id) => [id, range!])) };
       });
     },
     async reconcileAll() {

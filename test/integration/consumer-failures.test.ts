@@ -9,11 +9,12 @@ import type { Producer } from 'kafkajs';
 import { createKafka, createProducer } from '../../services/shared/kafka.js';
 import { ensureTopics, topicNames } from '../../services/shared/topics.js';
 import { EnvelopeCodec, type Envelope } from '../../services/shared/envelope.js';
-import { runConsumer, type ConsumedRecord, type Outcome, type RunningConsumer } from '../../services/shared/consumer.js';
+import { runConsumer, type ConsumedRecord, type Handled, type Outcome, type RunningConsumer } from '../../services/shared/consumer.js';
 import { readDeadLetters, type DeadLetter } from '../../services/shared/dead-letter.js';
 import { createMetrics } from '../../services/shared/metrics.js';
-import { PermanentError } from '../../services/shared/errors.js';
-import { captureLogger, eventually, testKafkaConfig } from '../support/env.js';
+import { PermanentError, TransientError } from '../../services/shared/errors.js';
+import { OutcomeCodec } from '../../services/shared/outcome.js';
+import { captureLogger, eventually, readTopic, testKafkaConfig } from '../support/env.js';
 import { proxiedUrl, startTcpProxy, targetOf, type TcpProxy } from '../support/tcp-proxy.js';
 
 const fastRetry = { maxAttempts: 3, initialDelayMs: 20, maxDelayMs: 100, maxOutageDelayMs: 500 };
@@ -174,5 +175,35 @@ describe('consumer runner: failures handled by their class', () => {
       ['batch-invalid', 'invalid'],
     ]);
     expect([...done].sort()).toEqual(ids.filter((id) => id !== 'batch-invalid' && id !== 'batch-bug').sort());
+  });
+
+  it('publishes what it did with each record to the outcomes topic, with the effect and the reason', async () => {
+    const topic = `${names.nspsEvents}.trail`;
+    const outcomesTopic = `${topic}.outcomes`;
+    await ensureTopics(kafka, cfg, [topic, `${topic}.dlq`, outcomesTopic]);
+    await produce(topic, 'k', await encoded(topic, ['trail-ok', 'trail-bad', 'trail-skip', 'trail-flaky']));
+    let flaky = 0;
+    await start(topic, {
+      outcomes: { topic: outcomesTopic, codec: OutcomeCodec.create(cfg.SCHEMA_REGISTRY_URL) },
+      handle: async (r): Promise<Outcome | Handled> => {
+        const id = r.envelope.event_id;
+        if (id === 'trail-bad') throw new PermanentError('WTL rejected the request with 400');
+        if (id === 'trail-skip') return { outcome: 'skipped', reason: 'no WTL action for Account/Created' };
+        if (id === 'trail-flaky' && ++flaky < 3) throw new TransientError('WTL answered 503');
+        return { outcome: 'processed', effect: { http_status: '200', latency_ms: '3' } };
+      },
+    });
+    const outcomeCodec = OutcomeCodec.create(cfg.SCHEMA_REGISTRY_URL);
+    const messages = await readTopic(kafka, outcomesTopic, 5, 30_000);
+    const outcomes = await Promise.all(messages.map(async (m) => ({ key: m.key?.toString(), ...(await outcomeCodec.decode(m.value!)) })));
+    const byEvent = (id: string) => outcomes.filter((o) => o.event_id === id).map((o) => [o.outcome, o.attempt, o.reason, o.effect]);
+    expect(byEvent('trail-ok')).toEqual([['applied', 1, null, { http_status: '200', latency_ms: '3' }]]);
+    expect(byEvent('trail-bad')).toEqual([['dead_lettered', 1, 'WTL rejected the request with 400', {}]]);
+    expect(byEvent('trail-skip')).toEqual([['skipped', 1, 'no WTL action for Account/Created', {}]]);
+    expect(byEvent('trail-flaky')).toEqual([
+      ['retrying', 1, 'unavailable: WTL answered 503', {}],
+      ['applied', 3, null, { http_status: '200', latency_ms: '3' }],
+    ]);
+    expect(outcomes.every((o) => o.key === o.event_id && o.consumer === `runner-${topic}` && o.topic === topic)).toBe(true);
   });
 });

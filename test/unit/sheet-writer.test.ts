@@ -31,8 +31,10 @@ function memorySink() {
       const err = failNext;
       failNext = undefined;
       if (err && !applyThenFail) throw err;
+      const rowsBefore = tabs.get(tab)!.length;
       tabs.get(tab)!.push(...rows);
       if (err) throw err;
+      return `${tab}!A${rowsBefore + 1}:A${rowsBefore + rows.length}`;
     },
     async readEventIds(tab) {
       return new Set((tabs.get(tab) ?? []).map((r) => String(r[0])));
@@ -68,6 +70,9 @@ describe('sheet writer', () => {
     expect([...second.appended]).toEqual(['c']);
     expect([...second.duplicates]).toEqual(['b']);
     expect(idsIn('T')).toEqual(['a', 'b', 'c']);
+    // The range each row went to, as the sink reported it (row 1 is the header).
+    expect(Object.fromEntries(first.ranges ?? [])).toEqual({ a: 'T!A2:A3', b: 'T!A2:A3' });
+    expect(Object.fromEntries(second.ranges ?? [])).toEqual({ c: 'T!A4:A4' });
     expect(sink.tabs.get('T')![0]).toEqual(['Event ID', 'v']);
   });
 

@@ -7,10 +7,10 @@ import { attempt, type RetryPolicy } from '../retry.js';
 import type { DeadLetterSink } from './dead-letters.js';
 import type { RunnerObserver } from './observer.js';
 import type { BatchRunner } from './record-runner.js';
-import type { BatchContext, ConsumedRecord, Outcome } from './records.js';
+import { outcomeOf, type BatchContext, type ConsumedRecord, type Handled, type Outcome } from './records.js';
 
 export interface WholeBatchRunnerOptions {
-  handleBatch: (records: ConsumedRecord[], ctx: BatchContext) => Promise<Outcome[]>;
+  handleBatch: (records: ConsumedRecord[], ctx: BatchContext) => Promise<Array<Outcome | Handled>>;
   retry: RetryPolicy;
   observer: RunnerObserver;
   deadLetter: DeadLetterSink;
@@ -39,10 +39,10 @@ export function createBatchRunner(opts: WholeBatchRunnerOptions): BatchRunner {
     };
     const run = async (part: ConsumedRecord[]): Promise<'done' | 'abandoned' | { error: unknown; attempts: number }> => {
       const describe = () => ({ topic, records: part.length, first_offset: part[0]!.offset });
-      const result = await attempt(() => opts.handleBatch(part, ctx), opts.retry, observer.retryHooks(keepGoing, topic, describe));
+      const result = await attempt(() => opts.handleBatch(part, ctx), opts.retry, observer.retryHooks(keepGoing, topic, describe, part.length === 1 ? part[0] : undefined));
       if (result.status === 'abandoned' || (result.status === 'failed' && result.error instanceof AbandonedError)) return 'abandoned';
       if (result.status === 'failed') return { error: result.error, attempts: result.attempts };
-      result.value.forEach((outcome, i) => observer.count(part[i]!.topic, outcome));
+      result.value.forEach((outcome, i) => observer.handled(part[i]!, outcomeOf(outcome), result.attempts));
       return 'done';
     };
     const deadLetterAlone = (record: ConsumedRecord, failed: { error: unknown; attempts: number }) => opts.deadLetter(record, failed.error, failed.attempts, keepGoing);

@@ -44,6 +44,7 @@ export function deadLetterSink(opts: DeadLetterSinkOptions): DeadLetterSink {
       }],
     });
     opts.observer.count(record.topic, 'dead_lettered');
+    opts.observer.report(record, 'dead_lettered', attempts, errorMessage(err).slice(0, 2000));
     opts.observer.logger.warn({ event_id: eventId, topic: record.topic, partition: record.partition, offset: record.offset, attempts, failure, reason: errorMessage(err) }, 'record dead-lettered');
   };
   return async (record, err, attempts, keepGoing) => {

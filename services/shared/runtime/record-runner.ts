@@ -5,10 +5,10 @@ import { errorMessage } from '../errors.js';
 import { attempt, type RetryPolicy } from '../retry.js';
 import type { DeadLetterSink } from './dead-letters.js';
 import type { RunnerObserver } from './observer.js';
-import type { ConsumedRecord, KeepGoing, Outcome } from './records.js';
+import { outcomeOf, type ConsumedRecord, type Handled, type KeepGoing, type Outcome } from './records.js';
 
 export interface RecordRunnerOptions {
-  handle: (record: ConsumedRecord) => Promise<Outcome>;
+  handle: (record: ConsumedRecord) => Promise<Outcome | Handled>;
   retry: RetryPolicy;
   observer: RunnerObserver;
   deadLetter: DeadLetterSink;
@@ -39,21 +39,25 @@ export function createRecordRunner(opts: RecordRunnerOptions): BatchRunner {
       return records;
     }
     if (known.size === 0) return records;
-    const rest = records.filter((r) => !known.has(r.envelope.event_id));
-    observer.count(records[0]!.topic, 'duplicate', records.length - rest.length);
+    const rest: ConsumedRecord[] = [];
+    for (const r of records) {
+      if (known.has(r.envelope.event_id)) observer.handled(r, { outcome: 'duplicate' }, 1);
+      else rest.push(r);
+    }
     return rest;
   };
 
   const handleOne = async (record: ConsumedRecord, keepGoing: KeepGoing): Promise<boolean> => {
     const started = performance.now();
     const describe = () => ({ event_id: record.envelope.event_id, request_id: record.envelope.request_id, topic: record.topic, offset: record.offset });
-    const result = await attempt(() => opts.handle(record), opts.retry, observer.retryHooks(keepGoing, record.topic, describe));
+    const result = await attempt(() => opts.handle(record), opts.retry, observer.retryHooks(keepGoing, record.topic, describe, record));
     if (result.status === 'abandoned') return false;
     if (result.status === 'failed') {
       if (!(await opts.deadLetter(record, result.error, result.attempts, keepGoing))) return false;
     } else {
-      observer.count(record.topic, result.value);
-      if (debugEnabled) observer.logger.debug({ ...describe(), outcome: result.value, attempt: result.attempts }, 'record handled');
+      const handled = outcomeOf(result.value);
+      observer.handled(record, handled, result.attempts);
+      if (debugEnabled) observer.logger.debug({ ...describe(), outcome: handled.outcome, attempt: result.attempts }, 'record handled');
     }
     observer.observeDuration(record.topic, (performance.now() - started) / 1000);
     return true;

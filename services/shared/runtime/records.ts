@@ -4,6 +4,17 @@ import type { Envelope } from '../envelope.js';
 
 export type Outcome = 'processed' | 'duplicate' | 'skipped' | 'superseded';
 
+/** A handler's answer with what the trail shows about it: a reference to the effect, or why it was skipped. */
+export interface Handled {
+  outcome: Outcome;
+  effect?: Record<string, string>;
+  reason?: string;
+}
+
+export function outcomeOf(h: Outcome | Handled): Handled {
+  return typeof h === 'string' ? { outcome: h } : h;
+}
+
 /** A record as it came from Kafka, before decoding. */
 export interface RawRecord {
   topic: string;

@@ -1,0 +1,114 @@
+// Avro records through a Confluent-compatible schema registry (Confluent wire format: magic byte 0,
+// 4-byte schema id, Avro body). Errors are classified here, at the edge: a registry that does not answer
+// is unavailable, bytes that do not parse or an id the registry does not know make the record invalid.
+import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { PermanentError, TransientError, errorMessage } from './errors.js';
+
+export interface RegistryAuth {
+  username?: string | undefined;
+  password?: string | undefined;
+}
+
+/**
+ * Avro through a Confluent-compatible schema registry, for one schema: encodes with the id registered under
+ * each topic's `<topic>-value` subject, decodes with whatever writer schema id a record carries.
+ */
+export class AvroCodec<T> {
+  private readonly ids = new Map<string, number>();
+  /** Writer schemas by registry id: after the first record of an id, decoding is one synchronous avsc call. */
+  private readonly writers = new Map<number, { fromBuffer(buffer: Buffer): unknown }>();
+  private readonly registering = new Map<string, Promise<number>>();
+
+  protected constructor(
+    private readonly registry: SchemaRegistry,
+    private readonly schema: string,
+    /** Applied to every decoded value (a fresh object from avsc), in place. */
+    private readonly normalise: (decoded: T) => T,
+  ) {}
+
+  static registry(registryUrl: string, auth: RegistryAuth = {}): SchemaRegistry {
+    return new SchemaRegistry({
+      host: registryUrl,
+      ...(auth.username ? { auth: { username: auth.username, password: auth.password ?? '' } } : {}),
+    });
+  }
+
+  /** Registers the schema under each topic's value subject; call at start. Idempotent. */
+  async registerFor(topics: string[]): Promise<void> {
+    for (const topic of topics) await this.schemaIdFor(topic);
+  }
+
+  async schemaIdFor(topic: string): Promise<number> {
+    const known = this.ids.get(topic);
+    if (known !== undefined) return known;
+    // One registration per topic even when many encodes start at once: concurrent first registrations
+    // of a new subject race in the registry (Apicurio answers "A rule named 'COMPATIBILITY' already exists").
+    let pending = this.registering.get(topic);
+    if (!pending) {
+      pending = this.registry
+        .register({ type: SchemaType.AVRO, schema: this.schema }, { subject: `${topic}-value` })
+        .then(({ id }) => {
+          this.ids.set(topic, id);
+          return id;
+        })
+        .finally(() => this.registering.delete(topic));
+      this.registering.set(topic, pending);
+    }
+    return pending;
+  }
+
+  async encode(topic: string, value: T): Promise<Buffer> {
+    const id = await this.schemaIdFor(topic);
+    return this.registry.encode(id, value);
+  }
+
+  /** Decodes a record value with whatever schema id it carries (old and new schema versions alike). */
+  async decode(value: Buffer): Promise<T> {
+    const cached = this.decodeCached(value);
+    if (cached) return cached;
+    const id = AvroCodec.schemaIdOf(value);
+    let writer: unknown;
+    try {
+      writer = await this.registry.getSchema(id);
+    } catch (err) {
+      throw registryFailure(err, id);
+    }
+    this.writers.set(id, writer as { fromBuffer(buffer: Buffer): unknown });
+    return this.decodeCached(value)!;
+  }
+
+  /**
+   * decode() without a promise when the writer schema is already known (every record but the first
+   * of each schema id): replaying a topic then costs no extra turn of the event loop per record.
+   * Undefined when the schema must first be fetched from the registry.
+   */
+  decodeCached(value: Buffer): T | undefined {
+    const writer = this.writers.get(AvroCodec.schemaIdOf(value));
+    if (!writer) return undefined;
+    // avsc builds a fresh object per call, so normalising it in place is safe and spares a copy.
+    let decoded: T;
+    try {
+      decoded = writer.fromBuffer(value.subarray(5)) as T;
+    } catch (err) {
+      throw new PermanentError(`record is not valid Avro for schema id ${AvroCodec.schemaIdOf(value)}: ${errorMessage(err)}`);
+    }
+    return this.normalise(decoded);
+  }
+
+  /** The schema id carried in a Confluent-framed value, without decoding it. */
+  static schemaIdOf(value: Buffer): number {
+    if (value.length < 5 || value[0] !== 0) throw new PermanentError('not a Confluent-framed record (no magic byte 0 and schema id)');
+    return value.readInt32BE(1);
+  }
+}
+
+/**
+ * Only the registry saying "no such schema" (404) makes a record bad. Anything else (refused, reset, timed
+ * out, 5xx, 401 from a misconfigured credential) is the registry being unavailable; the client reports
+ * even a refused connection as a ResponseError with status 400, so the status alone cannot tell them apart.
+ */
+function registryFailure(err: unknown, id: number): Error {
+  const status = (err as { status?: unknown }).status;
+  if (status === 404) return new PermanentError(`the schema registry has no schema with id ${id}`, { cause: err });
+  return new TransientError(`schema registry unavailable while fetching schema id ${id}: ${errorMessage(err)}`, undefined, { cause: err });
+}

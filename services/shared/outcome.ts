@@ -1,0 +1,122 @@
+// Outcomes: what each consumer did with each raw record, published to one topic (keyed by event id) so the
+// trail can answer "what happened to event X?". Publishing never stands between a record and its commit:
+// outcomes are buffered and sent in the background, and a failed or dropped send only leaves the trail
+// briefly behind (the consumer's effects and its idempotency records are untouched).
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Producer } from 'kafkajs';
+import { AvroCodec, type RegistryAuth } from './avro-codec.js';
+import { errorMessage } from './errors.js';
+import type { Logger } from './logger.js';
+
+export type TrailOutcome = 'applied' | 'duplicate' | 'skipped' | 'superseded' | 'retrying' | 'dead_lettered' | 'redriven';
+
+export interface OutcomeRecord {
+  event_id: string;
+  consumer: string;
+  outcome: TrailOutcome;
+  attempt: number;
+  reason: string | null;
+  /** A reference to the effect: WTL http_status, latency_ms; sheet tab, range; SCC report_id, system_ids. */
+  effect: Record<string, string>;
+  /** Milliseconds since the epoch. */
+  at: number;
+  topic: string;
+  partition: number;
+  offset: number;
+}
+
+const schemasDir = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'schemas');
+export const OUTCOME_SCHEMA = readFileSync(join(schemasDir, 'outcome.avsc'), 'utf8');
+
+export class OutcomeCodec extends AvroCodec<OutcomeRecord> {
+  static create(registryUrl: string, auth: RegistryAuth = {}): OutcomeCodec {
+    return new OutcomeCodec(AvroCodec.registry(registryUrl, auth), OUTCOME_SCHEMA, (o) => {
+      o.at = Number(o.at);
+      o.offset = Number(o.offset);
+      o.effect ??= {};
+      o.reason ??= null;
+      return o;
+    });
+  }
+}
+
+export interface OutcomePublisher {
+  publish(outcome: OutcomeRecord): void;
+  /** Sends what is buffered (on stop). */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface OutcomePublisherOptions {
+  producer: Pick<Producer, 'send'>;
+  codec: OutcomeCodec;
+  topic: string;
+  logger: Logger;
+  /** Counts outcomes that could not be published (the trail is behind by that many). */
+  onDropped?: (n: number) => void;
+  /** Largest buffer; beyond it new outcomes are dropped rather than memory grow during a broker outage. */
+  maxBuffered?: number;
+  intervalMs?: number;
+}
+
+export function createOutcomePublisher(opts: OutcomePublisherOptions): OutcomePublisher {
+  const maxBuffered = opts.maxBuffered ?? 20_000;
+  let buffer: OutcomeRecord[] = [];
+  let sending: Promise<void> | undefined;
+  let lastWarning = 0;
+  const drop = (n: number, reason: string) => {
+    opts.onDropped?.(n);
+    // One line a minute at most: during a broker outage every flush fails.
+    if (Date.now() - lastWarning > 60_000) {
+      lastWarning = Date.now();
+      opts.logger.warn({ outcomes: n, reason }, 'outcomes not published: the trail is behind by them');
+    }
+  };
+  const send = async (): Promise<void> => {
+    while (buffer.length > 0) {
+      const batch = buffer;
+      buffer = [];
+      try {
+        const messages = await Promise.all(batch.map(async (o) => ({ key: o.event_id, value: await opts.codec.encode(opts.topic, o) })));
+        await opts.producer.send({ topic: opts.topic, acks: -1, messages });
+      } catch (err) {
+        drop(batch.length, errorMessage(err));
+      }
+    }
+  };
+  const flush = (): Promise<void> => {
+    sending ??= send().finally(() => {
+      sending = undefined;
+    });
+    return sending;
+  };
+  const timer = setInterval(() => void flush(), opts.intervalMs ?? 200);
+  timer.unref();
+  return {
+    publish(outcome) {
+      if (buffer.length >= maxBuffered) return drop(1, 'outcome buffer full');
+      buffer.push(outcome);
+    },
+    async flush() {
+      await flush();
+      if (buffer.length > 0) await flush();
+    },
+    async close() {
+      clearInterval(timer);
+      // A stop during a broker outage must not wait for it: what is not sent within a few seconds is dropped.
+      let timeout: NodeJS.Timeout | undefined;
+      await Promise.race([this.flush(), new Promise((r) => (timeout = setTimeout(r, 5000)))]);
+      clearTimeout(timeout);
+    },
+  };
+}
+
+/** Where a consumer publishes its outcomes: the outcomes topic, through the same registry as its records. */
+export function outcomeTarget(
+  cfg: { SCHEMA_REGISTRY_URL: string; SCHEMA_REGISTRY_USERNAME?: string | undefined; SCHEMA_REGISTRY_PASSWORD?: string | undefined },
+  topic: string,
+): { topic: string; codec: OutcomeCodec } {
+  return { topic, codec: OutcomeCodec.create(cfg.SCHEMA_REGISTRY_URL, { username: cfg.SCHEMA_REGISTRY_USERNAME, password: cfg.SCHEMA_REGISTRY_PASSWORD }) };
+}
