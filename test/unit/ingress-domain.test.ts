@@ -245,7 +245,7 @@ describe('SAP report checks', () => {
     expect(parseSapReport(scc('"subaccount":null'))).toEqual({ ok: false, message: 'subaccount key is required' });
     expect(parseSapReport('{"type":"ns","value":[{"subaccount":"a","exposedSystems":[],"ExposedSystems":null}]}')).toEqual({ ok: false, message: 'exposedSystems key is required' });
   });
-  it('folds K (Kelvin sign) and ſ (long s) as Go does, and no other look-alike', () => {
+  it('folds ſ (long s) to s as Go does, no other look-alike (dotless ı), and ignores keys named like Object.prototype members', () => {
     expect(parseSapReport('{"type":"ns","value":[{"\u017Fubaccount":"a","exposedSy\u017Ftems":[]}]}')).toMatchObject({ ok: true, report: { value: [{ subaccount: 'a' }] } });
     expect(parseSapReport('{"type":"ns","value":[{"subaccount":"a","locat\u0131onID":"x","exposedSystems":[]}]}')).toMatchObject({ ok: true, report: { value: [{ locationId: '' }] } });
     expect(parseSapReport('{"type":"ns","constructor":1,"__proto__":[],"value":[{"subaccount":"a","toString":{},"exposedSystems":[]}]}')).toMatchObject({ ok: true, report: { value: [{ subaccount: 'a' }] } });

@@ -76,30 +76,30 @@ export function decodeSapReport(body: unknown): SapReportParse {
   return validate(decoded);
 }
 
-/** What Go's decoder leaves in the adapter's structs: strings (zero value ""), slices (nil: undefined). */
+/** What Go's decoder leaves in the adapter's structs: strings (null for the zero value ""), slices (nil: undefined). */
 interface Decoded {
-  type: string;
-  value: Array<{ subaccount: string; locationId: string; exposedSystems: Array<Record<SystemKey, string | null>> | undefined }> | undefined;
+  type: string | null;
+  value: Array<{ subaccount: string | null; locationId: string | null; exposedSystems: SystemFields[] | undefined }> | undefined;
 }
 
-const SYSTEM_KEYS = ['protocol', 'host', 'type', 'description', 'status', 'systemNumber'] as const;
-type SystemKey = (typeof SYSTEM_KEYS)[number];
+type SystemFields = { protocol: string | null; host: string | null; type: string | null; description: string | null; status: string | null; systemNumber: string | null };
+
+// The adapter's struct fields by their case-folded JSON name, and what each holds.
+type Fields = ReadonlyMap<string, readonly [name: string, kind: 'string' | 'array']>;
+const REPORT_FIELDS: Fields = new Map([['type', ['type', 'string']], ['value', ['value', 'array']]]);
+const SCC_FIELDS: Fields = new Map([['subaccount', ['subaccount', 'string']], ['locationid', ['locationId', 'string']], ['exposedsystems', ['exposedSystems', 'array']]]);
+const SYSTEM_FIELDS: Fields = new Map([
+  ['protocol', ['protocol', 'string']], ['host', ['host', 'string']], ['type', ['type', 'string']],
+  ['description', ['description', 'string']], ['status', ['status', 'string']], ['systemnumber', ['systemNumber', 'string']],
+]);
 
 function decode(body: unknown): Decoded {
-  // Go decodes a null into the zero value, which then fails validation.
-  const report = structOf(body);
+  const report = struct(body, REPORT_FIELDS) as { type: string | null; value: unknown[] | undefined };
   return {
-    type: stringField(report, 'type') ?? '',
-    value: arrayField(report, 'value')?.map((item) => {
-      const scc = structOf(item);
-      return {
-        subaccount: stringField(scc, 'subaccount') ?? '',
-        locationId: stringField(scc, 'locationID') ?? '',
-        exposedSystems: arrayField(scc, 'exposedSystems')?.map((s) => {
-          const system = structOf(s);
-          return Object.fromEntries(SYSTEM_KEYS.map((key) => [key, stringField(system, key)])) as Record<SystemKey, string | null>;
-        }),
-      };
+    type: report.type,
+    value: report.value?.map((item) => {
+      const scc = struct(item, SCC_FIELDS) as { subaccount: string | null; locationId: string | null; exposedSystems: unknown[] | undefined };
+      return { subaccount: scc.subaccount, locationId: scc.locationId, exposedSystems: scc.exposedSystems?.map((s) => struct(s, SYSTEM_FIELDS) as SystemFields) };
     }),
   };
 }
@@ -116,56 +116,53 @@ function validate(d: Decoded): SapReportParse {
     if (scc.exposedSystems === undefined) return required('exposedSystems');
     const exposedSystems: SapExposedSystem[] = [];
     for (const s of scc.exposedSystems) {
-      for (const key of ['protocol', 'host', 'type', 'status'] as const) if (!s[key]) return required(key);
-      exposedSystems.push({ protocol: s.protocol!, host: s.host!, type: s.type!, status: s.status!, description: s.description, systemNumber: s.systemNumber });
+      if (!s.protocol) return required('protocol');
+      if (!s.host) return required('host');
+      if (!s.type) return required('type');
+      if (!s.status) return required('status');
+      exposedSystems.push({ protocol: s.protocol, host: s.host, type: s.type, status: s.status, description: s.description, systemNumber: s.systemNumber });
     }
-    value.push({ subaccount: scc.subaccount, locationId: scc.locationId, exposedSystems });
+    value.push({ subaccount: scc.subaccount, locationId: scc.locationId ?? '', exposedSystems });
   }
   return { ok: true, report: { type: d.type, value } };
 }
 
-/** An object decoded into a struct; null is the zero struct; any other type is a decode failure. */
-function structOf(value: unknown): Record<string, unknown> {
-  if (value === null) return {};
-  if (!isObject(value)) throw new ParseProblem();
-  return value;
+/**
+ * A JSON value decoded into a struct as Go's encoding/json does it: null is the zero struct, another
+ * non-object a decode failure. Every key whose case-folded form names a field (`Subaccount`,
+ * `SUBACCOUNT`, `locationId` for `locationID`) is decoded into that field in document order, so the
+ * last one wins; a null leaves a string field as it was and makes a slice nil; a value of the wrong
+ * JSON type is a decode failure. Other keys are ignored. String fields never set are null.
+ */
+function struct(value: unknown, fields: Fields): Record<string, unknown> {
+  if (value !== null && !isObject(value)) throw new ParseProblem();
+  const out: Record<string, unknown> = {};
+  for (const [name, kind] of fields.values()) out[name] = kind === 'string' ? null : undefined;
+  if (value === null) return out;
+  for (const key of Object.keys(value)) {
+    const field = fields.get(foldKey(key));
+    if (!field) continue;
+    const v = value[key];
+    if (v === undefined) continue; // not JSON: a key of an object built in code, read as absent
+    if (field[1] === 'string') {
+      if (v === null) continue;
+      if (typeof v !== 'string') throw new ParseProblem();
+    } else if (v !== null && !Array.isArray(v)) {
+      throw new ParseProblem();
+    }
+    out[field[0]] = v ?? undefined;
+  }
+  return out;
 }
 
 /**
- * The value Go's decoder leaves in the field named `key`: every object key that matches it, exact or
- * case-folded (`Subaccount`, `SUBACCOUNT`, `locationId` for `locationID`), is decoded into the field in
- * document order, so the last one wins. A null leaves a string field as it was; it makes a slice nil.
+ * Go's case folding (bytes.EqualFold) for matching keys against ASCII field names: lower case, where
+ * toLowerCase already turns K (Kelvin sign) into k, and ſ (long s) folds to s. No other character
+ * folds to an ASCII letter, and a key holding one cannot match anyway.
  */
-function fieldValues(obj: Record<string, unknown>, key: string): unknown[] {
-  const folded = foldKey(key);
-  return Object.keys(obj).filter((k) => k === key || foldKey(k) === folded).map((k) => obj[k]);
-}
-
-/** Go's case folding (bytes.EqualFold) as it applies to ASCII keys: letters fold to lower case, and so do K (Kelvin sign) and ſ (long s). */
 function foldKey(key: string): string {
-  return key.replace(/[A-Z\u212A\u017F]/g, (c) => (c === '\u212A' ? 'k' : c === '\u017F' ? 's' : c.toLowerCase()));
-}
-
-/** A string property: null when absent or only null; another type is a decode failure. */
-function stringField(obj: Record<string, unknown>, key: string): string | null {
-  let result: string | null = null;
-  for (const value of fieldValues(obj, key)) {
-    if (value === null || value === undefined) continue;
-    if (typeof value !== 'string') throw new ParseProblem();
-    result = value;
-  }
-  return result;
-}
-
-/** An array property: undefined when absent or (last) null, a nil slice; another type is a decode failure. */
-function arrayField(obj: Record<string, unknown>, key: string): unknown[] | undefined {
-  let result: unknown[] | undefined;
-  for (const value of fieldValues(obj, key)) {
-    if (value === undefined) continue; // not a JSON value: a key of an object built in code, read as absent
-    if (value !== null && !Array.isArray(value)) throw new ParseProblem();
-    result = value ?? undefined;
-  }
-  return result;
+  const lower = key.toLowerCase();
+  return lower.includes('\u017F') ? lower.replaceAll('\u017F', 's') : lower;
 }
 
 export interface TenantClaim {
