@@ -7,6 +7,9 @@
 // Ctrl-C reaches every process of the terminal's foreground group at once: the services get the
 // terminal's SIGINT and this script's SIGTERM, and take both as one stop (services/shared/shutdown.ts).
 // A second Ctrl-C, after the "draining…" line and the signal window, makes them exit at once.
+// `npm start` runs this file with `node --import tsx`, not the tsx CLI: the CLI's wrapper SIGKILLs its child
+// when the child does not acknowledge a signal within 30 ms, and on a busy machine that cut every drain
+// short (the services then died writing to their closed log pipes).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -85,9 +88,9 @@ async function main(): Promise<void> {
       createInterface({ input: stream }).on('line', (line) => {
         file.write(`${line}\n`);
         // The console shows warnings, errors and anything that is not a JSON log line (start-up failures),
-        // and while stopping, each service's drain and stop.
+        // and each service's drain and stop (a service may log its drain before this script saw the signal).
         if (!line.startsWith('{') || /"level":"(warn|error|fatal)"/.test(line)) say(`[${svc.name}] ${line}`);
-        else if (stopping) {
+        else {
           const m = /"msg":"(draining…|stopped)[^"]*"/.exec(line);
           if (m?.[1] === 'draining…') say(`[${svc.name}] draining…`);
           else if (m?.[1] === 'stopped') say(`[${svc.name}] stopped after ${/"ms":(\d+)/.exec(line)?.[1] ?? '?'} ms`);

@@ -6,6 +6,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { EnvelopeCodec } from '../shared/envelope.js';
 import { registerOpsRoutes, type ReadinessCheck } from '../shared/http.js';
 import type { Logger } from '../shared/logger.js';
+import { stopAcceptingAndLetConnectionsEnd } from '../shared/shutdown.js';
 import type { Metrics } from '../shared/metrics.js';
 import type { RecordWriter } from '../shared/record-writer.js';
 import type { TopicNames } from '../shared/topics.js';
@@ -53,6 +54,8 @@ export function buildIngressApp(cfg: IngressConfig, deps: IngressAppDeps): { app
   let closing = false;
   app.addHook('preClose', async () => {
     closing = true;
+    // Refuse new connections, let the open ones end after their answer: none is cut with a request on the wire.
+    await stopAcceptingAndLetConnectionsEnd(app.server);
   });
   // fastify's own request logging writes two lines per request; we write one debug line when a
   // request starts and one info line when it ends (with what the handler noted in req.logFacts).

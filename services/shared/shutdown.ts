@@ -4,6 +4,8 @@
 // group, and `npm start` (or a supervisor) passes a SIGTERM on as well. Every signal within
 // SIGNAL_WINDOW_MS of the first belongs to the same stop and is ignored; a signal after the window (a
 // second Ctrl-C once "draining…" was shown) ends the process at once, as do steps running past the grace.
+import type { Server } from 'node:http';
+import { Server as NetServer } from 'node:net';
 import type { Logger } from './logger.js';
 
 export type ShutdownStep = { name: string; run: () => Promise<void> };
@@ -62,4 +64,20 @@ export function installShutdown(logger: Logger, steps: ShutdownStep[], graceMs =
   // `on`, not `once`: a signal that found no listener would end the process with the default action.
   process.on('SIGTERM', () => void handle('SIGTERM'));
   process.on('SIGINT', () => void handle('SIGINT'));
+}
+
+/**
+ * The first part of an HTTP server's graceful close, for a preClose hook: stop accepting connections (a
+ * sender's new connection is refused, which it retries) while every open connection ends on its own after
+ * its current or next answer (the caller answers with `Connection: close` from now on), for at most
+ * `timeoutMs`. Node's http.Server.close() would instead destroy every connection between two requests at
+ * once, cutting a request the sender had already put on the wire (a connection reset under load).
+ */
+export async function stopAcceptingAndLetConnectionsEnd(server: Server, timeoutMs = 2_000): Promise<void> {
+  if (!server.listening) return;
+  // net.Server's own close: stops listening and keeps the open connections (http.Server's also closes idle ones).
+  NetServer.prototype.close.call(server);
+  const deadline = Date.now() + timeoutMs;
+  const open = (): Promise<number> => new Promise((resolve) => server.getConnections((err, n) => resolve(err ? 0 : n)));
+  while ((await open()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
 }
