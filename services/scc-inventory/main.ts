@@ -6,7 +6,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import type { Kafka } from 'kafkajs';
-import { runConsumer, type RunningConsumer } from '../shared/consumer.js';
+import { runConsumer, type Handled, type RunningConsumer } from '../shared/consumer.js';
 import { migrate, openDb, type Db } from '../shared/db.js';
 import { EnvelopeCodec } from '../shared/envelope.js';
 import { outcomeTarget } from '../shared/outcome.js';
@@ -20,7 +20,7 @@ import { ensureTopics, topicNames } from '../shared/topics.js';
 import { buildApi } from './api.js';
 import { CONSUMER_NAME, loadSccInventoryConfig, type SccInventoryConfig } from './config.js';
 import { createSccMetrics, registerSystemsGauge } from './metrics.js';
-import { projectRecord } from './projector.js';
+import { projectRecord, type AppliedReport } from './projector.js';
 import { LIVE_TABLES } from './tables.js';
 
 export const migrationsDir = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
@@ -139,15 +139,25 @@ export async function startSccInventory(config: SccInventoryConfig, deps: SccInv
       metrics,
       outcomes: outcomeTarget(config, names.outcomes),
       keyConcurrency: config.SCC_KEY_CONCURRENCY,
-      handle: (record) =>
-        projectRecord(
+      handle: async (record): Promise<Handled> => {
+        let applied: AppliedReport | undefined;
+        const outcome = await projectRecord(
           {
             db, tables: LIVE_TABLES, consumer: CONSUMER_NAME, partTtlMs: config.SCC_PART_TTL_MS, lock: true, metrics: sccMetrics,
-            onApplied: (info) => logger.info({ event_id: record.envelope.event_id, request_id: record.envelope.request_id, report_id: info.reportId, tenant: info.tenant, report_type: info.reportType, changes: info.changes }, 'report applied'),
+            onApplied: (info) => {
+              applied = info;
+              logger.info({ event_id: record.envelope.event_id, request_id: record.envelope.request_id, report_id: info.reportId, tenant: info.tenant, report_type: info.reportType, changes: info.changes }, 'report applied');
+            },
           },
           record.envelope,
           { partition: record.partition, offset: record.offset },
-        ),
+        );
+        // The trail's reference to the effect: the report and the systems it changed (none: nothing changed).
+        const reportId = record.envelope.attributes.report_id ?? '';
+        if (outcome === 'duplicate') return { outcome };
+        if (!applied) return { outcome, effect: { report_id: reportId, held: 'waiting for the other parts of the report' } };
+        return { outcome, effect: { report_id: applied.reportId, changes: String(applied.changes), system_ids: applied.systemIds.join(',') } };
+      },
     });
     await app.listen({ host: config.HOST, port: config.PORT });
   } catch (err) {

@@ -6,7 +6,7 @@
 import type { Db, Queryable } from '../shared/db.js';
 import type { Envelope } from '../shared/envelope.js';
 import { PermanentError } from '../shared/errors.js';
-import { foldReport, parseReport, ReportRejected, type ParsedBody, type Report, type ReportType } from './fold.js';
+import { foldReport, parseReport, ReportRejected, systemId, type ParsedBody, type Report, type ReportType } from './fold.js';
 import type { SccMetrics } from './metrics.js';
 import type { Tables } from './tables.js';
 import {
@@ -23,7 +23,7 @@ export interface ProjectorOptions {
   lock: boolean;
   metrics?: SccMetrics | undefined;
   /** Told about each report applied (for logs) */
-  onApplied?: (info: { eventId: string; reportId: string; tenant: string; reportType: ReportType; changes: number }) => void;
+  onApplied?: (info: AppliedReport) => void;
 }
 
 export interface RecordPosition {
@@ -56,6 +56,16 @@ export function reportPartOf(envelope: Envelope): ReportPart {
 }
 
 export type ProjectOutcome = 'processed' | 'duplicate';
+
+/** A report the projection applied: which record completed it, and the systems it changed. */
+export interface AppliedReport {
+  eventId: string;
+  reportId: string;
+  tenant: string;
+  reportType: ReportType;
+  changes: number;
+  systemIds: string[];
+}
 
 export interface RecordToProject {
   envelope: Envelope;
@@ -110,19 +120,19 @@ export async function projectRecords(opts: ProjectorOptions, records: readonly R
     const started = process.hrtime.bigint();
     const states = await loadInventories(tx, t, [...new Set(complete.map((c) => c.report.tenant))]);
     const writes: ChangeWrite[] = [];
-    const applied: Array<{ ctx: ChangeContext; tenant: string; changes: number }> = [];
+    const applied: Array<{ ctx: ChangeContext; tenant: string; changes: number; systemIds: string[] }> = [];
     for (const { report, ctx } of complete) {
       const changes = foldReport(states.get(report.tenant)!, report);
       for (const change of changes) writes.push({ change, ctx });
-      applied.push({ ctx, tenant: report.tenant, changes: changes.length });
+      applied.push({ ctx, tenant: report.tenant, changes: changes.length, systemIds: opts.onApplied ? [...new Set(changes.map((c) => systemId(c.key)))] : [] });
     }
     await persist(tx, t, writes);
 
     const seconds = Number(process.hrtime.bigint() - started) / 1e9 / applied.length;
-    for (const { ctx, tenant, changes } of applied) {
+    for (const { ctx, tenant, changes, systemIds } of applied) {
       opts.metrics?.foldDuration.observe({ report_type: ctx.reportType }, seconds);
       opts.metrics?.reportsApplied.inc({ report_type: ctx.reportType });
-      opts.onApplied?.({ eventId: ctx.eventId, reportId: ctx.reportId, tenant, reportType: ctx.reportType, changes });
+      opts.onApplied?.({ eventId: ctx.eventId, reportId: ctx.reportId, tenant, reportType: ctx.reportType, changes, systemIds });
     }
     for (const { change } of writes) opts.metrics?.changes.inc({ change: change.kind });
     return outcomes;
