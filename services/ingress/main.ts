@@ -1,16 +1,14 @@
 // Entry point of the ingress service: loads configuration, creates the raw and quarantine topics and registers
 // their schema, connects the producer, serves HTTP, and shuts down in order on SIGTERM/SIGINT.
-import { isEntryPoint } from '../shared/entry.js';
+import { runService } from '../shared/entry.js';
 import type { FastifyInstance } from 'fastify';
 import type { Admin } from 'kafkajs';
-import { ConfigError } from '../shared/config.js';
 import { EnvelopeCodec } from '../shared/envelope.js';
 import { kafkaReachable } from '../shared/http.js';
 import { createKafka } from '../shared/kafka.js';
 import { createRecordWriter, type RecordWriter } from '../shared/record-writer.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { createMetrics, type Metrics } from '../shared/metrics.js';
-import { installShutdown } from '../shared/shutdown.js';
 import { ensureTopics, rawTopics, topicNames } from '../shared/topics.js';
 import { buildIngressApp } from './app.js';
 import { loadIngressConfig, type IngressConfig } from './config.js';
@@ -75,25 +73,4 @@ export async function startIngress(cfg: IngressConfig, deps: IngressDeps = {}): 
   return { app, url, writer, stop };
 }
 
-async function main(): Promise<void> {
-  let cfg: IngressConfig;
-  try {
-    cfg = loadIngressConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(err.message);
-      process.exit(2);
-    }
-    throw err;
-  }
-  const logger = createLogger({ service: 'ingress', level: cfg.LOG_LEVEL });
-  const running = await startIngress(cfg, { logger });
-  installShutdown(logger, [{ name: 'ingress', run: running.stop }]);
-}
-
-if (isEntryPoint(import.meta.url)) {
-  main().catch((err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  });
-}
+runService({ name: 'ingress', moduleUrl: import.meta.url, loadConfig: () => loadIngressConfig(), start: (cfg, logger) => startIngress(cfg, { logger }) });

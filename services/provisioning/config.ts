@@ -8,7 +8,7 @@ export const provisioningConfigShape = {
   ...commonConfigShape,
   HOST: env.string('127.0.0.1'),
   PORT: env.port(9101),
-  DB_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier').default('provisioning'),
+  DB_SCHEMA: env.dbSchema('provisioning'),
   PROVISIONING_GROUP_ID: env.string('switchboard-provisioning'),
   PROVISIONING_KEY_CONCURRENCY: env.int(16, 1),
   /** How long the group waits for a silent member (a crashed instance) before giving its partitions away. */

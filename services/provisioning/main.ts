@@ -1,6 +1,6 @@
 // Entry of the provisioning service: wires config, Kafka, PostgreSQL/PGlite, the WTL client and the
 // consumer runner. `tsx services/provisioning/main.ts` runs it; tests call startProvisioning in-process.
-import { isEntryPoint } from '../shared/entry.js';
+import { runService } from '../shared/entry.js';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { Counter } from 'prom-client';
@@ -12,7 +12,6 @@ import { kafkaReachable, startOpsServer } from '../shared/http.js';
 import { createKafka, createProducer } from '../shared/kafka.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { createMetrics, METRIC_PREFIX, type Metrics } from '../shared/metrics.js';
-import { installShutdown } from '../shared/shutdown.js';
 import { ensureTopics, topicNames } from '../shared/topics.js';
 import { inflightLeaseMs, loadProvisioningConfig, mappingSettings, type ProvisioningConfig } from './config.js';
 import { createHandler } from './handler.js';
@@ -128,16 +127,4 @@ export async function startProvisioning(cfg: ProvisioningConfig, deps: Provision
   };
 }
 
-async function main(): Promise<void> {
-  const cfg = loadProvisioningConfig();
-  const logger = createLogger({ service: CONSUMER, level: cfg.LOG_LEVEL });
-  const running = await startProvisioning(cfg, { logger });
-  installShutdown(logger, [{ name: 'provisioning', run: () => running.stop() }]);
-}
-
-if (isEntryPoint(import.meta.url)) {
-  main().catch((err: unknown) => {
-    process.stderr.write(`provisioning failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
-  });
-}
+runService({ name: CONSUMER, moduleUrl: import.meta.url, loadConfig: () => loadProvisioningConfig(), start: (cfg, logger) => startProvisioning(cfg, { logger }) });

@@ -9,7 +9,7 @@ export const sccInventoryConfigShape = {
   PORT: env.port(8090),
   /** Bearer tokens accepted by the query API, comma-separated; empty leaves the API open. */
   INVENTORY_API_TOKENS: env.list(),
-  DB_SCHEMA: env.string('scc_inventory').pipe(z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier')),
+  DB_SCHEMA: env.dbSchema('scc_inventory'),
   SCC_INVENTORY_GROUP_ID: env.string('switchboard-scc-inventory'),
   /** An incomplete split report is dropped once a later record of its tenant is this much newer. */
   SCC_PART_TTL_MS: env.int(3_600_000, 1000),

@@ -1,6 +1,6 @@
 // scc-inventory: folds SAP NS reports from Kafka into a PostgreSQL read model and serves it over HTTP.
 // Wires config, database (migrations at start), Kafka consumer and the query API.
-import { isEntryPoint } from '../shared/entry.js';
+import { runService } from '../shared/entry.js';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +15,6 @@ import { migrateShared } from '../shared/idempotency.js';
 import { createKafka, createProducer } from '../shared/kafka.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { createMetrics, type Metrics } from '../shared/metrics.js';
-import { installShutdown } from '../shared/shutdown.js';
 import { ensureTopics, topicNames } from '../shared/topics.js';
 import { buildApi } from './api.js';
 import { CONSUMER_NAME, loadSccInventoryConfig, type SccInventoryConfig } from './config.js';
@@ -188,20 +187,4 @@ export async function startSccInventory(config: SccInventoryConfig, deps: SccInv
   };
 }
 
-if (isEntryPoint(import.meta.url)) {
-  const config = (() => {
-    try {
-      return loadSccInventoryConfig();
-    } catch (err) {
-      console.error(err instanceof Error ? err.message : err);
-      process.exit(2);
-    }
-  })();
-  const logger = createLogger({ service: CONSUMER_NAME, level: config.LOG_LEVEL });
-  startSccInventory(config, { logger })
-    .then((running) => installShutdown(logger, [{ name: 'scc-inventory', run: () => running.stop() }]))
-    .catch((err: unknown) => {
-      logger.fatal({ err: err instanceof Error ? err.message : String(err) }, 'scc-inventory failed to start');
-      process.exit(1);
-    });
-}
+runService({ name: CONSUMER_NAME, moduleUrl: import.meta.url, loadConfig: () => loadSccInventoryConfig(), start: (config, logger) => startSccInventory(config, { logger }) });

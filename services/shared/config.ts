@@ -84,6 +84,8 @@ export const env = {
   optionalString: () => z.string().optional(),
   url: () => z.string().url('must be a URL').optional(),
   level: () => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { message: 'must be a pino level' }).default('info'),
+  /** A PostgreSQL schema name the services create and quote nowhere: a plain lower-case identifier. */
+  dbSchema: (fallback: string) => z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier (a-z, 0-9, _; at most 63)').default(fallback),
 };
 
 /** Brokers as host:port, comma-separated. */

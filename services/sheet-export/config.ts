@@ -8,7 +8,7 @@ export const sheetExportConfigShape = {
   ...commonConfigShape,
   HOST: env.string('127.0.0.1'),
   PORT: env.port(9102),
-  DB_SCHEMA: env.string('sheet_export'),
+  DB_SCHEMA: env.dbSchema('sheet_export'),
   SHEET_EXPORT_GROUP_ID: env.string('switchboard-sheet-export'),
   /** How long the group waits for a silent (crashed) instance before its partitions move on. */
   SHEET_EXPORT_SESSION_TIMEOUT_MS: env.int(30_000, 6000),

@@ -1,6 +1,6 @@
 // Entry point of the sheet-export consumer: wires config, database ledger, destination (Google Sheets
 // or CSV files), the batching exporter and the ops server. `tsx services/sheet-export/main.ts` runs it.
-import { isEntryPoint } from '../shared/entry.js';
+import { runService } from '../shared/entry.js';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { runConsumer, type RunningConsumer } from '../shared/consumer.js';
@@ -12,7 +12,6 @@ import { kafkaReachable, startOpsServer } from '../shared/http.js';
 import { createKafka, createProducer } from '../shared/kafka.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { createMetrics, type Metrics } from '../shared/metrics.js';
-import { installShutdown } from '../shared/shutdown.js';
 import { ensureTopics, topicNames } from '../shared/topics.js';
 import { createBatcher } from './batcher.js';
 import { loadSheetExportConfig, type SheetExportConfig } from './config.js';
@@ -131,20 +130,4 @@ export async function startSheetExport(config: SheetExportConfig, deps: SheetExp
   }
 }
 
-if (isEntryPoint(import.meta.url)) {
-  let config: SheetExportConfig;
-  try {
-    config = loadSheetExportConfig();
-  } catch (err) {
-    // One clear message naming every wrong variable; no stack trace for an operator's typo.
-    process.stderr.write(`sheet-export: ${errorMessage(err)}\n`);
-    process.exit(1);
-  }
-  const logger = createLogger({ service: CONSUMER, level: config.LOG_LEVEL });
-  startSheetExport(config, { logger })
-    .then((running) => installShutdown(logger, [{ name: 'sheet export', run: () => running.stop() }]))
-    .catch((err: unknown) => {
-      logger.fatal({ err: errorMessage(err) }, 'sheet export failed to start');
-      process.exit(1);
-    });
-}
+runService({ name: CONSUMER, moduleUrl: import.meta.url, loadConfig: () => loadSheetExportConfig(), start: (config, logger) => startSheetExport(config, { logger }) });
