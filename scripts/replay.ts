@@ -7,6 +7,7 @@
 //                               --skip-undecodable  leave out records that cannot be decoded instead of aborting
 //   npm run replay -- provisioning [--from <ISO time>]   rewind the consumer group (stop its instances first)
 //   npm run replay -- sheet-export [--from <ISO time>]
+//   npm run replay -- trail [--from <ISO time>]          rewind the trail's group (its projection is idempotent)
 //
 // Progress goes to stderr, the summary (JSON) to stdout. See docs/replay.md.
 import 'dotenv/config';
@@ -15,14 +16,15 @@ import { kafkaConfigShape, loadConfig, ConfigError } from '../services/shared/co
 import { createKafka } from '../services/shared/kafka.js';
 import { createLogger } from '../services/shared/logger.js';
 import { GroupNotEmptyError, rewindGroup } from '../services/shared/replay.js';
-import { topicNames } from '../services/shared/topics.js';
+import { rawTopics, topicNames } from '../services/shared/topics.js';
 import { EnvelopeCodec } from '../services/shared/envelope.js';
 import { defaultStackOptions } from '../infra/local/stack.js';
 
 const USAGE = `usage:
   npm run replay -- scc-inventory [--as-of <ISO time> [--snapshot <name>]] [--wait <seconds>] [--skip-undecodable]
   npm run replay -- provisioning [--from <ISO time>]
-  npm run replay -- sheet-export [--from <ISO time>]`;
+  npm run replay -- sheet-export [--from <ISO time>]
+  npm run replay -- trail [--from <ISO time>]`;
 
 function fail(message: string, code = 2): never {
   process.stderr.write(`${message}\n`);
@@ -112,6 +114,23 @@ async function main(): Promise<void> {
     const records = rewound.reduce((n, r) => n + Math.max(0, Number(r.previous) - Number(r.offset)), 0);
     process.stdout.write(`${JSON.stringify({ consumer: target, groupId, from: from?.toISOString() ?? 'beginning', partitions: rewound.length, recordsToReread: records }, null, 2)}\n`);
     process.stderr.write(`Group ${groupId} rewound. Start ${target} again: it re-reads from there, and its idempotency records skip effects that already happened.\n`);
+    return;
+  }
+
+  if (target === 'trail') {
+    // The trail's rows are keyed by Kafka position and by delivery, so re-reading adds nothing that is there
+    // and brings back what is missing (rows older than TRAIL_RETENTION_DAYS are not indexed again).
+    if (values.wait || values['skip-undecodable'] || values['as-of'] || values.snapshot) fail('trail takes only --from <ISO time>');
+    const from = parseTime('from', values.from);
+    const cfg = loadConfig(kafkaConfigShape, env);
+    const names = topicNames(cfg.KAFKA_TOPIC_PREFIX);
+    const groupId = env.TRAIL_GROUP_ID || 'switchboard-trail';
+    const topics = [...rawTopics(names), names.quarantine, names.outcomes];
+    const rewound = await rewindGroup({ kafka: createKafka(cfg, logger, 'replay'), groupId, topics, from });
+    for (const r of rewound) process.stderr.write(`${r.topic}[${r.partition}]: ${r.previous} -> ${r.offset}\n`);
+    const records = rewound.reduce((n, r) => n + Math.max(0, Number(r.previous) - Number(r.offset)), 0);
+    process.stdout.write(`${JSON.stringify({ consumer: 'trail', groupId, from: from?.toISOString() ?? 'beginning', partitions: rewound.length, recordsToReread: records }, null, 2)}\n`);
+    process.stderr.write(`Group ${groupId} rewound. Start the trail again: it re-reads from there; rows it already has are not written twice.\n`);
     return;
   }
 
