@@ -9,7 +9,7 @@ export const trailConfigShape = {
   PORT: env.port(8095),
   /** Bearer tokens accepted by the API and the page, comma-separated; empty leaves them open. */
   TRAIL_API_TOKENS: env.list(),
-  DB_SCHEMA: env.string('trail').pipe(z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier')),
+  DB_SCHEMA: env.dbSchema('trail'),
   TRAIL_GROUP_ID: env.string('switchboard-trail'),
   /** Index rows (events by received_at, outcomes by at) older than this many days are pruned. */
   TRAIL_RETENTION_DAYS: env.int(30, 1),

@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Kafka } from 'kafkajs';
 import { Counter } from 'prom-client';
 import { migrate, openDb, type Db } from '../shared/db.js';
-import { isEntryPoint } from '../shared/entry.js';
+import { runService } from '../shared/entry.js';
 import { EnvelopeCodec } from '../shared/envelope.js';
 import { errorMessage } from '../shared/errors.js';
 import { kafkaReachable } from '../shared/http.js';
@@ -16,7 +16,6 @@ import { createKafka } from '../shared/kafka.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { METRIC_PREFIX, createMetrics, type Metrics } from '../shared/metrics.js';
 import { OutcomeCodec } from '../shared/outcome.js';
-import { installShutdown } from '../shared/shutdown.js';
 import { ensureTopics, rawTopics, topicNames } from '../shared/topics.js';
 import { buildTrailApi } from './api.js';
 import { SERVICE_NAME, loadTrailConfig, type TrailConfig } from './config.js';
@@ -188,20 +187,4 @@ export async function startTrail(config: TrailConfig, deps: TrailDeps = {}): Pro
   };
 }
 
-if (isEntryPoint(import.meta.url)) {
-  const config = (() => {
-    try {
-      return loadTrailConfig();
-    } catch (err) {
-      console.error(err instanceof Error ? err.message : err);
-      process.exit(2);
-    }
-  })();
-  const logger = createLogger({ service: SERVICE_NAME, level: config.LOG_LEVEL });
-  startTrail(config, { logger })
-    .then((running) => installShutdown(logger, [{ name: SERVICE_NAME, run: () => running.stop() }]))
-    .catch((err: unknown) => {
-      logger.fatal({ err: errorMessage(err) }, 'trail failed to start');
-      process.exit(1);
-    });
-}
+runService({ name: SERVICE_NAME, moduleUrl: import.meta.url, loadConfig: () => loadTrailConfig(), start: (config, logger) => startTrail(config, { logger }) });
