@@ -11,5 +11,6 @@ export const SERVICES = [
   { name: 'provisioning', entry: 'services/provisioning/main.ts', port: 9101 },
   { name: 'sheet-export', entry: 'services/sheet-export/main.ts', port: 9102 },
   { name: 'scc-inventory', entry: 'services/scc-inventory/main.ts', port: 8090 },
+  { name: 'trail', entry: 'services/trail/main.ts', port: 8095 },
 ] as const;
 

@@ -27,6 +27,7 @@ add NSPS_API_TOKENS "nsps-$(random)"
 add ONCE_BASIC_AUTH_USERS "streamer:$(random)"
 add SAP_JWT_HS256_SECRET "$(random)$(random)"
 add INVENTORY_API_TOKENS "inventory-$(random)"
+add TRAIL_API_TOKENS "trail-$(random)"
 add POSTGRES_PASSWORD "$(random)"
 add GRAFANA_ADMIN_PASSWORD "$(random)"
 

@@ -19,6 +19,7 @@ import { SignJWT } from 'jose';
 import { defaultStackOptions, portAnswers, repoRoot, startStack, stopStack } from '../infra/local/stack.js';
 import { SIGNAL_WINDOW_MS } from '../services/shared/shutdown.js';
 import { DEV_DEFAULTS, SERVICES } from './dev-defaults.js';
+import { randomBytes } from 'node:crypto';
 
 
 function say(line = ''): void {
@@ -34,6 +35,12 @@ async function main(): Promise<void> {
       env[k] = v;
       usingDefaults.add(k);
     }
+  }
+  // The trail shows subscriber identifiers: never open, not even on a laptop. A fresh random token per
+  // start (printed below) unless .env sets one, so no well-known trail credential exists.
+  if (!env.TRAIL_API_TOKENS && !env.TRAIL_API_TOKENS_FILE) {
+    env.TRAIL_API_TOKENS = `dev-trail-${randomBytes(12).toString('hex')}`;
+    usingDefaults.add('TRAIL_API_TOKENS');
   }
   const dataDir = resolve(repoRoot, env.DATA_DIR!);
   const logDir = join(dataDir, 'logs');
@@ -124,7 +131,7 @@ async function main(): Promise<void> {
   const ready = await Promise.all(SERVICES.map((s) => waitReady(s.name, portOf(s))));
   if (stopping) return;
 
-  const [ingressPort, provisioningPort, sheetPort, inventoryPort] = SERVICES.map(portOf);
+  const [ingressPort, provisioningPort, sheetPort, inventoryPort, trailPort] = SERVICES.map(portOf);
   const ingress = `http://127.0.0.1:${ingressPort}`;
   const jwt = usingDefaults.has('SAP_JWT_HS256_SECRET')
     ? await new SignJWT({ tenant: { consumerTenant: 'demo-tenant', externalTenant: 'demo-external' } })
@@ -141,6 +148,7 @@ async function main(): Promise<void> {
   say(`  SCC inventory:    http://127.0.0.1:${inventoryPort}/systems`);
   say(`  Provisioning:     http://127.0.0.1:${provisioningPort}/metrics   (WTL dry run: ${join(logDir, 'provisioning.log')})`);
   say(`  Sheet export:     http://127.0.0.1:${sheetPort}/metrics   (CSV files: ${join(dataDir, 'sheets')})`);
+  say(`  Trail:            http://127.0.0.1:${trailPort}/   (what happened to each event; API /events)`);
   say(`  Logs:             ${logDir}`);
   say('');
   if (usingDefaults.size > 0) {
@@ -148,6 +156,7 @@ async function main(): Promise<void> {
     if (usingDefaults.has('NSPS_API_TOKENS')) say(`  NSPS:  Authorization: Bearer ${env.NSPS_API_TOKENS}`);
     if (usingDefaults.has('ONCE_BASIC_AUTH_USERS')) say(`  1NCE:  Basic auth ${env.ONCE_BASIC_AUTH_USERS}   (POST ${ingress}/1nce/data-streamer)`);
     if (usingDefaults.has('SAP_JWT_HS256_SECRET')) say(`  SAP:   Authorization: Bearer ${jwt}`);
+    if (usingDefaults.has('TRAIL_API_TOKENS')) say(`  Trail: Authorization: Bearer ${env.TRAIL_API_TOKENS}   (TRAIL_API_TOKEN=${env.TRAIL_API_TOKENS} npm run trail -- <event_id>)`);
     if (env.HOST && !/^(127\.|localhost$|::1$|\[::1\]$)/.test(env.HOST)) say(`  WARNING: HOST=${env.HOST} exposes ingress beyond this machine with these public credentials.`);
     say('');
   }

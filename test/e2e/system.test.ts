@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../../infra/local/stack.js';
 import { eventually } from '../support/env.js';
 
-const ports = { INGRESS_PORT: '18080', PROVISIONING_PORT: '19101', SHEET_EXPORT_PORT: '19102', SCC_INVENTORY_PORT: '18090' };
+const ports = { INGRESS_PORT: '18080', PROVISIONING_PORT: '19101', SHEET_EXPORT_PORT: '19102', SCC_INVENTORY_PORT: '18090', TRAIL_PORT: '18095' };
 const promPort = 19090;
 const tsx = join(repoRoot, 'node_modules', '.bin', 'tsx');
 
@@ -109,6 +109,7 @@ describe('the whole system, started the way a user starts it', () => {
       'provisioning:9101': `127.0.0.1:${ports.PROVISIONING_PORT}`,
       'sheet-export:9102': `127.0.0.1:${ports.SHEET_EXPORT_PORT}`,
       'scc-inventory:8090': `127.0.0.1:${ports.SCC_INVENTORY_PORT}`,
+      'trail:8095': `127.0.0.1:${ports.TRAIL_PORT}`,
       "'kafka:9404'": brokerMetrics.length > 0 ? brokerMetrics.map((t) => `'${t}'`).join(', ') : '',
     };
     if (brokerMetrics.length === 0) console.warn('no KAFKA_METRICS_TARGETS: the broker panels are not checked on this broker');
@@ -116,7 +117,7 @@ describe('the whole system, started the way a user starts it', () => {
       .replace('/etc/prometheus/rules/*.yml', join(repoRoot, 'infra/prometheus/rules/*.yml'))
       .replace('scrape_interval: 5s', 'scrape_interval: 1s');
     for (const [from, to] of Object.entries(targets)) config = config.replace(from, to);
-    const jobs = ['ingress', 'provisioning', 'scc-inventory', 'sheet-export', ...(brokerMetrics.length > 0 ? ['kafka'] : [])].sort();
+    const jobs = ['ingress', 'provisioning', 'scc-inventory', 'sheet-export', 'trail', ...(brokerMetrics.length > 0 ? ['kafka'] : [])].sort();
     writeFileSync(join(promDir, 'prometheus.yml'), config);
     prometheus = spawn('prometheus', [
       `--config.file=${join(promDir, 'prometheus.yml')}`,
@@ -133,7 +134,7 @@ describe('the whole system, started the way a user starts it', () => {
       try {
         const r = await query('up');
         const series = r.data.result as { metric: { job: string }; value: [number, string] }[];
-        return series.length === 4 + brokerMetrics.length && series.every((s) => s.value[1] === '1') ? series : undefined;
+        return series.length === 5 + brokerMetrics.length && series.every((s) => s.value[1] === '1') ? series : undefined;
       } catch {
         return undefined;
       }
