@@ -182,6 +182,9 @@ describe('consumer runner: failures handled by their class', () => {
     const outcomesTopic = `${topic}.outcomes`;
     await ensureTopics(kafka, cfg, [topic, `${topic}.dlq`, outcomesTopic]);
     await produce(topic, 'k', await encoded(topic, ['trail-ok', 'trail-bad', 'trail-skip', 'trail-flaky']));
+    // A record as npm run dlq -- redrive writes it back: the original bytes plus where the dead letter was.
+    const [redriven] = await encoded(topic, ['trail-redriven']);
+    await producer.send({ topic, acks: -1, messages: [{ key: 'k', value: redriven!, headers: { 'sb-redriven-from': '0:7' } }] });
     let flaky = 0;
     await start(topic, {
       outcomes: { topic: outcomesTopic, codec: OutcomeCodec.create(cfg.SCHEMA_REGISTRY_URL) },
@@ -194,7 +197,7 @@ describe('consumer runner: failures handled by their class', () => {
       },
     });
     const outcomeCodec = OutcomeCodec.create(cfg.SCHEMA_REGISTRY_URL);
-    const messages = await readTopic(kafka, outcomesTopic, 5, 30_000);
+    const messages = await readTopic(kafka, outcomesTopic, 7, 30_000);
     const outcomes = await Promise.all(messages.map(async (m) => ({ key: m.key?.toString(), ...(await outcomeCodec.decode(m.value!)) })));
     const byEvent = (id: string) => outcomes.filter((o) => o.event_id === id).map((o) => [o.outcome, o.attempt, o.reason, o.effect]);
     expect(byEvent('trail-ok')).toEqual([['applied', 1, null, { http_status: '200', latency_ms: '3' }]]);
@@ -203,6 +206,10 @@ describe('consumer runner: failures handled by their class', () => {
     expect(byEvent('trail-flaky')).toEqual([
       ['retrying', 1, 'unavailable: WTL answered 503', {}],
       ['applied', 3, null, { http_status: '200', latency_ms: '3' }],
+    ]);
+    expect(byEvent('trail-redriven')).toEqual([
+      ['redriven', 1, null, { redriven_from: '0:7' }],
+      ['applied', 1, null, { http_status: '200', latency_ms: '3' }],
     ]);
     expect(outcomes.every((o) => o.key === o.event_id && o.consumer === `runner-${topic}` && o.topic === topic)).toBe(true);
   });

@@ -53,10 +53,10 @@ export function createObserver(
     report,
     handled(record, h, attempt) {
       count(record.topic, h.outcome);
-      // A record read back from the consumer's redrive topic that takes effect now is the redrive's outcome.
-      const redriven = h.outcome === 'processed' && record.headers['sb-redriven-from'] !== undefined;
-      const effect = redriven ? { ...h.effect, redriven_from: String(record.headers['sb-redriven-from']) } : h.effect;
-      report(record, redriven ? 'redriven' : TRAIL_NAMES[h.outcome], attempt, h.reason, effect);
+      // A record read back from the consumer's redrive topic: the trail shows the redrive, then what it did.
+      const redrivenFrom = record.headers['sb-redriven-from'];
+      if (redrivenFrom !== undefined) report(record, 'redriven', attempt, undefined, { redriven_from: String(redrivenFrom) });
+      report(record, TRAIL_NAMES[h.outcome], attempt, h.reason, h.effect);
     },
     observeDuration(topic, seconds) {
       let h = durations.get(topic);
