@@ -66,7 +66,7 @@ type Json = Record<string, unknown>;
 
 function nspsEvent(env: Envelope): NspsEvent {
   const parsed = parseNspsEvent(env.payload);
-  if (!parsed.ok) throw new PermanentError(`payload of ${env.event_id} is not an NSPS event: ${parsed.error}`);
+  if (!parsed.ok) throw new PermanentError(`payload of ${env.event_id} is ${parsed.reason === 'invalid_json' ? 'not JSON' : 'not an NSPS event'}: ${parsed.error}`);
   if (parsed.event.data.event_type === '') throw new PermanentError(`NSPS event ${env.event_id} has no data.event_type`);
   return parsed.event;
 }
