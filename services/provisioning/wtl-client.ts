@@ -5,6 +5,7 @@ import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import { PermanentError, TransientError, errorMessage } from '../shared/errors.js';
 import type { UnifiedSyncRequest } from './mapping.js';
+import { retryAfterMs } from '../shared/retry-after.js';
 
 export interface WtlResponse {
   is_successful: boolean;
@@ -119,15 +120,6 @@ async function call(
   const wtl = body as WtlResponse;
   if (!wtl.is_successful) throw new PermanentError(`WTL service error: ${typeof wtl.error === 'string' && wtl.error ? wtl.error : 'Unknown error'}`);
   return { ...wtl, http_status: res.status };
-}
-
-/** Retry-After as delta-seconds or an HTTP date; undefined when absent or unreadable. */
-export function retryAfterMs(value: string | null, now = Date.now()): number | undefined {
-  if (!value) return undefined;
-  const trimmed = value.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  const at = Date.parse(trimmed);
-  return Number.isFinite(at) ? Math.max(0, at - now) : undefined;
 }
 
 function excerpt(text: string): string {

@@ -18,19 +18,27 @@ export function createKafka(cfg: KafkaConfig, logger: Logger, clientSuffix = '')
       logger[kafkaLogLevel(entry.level, message, extra)]({ kafka: entry.namespace, ...redactKafkaLog(extra) }, message);
     },
   };
+  const { tls, sasl } = kafkaSecurity(cfg);
+  if (tls) config.ssl = tls;
+  if (sasl) config.sasl = sasl as SASLOptions;
+  return new Kafka(config);
+}
+
+export interface KafkaSecurity {
+  tls?: { ca?: string[]; rejectUnauthorized: boolean };
+  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+}
+
+/** TLS and SASL from the configuration, read once for every Kafka client (kafkajs and @platformatic/kafka). */
+export function kafkaSecurity(cfg: KafkaConfig): KafkaSecurity {
+  const out: KafkaSecurity = {};
   if (cfg.KAFKA_SSL) {
-    config.ssl = cfg.KAFKA_SSL_CA_FILE
-      ? { ca: [readFileSync(cfg.KAFKA_SSL_CA_FILE, 'utf8')], rejectUnauthorized: cfg.KAFKA_SSL_REJECT_UNAUTHORIZED }
-      : { rejectUnauthorized: cfg.KAFKA_SSL_REJECT_UNAUTHORIZED };
+    out.tls = { rejectUnauthorized: cfg.KAFKA_SSL_REJECT_UNAUTHORIZED, ...(cfg.KAFKA_SSL_CA_FILE ? { ca: [readFileSync(cfg.KAFKA_SSL_CA_FILE, 'utf8')] } : {}) };
   }
   if (cfg.KAFKA_SASL_MECHANISM) {
-    config.sasl = {
-      mechanism: cfg.KAFKA_SASL_MECHANISM,
-      username: cfg.KAFKA_SASL_USERNAME ?? '',
-      password: cfg.KAFKA_SASL_PASSWORD ?? '',
-    } as SASLOptions;
+    out.sasl = { mechanism: cfg.KAFKA_SASL_MECHANISM, username: cfg.KAFKA_SASL_USERNAME ?? '', password: cfg.KAFKA_SASL_PASSWORD ?? '' };
   }
-  return new Kafka(config);
+  return out;
 }
 
 /**

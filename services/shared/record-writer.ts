@@ -6,12 +6,11 @@
 //                 an operator's cluster needs its behaviour.
 // Both are idempotent producers with acks=-1 and the Java client's murmur2 partitioner, so a key
 // lands in the same partition whichever client wrote it.
-import { readFileSync } from 'node:fs';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { Producer as PlatformaticProducer, ProduceAcks, compatibilityPartitioner, type SASLOptions } from '@platformatic/kafka';
 import type { Message } from 'kafkajs';
 import type { KafkaConfig } from './config.js';
-import { createKafka, createProducer, produceAll, withProduceDeadline } from './kafka.js';
+import { createKafka, createProducer, kafkaSecurity, produceAll, withProduceDeadline } from './kafka.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 
@@ -59,18 +58,12 @@ async function kafkajsWriter(cfg: KafkaConfig, logger: Logger, clientSuffix: str
 }
 
 function platformaticSecurity(cfg: KafkaConfig): { tls?: TlsOptions; sasl?: SASLOptions } {
-  const out: { tls?: TlsOptions; sasl?: SASLOptions } = {};
-  if (cfg.KAFKA_SSL) {
-    out.tls = {
-      rejectUnauthorized: cfg.KAFKA_SSL_REJECT_UNAUTHORIZED,
-      ...(cfg.KAFKA_SSL_CA_FILE ? { ca: [readFileSync(cfg.KAFKA_SSL_CA_FILE, 'utf8')] } : {}),
-    };
-  }
-  if (cfg.KAFKA_SASL_MECHANISM) {
-    const mechanism = ({ plain: 'PLAIN', 'scram-sha-256': 'SCRAM-SHA-256', 'scram-sha-512': 'SCRAM-SHA-512' } as const)[cfg.KAFKA_SASL_MECHANISM];
-    out.sasl = { mechanism, username: cfg.KAFKA_SASL_USERNAME ?? '', password: cfg.KAFKA_SASL_PASSWORD ?? '' };
-  }
-  return out;
+  const { tls, sasl } = kafkaSecurity(cfg);
+  const mechanisms = { plain: 'PLAIN', 'scram-sha-256': 'SCRAM-SHA-256', 'scram-sha-512': 'SCRAM-SHA-512' } as const;
+  return {
+    ...(tls ? { tls } : {}),
+    ...(sasl ? { sasl: { mechanism: mechanisms[sasl.mechanism], username: sasl.username, password: sasl.password } } : {}),
+  };
 }
 
 async function platformaticWriter(cfg: KafkaConfig, logger: Logger, clientSuffix: string): Promise<RecordWriter> {

@@ -6,6 +6,7 @@ import { auth as googleAuth, sheets, type sheets_v4 } from '@googleapis/sheets';
 import { PermanentError, TransientError } from '../shared/errors.js';
 import type { Sink } from './sink.js';
 import { markNotApplied } from './sink.js';
+import { retryAfterMs as parseRetryAfter } from '../shared/retry-after.js';
 
 export const DEFAULT_TOKEN_URI = 'https://oauth2.googleapis.com/token';
 const SCOPE = 'https://www.googleapis.com/auth/spreadsheets';
@@ -141,7 +142,5 @@ function retryAfterMs(e: HttpishError): number | undefined {
   const raw = headers && typeof (headers as { get?: unknown }).get === 'function'
     ? (headers as { get(name: string): string | null }).get('retry-after')
     : (headers as Record<string, string> | undefined)?.['retry-after'];
-  if (!raw) return undefined;
-  const seconds = Number(raw);
-  return Number.isFinite(seconds) ? Math.max(0, seconds * 1000) : undefined;
+  return parseRetryAfter(raw);
 }
