@@ -1,7 +1,6 @@
 // scc-inventory: folds SAP NS reports from Kafka into a PostgreSQL read model and serves it over HTTP.
 // Wires config, database (migrations at start), Kafka consumer and the query API.
 import { runService } from '../shared/entry.js';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
@@ -21,6 +20,9 @@ import { CONSUMER_NAME, loadSccInventoryConfig, type SccInventoryConfig } from '
 import { createSccMetrics, registerSystemsGauge } from './metrics.js';
 import { projectRecord, type AppliedReport } from './projector.js';
 import { LIVE_TABLES } from './tables.js';
+import { DataDirInUseError, lockDataDir } from '../shared/data-dir-lock.js';
+
+export { DataDirInUseError };
 
 export const migrationsDir = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 
@@ -54,38 +56,8 @@ export async function openInventoryDb(config: SccInventoryConfig): Promise<Db> {
   }
 }
 
-export class DataDirInUseError extends Error {
-  constructor(lockFile: string, pid: number) {
-    super(`the embedded database is in use by process ${pid} (${lockFile}); stop that process first, or use DATABASE_URL`);
-    this.name = 'DataDirInUseError';
-  }
-}
 
-/** A pid lock file beside the PGlite folder; a lock left by a dead process is taken over. */
-function lockDataDir(lockFile: string): () => void {
-  mkdirSync(dirname(lockFile), { recursive: true });
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      writeFileSync(lockFile, String(process.pid), { flag: 'wx' });
-      return () => rmSync(lockFile, { force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number(readFileSync(lockFile, 'utf8').trim());
-      if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) throw new DataDirInUseError(lockFile, pid);
-      rmSync(lockFile, { force: true });
-    }
-  }
-  throw new Error(`could not lock ${lockFile}`);
-}
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export async function migrateInventory(db: Db): Promise<void> {
   await migrateShared(db);

@@ -1,7 +1,6 @@
 // trail: the event log operators search when someone asks "what happened to event X?". Projects the raw
 // topics and the outcomes topic into PostgreSQL (or embedded PGlite) and serves the API and the page.
 // Wires config, database (migrations at start), the consumer, pruning and the HTTP server.
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
@@ -22,6 +21,7 @@ import { SERVICE_NAME, loadTrailConfig, type TrailConfig } from './config.js';
 import { runTrailConsumer, type RunningTrailConsumer } from './consumer.js';
 import { retentionCutoff } from './project.js';
 import { prune, type Pruned } from './store.js';
+import { lockDataDir } from '../shared/data-dir-lock.js';
 
 export const migrationsDir = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 
@@ -61,33 +61,7 @@ export async function openTrailDb(config: TrailConfig): Promise<Db> {
   }
 }
 
-/** A pid lock file beside the PGlite folder; a lock left by a dead process is taken over. */
-function lockDataDir(lockFile: string): () => void {
-  mkdirSync(dirname(lockFile), { recursive: true });
-  for (let i = 0; i < 2; i++) {
-    try {
-      writeFileSync(lockFile, String(process.pid), { flag: 'wx' });
-      return () => rmSync(lockFile, { force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number(readFileSync(lockFile, 'utf8').trim());
-      if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) {
-        throw new Error(`the embedded trail database is in use by process ${pid} (${lockFile}); stop that process first, or use DATABASE_URL`);
-      }
-      rmSync(lockFile, { force: true });
-    }
-  }
-  throw new Error(`could not lock ${lockFile}`);
-}
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export async function startTrail(config: TrailConfig, deps: TrailDeps = {}): Promise<RunningTrail> {
   const logger = deps.logger ?? createLogger({ service: SERVICE_NAME, level: config.LOG_LEVEL });
