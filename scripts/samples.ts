@@ -54,6 +54,7 @@ async function main(): Promise<void> {
   console.log(`  SCC inventory:   curl ${inventory}/systems?tenant=demo-tenant`);
   console.log(`  Sheet rows:      ls data/sheets/ && cat "data/sheets/NSPS events.csv"`);
   console.log(`  Provisioning:    grep "wtl dry run" data/logs/provisioning.log`);
+  console.log(`  The trail:       TRAIL_API_TOKEN=<the token npm start printed> npm run trail -- ${String(nsps.event_id)}`);
   if (results.some((r) => !r)) process.exit(1);
 }
 

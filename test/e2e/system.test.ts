@@ -98,6 +98,47 @@ describe('the whole system, started the way a user starts it', () => {
     expect(dryRun).toContain('SERVICE_GRANTED');
   }, 120_000);
 
+  it('the trail shows what each consumer did with the samples, behind the token npm start printed', async () => {
+    const token = /Trail: Authorization: Bearer (\S+)/.exec(output)?.[1];
+    expect(token, 'npm start prints a development trail token').toBeDefined();
+    const trail = `http://127.0.0.1:${ports.TRAIL_PORT}`;
+    const headers = { authorization: `Bearer ${token}` };
+    type Outcome = { consumer: string; outcome: string; effect: Record<string, string> };
+    const timelineOf = async (id: string): Promise<{ event: unknown; outcomes: Outcome[] } | undefined> => {
+      const res = await fetch(`${trail}/events/${encodeURIComponent(id)}`, { headers });
+      return res.ok ? ((await res.json()) as { event: unknown; outcomes: Outcome[] }) : undefined;
+    };
+    const appliedBy = (t: { outcomes: Outcome[] } | undefined, consumer: string) => t?.outcomes.find((o) => o.consumer === consumer && o.outcome === 'applied');
+
+    // The samples command may give the NSPS sample a fresh event id (so it can be sent again): find it by source.
+    const nsps = await eventually(async () => {
+      const res = await fetch(`${trail}/events?source=nsps&limit=5`, { headers });
+      const nspsId = res.ok ? ((await res.json()) as { items: { event_id: string }[] }).items[0]?.event_id : undefined;
+      if (!nspsId) return undefined;
+      const t = await timelineOf(nspsId);
+      return t?.event && appliedBy(t, 'provisioning') && appliedBy(t, 'sheet-export') ? t : undefined;
+    }, 60_000, 1000);
+    expect(nsps, 'the NSPS sample: the raw event, applied by provisioning and by sheet-export').toBeDefined();
+    expect(appliedBy(nsps, 'provisioning')!.effect.http_status).toBe('dry-run');
+    expect(appliedBy(nsps, 'sheet-export')!.effect.tab).toBeTruthy();
+
+    // The SAP samples: scc-inventory's outcome names the systems the report changed.
+    const sap = await eventually(async () => {
+      const res = await fetch(`${trail}/events?source=sap&limit=20`, { headers });
+      if (!res.ok) return undefined;
+      const page = (await res.json()) as { items: { event_id: string }[] };
+      for (const item of page.items) {
+        const applied = appliedBy(await timelineOf(item.event_id), 'scc-inventory');
+        if (applied?.effect.system_ids) return applied;
+      }
+      return undefined;
+    }, 60_000, 1000);
+    expect(sap, 'a SAP sample applied by scc-inventory with the systems it changed').toBeDefined();
+    expect(sap!.effect.system_ids!.split(',').length).toBeGreaterThan(0);
+
+    expect((await fetch(`${trail}/events?source=nsps`)).status).toBe(401);
+  }, 150_000);
+
   it.runIf(promtoolAvailable())('a real Prometheus scrapes every service and answers every dashboard and alert query', async () => {
     const promDir = mkdtempSync(join(tmpdir(), 'switchboard-prom-'));
     mkdirSync(join(promDir, 'data'));
