@@ -52,8 +52,13 @@ const TRANSIENT_CLUSTER_CONDITIONS = /coordinator is loading|coordinator is not 
 export function kafkaLogLevel(level: logLevel, message: string, extra: Record<string, unknown>): 'error' | 'warn' | 'info' | 'debug' {
   if (level !== logLevel.ERROR && level !== logLevel.WARN) return 'debug';
   const error = typeof extra.error === 'string' ? extra.error : '';
-  // A consumer crash is restarted by kafkajs, but it stays visible whatever caused it.
-  if (message.startsWith('Crash')) return 'warn';
+  const stackHead = typeof extra.stack === 'string' ? extra.stack.split('\n')[0] ?? '' : '';
+  // A consumer crash and its restart, or a socket closed under a request, are retried by kafkajs; they stay
+  // visible as warnings whatever caused them.
+  if (message.startsWith('Crash') || /Restarting the consumer|write after end/i.test(`${message} ${error} ${stackHead}`)) return 'warn';
+  // Services racing to create the same topics: ensureTopics treats "already exists" as done and fails the
+  // start itself on any other creation error, so the client's own report of the response is only info.
+  if (/Topic creation errors|already exists/i.test(`${message} ${error}`)) return 'info';
   if (TRANSIENT_CLUSTER_CONDITIONS.test(error) || TRANSIENT_CLUSTER_CONDITIONS.test(message)) return 'info';
   return level === logLevel.ERROR ? 'error' : 'warn';
 }

@@ -84,8 +84,9 @@ export async function ensureTopics(kafka: Kafka, cfg: KafkaConfig, topics: strin
         configEntries,
       })),
     }).catch((err: unknown) => {
-      // Another instance may have created it in the meantime.
-      if (!(err instanceof Error && /already exists/i.test(err.message))) throw err;
+      // Another service or instance created them in the meantime (kafkajs reports that per topic, inside
+      // an aggregate "Topic creation errors"); any other creation error fails the start.
+      if (!alreadyExists(err)) throw err;
     });
     // A topic just created (here or by another service) may not be known to every broker of a cluster
     // yet, and a consumer that subscribes then fails: go on only once each partition has a leader.
@@ -107,4 +108,12 @@ async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 30_000
     if (Date.now() >= deadline) throw new Error(`topics without a leader after ${timeoutMs} ms: ${topics.join(', ')}`);
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+function alreadyExists(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (/already exists/i.test(err.message)) return true;
+  const inner = (err as { errors?: unknown }).errors;
+  return Array.isArray(inner) && inner.length > 0
+    && inner.every((e) => /already exists|TOPIC_ALREADY_EXISTS/i.test(`${(e as { message?: string }).message ?? ''} ${(e as { type?: string }).type ?? ''}`));
 }
