@@ -120,6 +120,17 @@ describe('fault injection: nothing lost, nothing doubled', () => {
       }
     })();
 
+    // The broker outage on its own clock, 8 s into the 25 s of load, so that it always meets traffic: the
+    // restart and scale-up below take a varying time, and behind them it once came after the last request.
+    // 8 s is longer than KAFKA_PRODUCE_TIMEOUT_MS (5 s), so senders get retriable answers.
+    const brokerOutage = (async () => {
+      await sleep(8000);
+      faults.kafka_stopped!++;
+      await stopKafka(stateDir, () => undefined);
+      await sleep(8000);
+      await startKafka({ stateDir, kafkaPort: KAFKA_PORT, controllerPort: KAFKA_PORT + 1, registryPort: 0, log: () => undefined });
+    })();
+
     await sleep(3000);
     faults.consumer_sigkilled!++;
     await provisioning[0]!.kill();
@@ -128,11 +139,7 @@ describe('fault injection: nothing lost, nothing doubled', () => {
 
     faults.scaled_up!++;
     sheetExport.push(await startService('sheet-export', 19212, sheetEnv()), await startService('sheet-export', 19213, sheetEnv()));
-
-    faults.kafka_stopped!++;
-    await stopKafka(stateDir, () => undefined);
-    await sleep(6000);
-    await startKafka({ stateDir, kafkaPort: KAFKA_PORT, controllerPort: KAFKA_PORT + 1, registryPort: 0, log: () => undefined });
+    await brokerOutage;
 
     await sleep(3000);
     faults.postgres_restarted!++;
