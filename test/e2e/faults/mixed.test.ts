@@ -99,7 +99,7 @@ describe('fault injection: nothing lost, nothing doubled', () => {
   it('survives broker outage, SIGKILL, scaling, flapping APIs and a PostgreSQL restart with zero lost and zero duplicate effects', async () => {
     const load = runLoad(
       { ingressUrl: ingress.url, nspsToken: secrets.nsps, onceUser: 'streamer', oncePassword: secrets.oncePw, sapSecret: secrets.sap },
-      { nspsEvents: 240, onceBatches: 16, onceBatchSize: 50, sapReports: 24, sapTenants: 3, concurrency: 6, maxAttempts: 20, spreadOverMs: 25_000 },
+      { nspsEvents: 240, onceBatches: 16, onceBatchSize: 50, sapReports: 24, sapTenants: 3, concurrency: 6, maxAttempts: 20, spreadOverMs: 45_000 },
       run,
     ).then((d) => (deliveries = d));
 
@@ -120,17 +120,6 @@ describe('fault injection: nothing lost, nothing doubled', () => {
       }
     })();
 
-    // The broker outage on its own clock, 8 s into the 25 s of load, so that it always meets traffic: the
-    // restart and scale-up below take a varying time, and behind them it once came after the last request.
-    // 8 s is longer than KAFKA_PRODUCE_TIMEOUT_MS (5 s), so senders get retriable answers.
-    const brokerOutage = (async () => {
-      await sleep(8000);
-      faults.kafka_stopped!++;
-      await stopKafka(stateDir, () => undefined);
-      await sleep(8000);
-      await startKafka({ stateDir, kafkaPort: KAFKA_PORT, controllerPort: KAFKA_PORT + 1, registryPort: 0, log: () => undefined });
-    })();
-
     await sleep(3000);
     faults.consumer_sigkilled!++;
     await provisioning[0]!.kill();
@@ -139,7 +128,13 @@ describe('fault injection: nothing lost, nothing doubled', () => {
 
     faults.scaled_up!++;
     sheetExport.push(await startService('sheet-export', 19212, sheetEnv()), await startService('sheet-export', 19213, sheetEnv()));
-    await brokerOutage;
+
+    // The load lasts 45 s, so the outage meets traffic however long the restart and scale-up above took (behind
+    // them it once came after the last request); 8 s is longer than KAFKA_PRODUCE_TIMEOUT_MS (5 s).
+    faults.kafka_stopped!++;
+    await stopKafka(stateDir, () => undefined);
+    await sleep(8000);
+    await startKafka({ stateDir, kafkaPort: KAFKA_PORT, controllerPort: KAFKA_PORT + 1, registryPort: 0, log: () => undefined });
 
     await sleep(3000);
     faults.postgres_restarted!++;
