@@ -1,7 +1,8 @@
 // Outcomes: what each consumer did with each raw record, published to one topic (keyed by event id) so the
 // trail can answer "what happened to event X?". Publishing never stands between a record and its commit:
-// outcomes are buffered and sent in the background, and a failed or dropped send only leaves the trail
-// briefly behind (the consumer's effects and its idempotency records are untouched).
+// outcomes are buffered and sent in the background; a failed send is kept and tried again, so an outage
+// only leaves the trail behind for as long as it lasts (the consumer's effects and its idempotency records
+// are untouched). Outcomes are dropped (and counted) only beyond the buffer's bound or at a stop.
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,23 +67,44 @@ export function createOutcomePublisher(opts: OutcomePublisherOptions): OutcomePu
   let buffer: OutcomeRecord[] = [];
   let sending: Promise<void> | undefined;
   let lastWarning = 0;
-  const drop = (n: number, reason: string) => {
-    opts.onDropped?.(n);
+  // A failed send keeps its outcomes and is tried again after a growing pause (registry or broker outage,
+  // a fresh start racing the schema's registration): dropping them would leave the trail wrong for good.
+  let failures = 0;
+  let retryAt = 0;
+  // The batch being sent: a stop that cannot wait for it counts it as not published.
+  let inFlight: OutcomeRecord[] = [];
+  let closed = false;
+  const warn = (fields: Record<string, unknown>, message: string) => {
     // One line a minute at most: during a broker outage every flush fails.
     if (Date.now() - lastWarning > 60_000) {
       lastWarning = Date.now();
-      opts.logger.warn({ outcomes: n, reason }, 'outcomes not published: the trail is behind by them');
+      opts.logger.warn(fields, message);
     }
+  };
+  const drop = (n: number, reason: string) => {
+    opts.onDropped?.(n);
+    warn({ outcomes: n, reason }, 'outcomes not published: the trail is behind by them');
   };
   const send = async (): Promise<void> => {
     while (buffer.length > 0) {
       const batch = buffer;
       buffer = [];
+      inFlight = batch;
       try {
         const messages = await Promise.all(batch.map(async (o) => ({ key: o.event_id, value: await opts.codec.encode(opts.topic, o) })));
         await opts.producer.send({ topic: opts.topic, acks: -1, messages });
+        failures = 0;
       } catch (err) {
-        drop(batch.length, errorMessage(err));
+        if (closed) return;
+        // Oldest first, as they happened; what does not fit is dropped (counted) rather than memory grow.
+        buffer = batch.concat(buffer);
+        if (buffer.length > maxBuffered) drop(buffer.splice(maxBuffered).length, 'outcome buffer full');
+        failures++;
+        retryAt = Date.now() + Math.min(5000, 200 * 2 ** Math.min(failures, 5));
+        warn({ outcomes: buffer.length, reason: errorMessage(err) }, 'outcomes not published yet: kept and tried again');
+        return;
+      } finally {
+        inFlight = [];
       }
     }
   };
@@ -92,7 +114,9 @@ export function createOutcomePublisher(opts: OutcomePublisherOptions): OutcomePu
     });
     return sending;
   };
-  const timer = setInterval(() => void flush(), opts.intervalMs ?? 200);
+  const timer = setInterval(() => {
+    if (Date.now() >= retryAt) void flush();
+  }, opts.intervalMs ?? 200);
   timer.unref();
   return {
     publish(outcome) {
@@ -101,14 +125,25 @@ export function createOutcomePublisher(opts: OutcomePublisherOptions): OutcomePu
     },
     async flush() {
       await flush();
-      if (buffer.length > 0) await flush();
+      if (buffer.length > 0 && failures === 0) await flush();
     },
     async close() {
       clearInterval(timer);
       // A stop during a broker outage must not wait for it: what is not sent within a few seconds is dropped.
       let timeout: NodeJS.Timeout | undefined;
-      await Promise.race([this.flush(), new Promise((r) => (timeout = setTimeout(r, 5000)))]);
+      const deadline = Date.now() + 5000;
+      const drain = async () => {
+        while (buffer.length > 0 && Date.now() < deadline) {
+          await flush();
+          if (buffer.length > 0) await new Promise((r) => setTimeout(r, Math.max(0, Math.min(retryAt, deadline) - Date.now())));
+        }
+      };
+      await Promise.race([drain(), new Promise((r) => (timeout = setTimeout(r, 5000)))]);
       clearTimeout(timeout);
+      closed = true;
+      const unsent = buffer.length + inFlight.length;
+      buffer = [];
+      if (unsent > 0) drop(unsent, 'stopped before they could be published');
     },
   };
 }
