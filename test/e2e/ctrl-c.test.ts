@@ -56,7 +56,7 @@ describe('Ctrl-C on npm start: SIGINT to the whole process group under load', ()
   const run = `ctrlc${Date.now().toString(36)}`;
   const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-ctrlc-'));
   const prefix = `${run}.`;
-  const groups = { provisioning: `${run}-provisioning`, sheet: `${run}-sheet-export`, scc: `${run}-scc-inventory` };
+  const groups = { provisioning: `${run}-provisioning`, sheet: `${run}-sheet-export`, scc: `${run}-scc-inventory`, trail: `${run}-trail` };
   let system: ChildProcess;
   let wtl: WtlEmulator;
   let output = '';
@@ -101,6 +101,7 @@ describe('Ctrl-C on npm start: SIGINT to the whole process group under load', ()
         PROVISIONING_GROUP_ID: groups.provisioning,
         SHEET_EXPORT_GROUP_ID: groups.sheet,
         SCC_INVENTORY_GROUP_ID: groups.scc,
+        TRAIL_GROUP_ID: groups.trail,
         WTL_BASE_URL: wtl.url,
         WTL_TIMEOUT_MS: '5000',
         SHEETS_BATCH_MAX_WAIT_MS: '300',

@@ -27,11 +27,14 @@ describe('the whole system, started the way a user starts it', () => {
     ...process.env,
     ...ports,
     DATA_DIR: dataDir,
-    // Each run gets its own topics and consumer groups on the shared test broker.
+    // Each run gets its own topics and consumer groups on the shared test broker: two members of one group
+    // subscribed to different runs' topics would take each other's partitions (kafkajs's assigner hands out
+    // the union of the members' topics), and a run's trail would miss its own outcomes.
     KAFKA_TOPIC_PREFIX: `e2e${Date.now()}.`,
     PROVISIONING_GROUP_ID: `e2e-provisioning-${Date.now()}`,
     SHEET_EXPORT_GROUP_ID: `e2e-sheet-export-${Date.now()}`,
     SCC_INVENTORY_GROUP_ID: `e2e-scc-inventory-${Date.now()}`,
+    TRAIL_GROUP_ID: `e2e-trail-${Date.now()}`,
     KAFKA_TOPIC_PARTITIONS: '3',
     DATABASE_URL: '',
     INGRESS_URL: `http://127.0.0.1:${ports.INGRESS_PORT}`,
