@@ -8,6 +8,11 @@ import { repoRoot } from '../../infra/local/stack.js';
 export interface Sizes {
   /** Repeats of each alternated pair (medians are quoted). */
   repeats: number;
+  /**
+   * Runs of each ingress client (platformatic, kafkajs) per load, paired by round, to tell the two
+   * apart; the baselines beside them run `repeats` times, spread over the same rounds.
+   */
+  clientRepeats: number;
   /** Seconds of each HTTP load run. */
   httpSeconds: number;
   nspsConnections: number[];
@@ -16,7 +21,10 @@ export interface Sizes {
   replayEvents: number;
   /** Replays through services that do real work per event (SCC rebuild, provisioning): smaller, see the report. */
   serviceReplayEvents: number;
-  /** The provisioning operator replay: large enough that its time is not lost in start-up noise. */
+  /**
+   * The provisioning topic (6 partitions) of the fresh-state pass and the operator replay: large
+   * enough that their times are not lost in start-up noise.
+   */
   operatorReplayEvents: number;
   provisioningEvents: number;
   provisioningKeys: number;
@@ -28,8 +36,11 @@ export interface Sizes {
   growthBatchRequests: number;
 }
 
+// Full mode is sized to stay under ~35 minutes on a 2-core machine: the client pair gets 6 paired
+// rounds per load (enough to separate a difference of ~10 % on this machine's noise), the baselines 3.
 export const FULL: Sizes = {
   repeats: 3,
+  clientRepeats: 6,
   httpSeconds: 8,
   nspsConnections: [1, 10, 50],
   onceBatchRecords: 3000,
@@ -49,8 +60,9 @@ export const FULL: Sizes = {
 
 export const SMOKE: Sizes = {
   repeats: 1,
+  clientRepeats: 3,
   httpSeconds: 1,
-  nspsConnections: [1, 10],
+  nspsConnections: [1, 50],
   onceBatchRecords: 300,
   onceClients: 2,
   replayEvents: 2000,

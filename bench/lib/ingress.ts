@@ -56,6 +56,32 @@ export async function startBareFastify(ctx: BenchContext): Promise<HttpTarget> {
   return { url, child };
 }
 
+export type ProducerClient = 'platformatic' | 'kafkajs';
+export const PRODUCER_CLIENTS: readonly ProducerClient[] = ['platformatic', 'kafkajs'];
+
+/** Ingress's default KAFKA_PRODUCER_CLIENT, read from its configuration (it may change; the targets follow it). */
+export async function defaultIngressClient(): Promise<ProducerClient> {
+  const { ingressConfigShape } = await import('../../services/ingress/config.js');
+  return ingressConfigShape.KAFKA_PRODUCER_CLIENT.parse(undefined) as ProducerClient;
+}
+
+/** The bare HTTP-to-Kafka pipeline (bench/workers/bare-pipeline.ts) writing to `topic` with `client`. */
+export async function startBarePipeline(ctx: BenchContext, client: ProducerClient, topic: string): Promise<HttpTarget> {
+  const port = await freePort();
+  const child = spawnTs('bench/workers/bare-pipeline.ts', {
+    env: { ...process.env, PORT: String(port), KAFKA_BROKERS: ctx.brokers, SCHEMA_REGISTRY_URL: ctx.registryUrl, BENCH_TOPIC: topic, KAFKA_PRODUCER_CLIENT: client },
+    logFile: join(ctx.workDir, `bare-pipeline-${client}.log`),
+  });
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitHttp(`${url}/healthz`, child, 60_000);
+  } catch (err) {
+    await child.stop(2000);
+    throw err;
+  }
+  return { url, child };
+}
+
 export function basicAuthHeader(): string {
   return `Basic ${Buffer.from(`${ONCE_USER}:${ONCE_PASSWORD}`).toString('base64')}`;
 }
