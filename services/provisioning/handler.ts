@@ -1,5 +1,6 @@
 // Where a Kafka record becomes an effect: an NSPS event becomes (at most) one applied WTL sync.
-// Order of checks: map (pure) → already done? → older than what WTL has? → claim → call → record.
+// Order of checks: map (pure) → already done? → older than what WTL has? → claim → call → record
+// (the checks and the claim are one statement, shared with the other events at the same step: store.ts).
 import type { Counter } from 'prom-client';
 import type { ConsumedRecord, Handled, Outcome } from '../shared/consumer.js';
 import { sleep } from '../shared/consumer.js';
@@ -38,25 +39,22 @@ export function createHandler(deps: HandlerDeps): (record: ConsumedRecord) => Pr
 
     const { request } = mapped;
     const position = orderingPosition(envelope.received_at, mapped.createdAt);
-    const pre = await deps.store.precheck(envelope.event_id, request.imsi, position);
-    if (pre.kind === 'duplicate') return 'duplicate';
-    if (pre.kind === 'superseded') {
-      await deps.store.recordSuperseded(envelope.event_id);
-      log().info({ imsi: request.imsi, newer_event_id: pre.by }, 'older than the state already applied at WTL: superseded');
-      return { outcome: 'superseded', reason: `older than ${pre.by}, already applied at WTL` };
-    }
-
     for (;;) {
-      const claim = await deps.store.claim(envelope.event_id, request.imsi, deps.owner, deps.leaseMs);
-      if (claim.kind === 'claimed') {
-        if (claim.resend) log().warn({ imsi: request.imsi }, 'an earlier WTL call for this event has no recorded outcome: re-sending the same full-state request');
+      const start = await deps.store.start(envelope.event_id, request.imsi, position, deps.owner, deps.leaseMs);
+      if (start.kind === 'duplicate') return 'duplicate';
+      if (start.kind === 'superseded') {
+        await deps.store.recordSuperseded(envelope.event_id);
+        log().info({ imsi: request.imsi, newer_event_id: start.by }, 'older than the state already applied at WTL: superseded');
+        return { outcome: 'superseded', reason: `older than ${start.by}, already applied at WTL` };
+      }
+      if (start.kind === 'claimed') {
+        if (start.resend) log().warn({ imsi: request.imsi }, 'an earlier WTL call for this event has no recorded outcome: re-sending the same full-state request');
         break;
       }
       // Another instance is mid-call for this very event (only during a rebalance overlap): sending now
-      // could let its older call land after ours, so wait for it to finish or its lease to lapse.
-      log().info({ other_owner: claim.owner, wait_ms: claim.waitMs }, 'event in flight at another instance: waiting');
-      await sleep(Math.min(claim.waitMs, 1000));
-      if ((await deps.store.precheck(envelope.event_id, request.imsi, position)).kind !== 'apply') return 'duplicate';
+      // could let its older call land after ours, so wait for it to finish or its lease to lapse, then look again.
+      log().info({ other_owner: start.owner, wait_ms: start.waitMs }, 'event in flight at another instance: waiting');
+      await sleep(Math.min(start.waitMs, 1000));
     }
 
     const started = performance.now();

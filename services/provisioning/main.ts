@@ -120,6 +120,7 @@ export async function startProvisioning(cfg: ProvisioningConfig, deps: Provision
       stopped = true;
       await ops.close();
       await consumer.stop(); // waits for the running batch, which commits its offsets
+      await wtl.close();
       await producer.disconnect();
       await admin.disconnect();
       if (!deps.db) await db.close();

@@ -4,25 +4,28 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { migrate, type Db } from '../shared/db.js';
-import { isProcessed, migrateShared, recordProcessed } from '../shared/idempotency.js';
-import { isOlder, type OrderingPosition } from './mapping.js';
+import { migrateShared, recordProcessed } from '../shared/idempotency.js';
+import { coalesce } from './coalesce.js';
+import type { OrderingPosition } from './mapping.js';
 
 export const CONSUMER = 'provisioning';
 const migrationsDir = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
 
-export type Precheck =
+/** What to do with an event: nothing (done, or older than what WTL has), wait for another instance, or call WTL. */
+export type Start =
   | { kind: 'duplicate' }
   | { kind: 'superseded'; by: string }
-  | { kind: 'apply' };
-
-export type Claim =
+  /** Claimed: this instance calls WTL now; resend when an earlier call has no recorded outcome. */
   | { kind: 'claimed'; resend: boolean }
   /** Another live instance is calling WTL for this event; wait this long before taking over. */
   | { kind: 'busy'; owner: string; waitMs: number };
 
 export interface ProvisioningStore {
-  precheck(eventId: string, imsi: string, position: OrderingPosition): Promise<Precheck>;
-  claim(eventId: string, imsi: string, owner: string, leaseMs: number): Promise<Claim>;
+  /**
+   * Already done? Older than what WTL has? If neither, claim it (the in-flight row, committed before the
+   * call) unless another instance's call for it is in flight — all in one statement.
+   */
+  start(eventId: string, imsi: string, position: OrderingPosition, owner: string, leaseMs: number): Promise<Start>;
   /** WTL applied the event: record it, advance the subscriber's position, drop the in-flight row — one transaction. */
   complete(eventId: string, imsi: string, position: OrderingPosition): Promise<void>;
   /** The call failed for good (it will be dead-lettered): nothing is in flight any more. */
@@ -38,55 +41,12 @@ export async function migrateProvisioning(db: Db): Promise<void> {
 }
 
 export function createStore(db: Db): ProvisioningStore {
+  // Each step is one statement per flush of concurrent callers, not one per event (coalesce.ts).
+  const start = coalesce<StartItem, Start>((items) => startMany(db, items), { keysOf: (i) => [i.eventId] });
+  const complete = coalesce<CompleteItem, void>((items) => completeMany(db, items), { keysOf: (i) => [i.eventId, `imsi:${i.imsi}`] });
   return {
-    async precheck(eventId, imsi, position) {
-      if (await isProcessed(db, CONSUMER, eventId)) return { kind: 'duplicate' };
-      const r = await db.query<{ event_id: string; received_at: string | number; created_at: string | number }>(
-        'SELECT event_id, received_at, created_at FROM provisioning_subscribers WHERE imsi = $1',
-        [imsi],
-      );
-      const latest = r.rows[0];
-      if (latest) {
-        const applied = { receivedAt: Number(latest.received_at), createdAt: Number(latest.created_at) };
-        if (isOlder(position, applied)) return { kind: 'superseded', by: latest.event_id };
-      }
-      return { kind: 'apply' };
-    },
-
-    async claim(eventId, imsi, owner, leaseMs) {
-      return db.transaction(async (tx) => {
-        const r = await tx.query<{ owner: string; age_ms: string | number }>(
-          `SELECT owner, (extract(epoch FROM (now() - claimed_at)) * 1000)::bigint AS age_ms
-             FROM provisioning_inflight WHERE event_id = $1 FOR UPDATE`,
-          [eventId],
-        );
-        const existing = r.rows[0];
-        if (existing && existing.owner !== owner && Number(existing.age_ms) < leaseMs) {
-          return { kind: 'busy', owner: existing.owner, waitMs: leaseMs - Number(existing.age_ms) } satisfies Claim;
-        }
-        await tx.query(
-          `INSERT INTO provisioning_inflight (event_id, imsi, owner, claimed_at) VALUES ($1, $2, $3, now())
-           ON CONFLICT (event_id) DO UPDATE SET owner = EXCLUDED.owner, claimed_at = EXCLUDED.claimed_at`,
-          [eventId, imsi, owner],
-        );
-        return { kind: 'claimed', resend: existing !== undefined } satisfies Claim;
-      });
-    },
-
-    async complete(eventId, imsi, position) {
-      await db.transaction(async (tx) => {
-        await recordProcessed(tx, CONSUMER, eventId, 'provisioned');
-        // Only moves forward: a slow old call finishing late never lowers the position.
-        await tx.query(
-          `INSERT INTO provisioning_subscribers (imsi, event_id, received_at, created_at) VALUES ($1, $2, $3, $4)
-           ON CONFLICT (imsi) DO UPDATE SET event_id = EXCLUDED.event_id, received_at = EXCLUDED.received_at,
-             created_at = EXCLUDED.created_at, applied_at = now()
-           WHERE (provisioning_subscribers.received_at, provisioning_subscribers.created_at) <= (EXCLUDED.received_at, EXCLUDED.created_at)`,
-          [imsi, eventId, position.receivedAt, position.createdAt],
-        );
-        await tx.query('DELETE FROM provisioning_inflight WHERE event_id = $1', [eventId]);
-      });
-    },
+    start: (eventId, imsi, position, owner, leaseMs) => start({ eventId, imsi, position, owner, leaseMs }),
+    complete: (eventId, imsi, position) => complete({ eventId, imsi, position }),
 
     async release(eventId) {
       await db.query('DELETE FROM provisioning_inflight WHERE event_id = $1', [eventId]);
@@ -105,4 +65,83 @@ export function createStore(db: Db): ProvisioningStore {
       return new Set(r.rows.map((row) => row.event_id));
     },
   };
+}
+
+type StartItem = { eventId: string; imsi: string; position: OrderingPosition; owner: string; leaseMs: number };
+type CompleteItem = { eventId: string; imsi: string; position: OrderingPosition };
+
+/**
+ * start() for a whole flush, in one statement (one transaction). Per event, in this order: recorded in
+ * processed_events → duplicate; strictly older than the subscriber's applied position → superseded; an
+ * in-flight row of another instance younger than the lease → busy; otherwise the in-flight row is written
+ * (taken over when it is ours or its lease lapsed: resend) and the event is claimed. The same decisions as
+ * the two lookups, SELECT … FOR UPDATE and upsert per event they replace.
+ */
+async function startMany(db: Db, items: StartItem[]): Promise<Start[]> {
+  const r = await db.query<{ n: string | number; processed: boolean; older: boolean; latest_event_id: string | null; owner: string | null; age_ms: string | number | null; claimed: boolean }>(
+    `WITH req AS (
+       SELECT * FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::bigint[])
+         WITH ORDINALITY AS r(event_id, imsi, received_at, created_at, owner, lease_ms, n)
+     ), checked AS (
+       SELECT r.*, p.event_id IS NOT NULL AS processed, s.event_id AS latest_event_id,
+              s.imsi IS NOT NULL AND (r.received_at, r.created_at) < (s.received_at, s.created_at) AS older
+         FROM req r
+         LEFT JOIN processed_events p ON p.consumer = $1 AND p.event_id = r.event_id
+         LEFT JOIN provisioning_subscribers s ON s.imsi = r.imsi
+     ), existing AS (
+       -- locked in event_id order, so two instances claiming overlapping events never deadlock
+       SELECT i.event_id, i.owner, (extract(epoch FROM (now() - i.claimed_at)) * 1000)::bigint AS age_ms
+         FROM provisioning_inflight i
+        WHERE i.event_id IN (SELECT event_id FROM checked WHERE NOT processed AND NOT older)
+        ORDER BY i.event_id FOR UPDATE
+     ), claimed AS (
+       INSERT INTO provisioning_inflight (event_id, imsi, owner, claimed_at)
+       SELECT c.event_id, c.imsi, c.owner, now() FROM checked c LEFT JOIN existing e ON e.event_id = c.event_id
+        WHERE NOT c.processed AND NOT c.older AND (e.event_id IS NULL OR e.owner = c.owner OR e.age_ms >= c.lease_ms)
+        ORDER BY c.event_id
+       ON CONFLICT (event_id) DO UPDATE SET owner = EXCLUDED.owner, claimed_at = EXCLUDED.claimed_at
+       RETURNING event_id
+     )
+     SELECT c.n, c.processed, c.older, c.latest_event_id, e.owner, e.age_ms, cl.event_id IS NOT NULL AS claimed
+       FROM checked c LEFT JOIN existing e ON e.event_id = c.event_id LEFT JOIN claimed cl ON cl.event_id = c.event_id`,
+    [
+      CONSUMER,
+      items.map((i) => i.eventId), items.map((i) => i.imsi), items.map((i) => i.position.receivedAt), items.map((i) => i.position.createdAt),
+      items.map((i) => i.owner), items.map((i) => i.leaseMs),
+    ],
+  );
+  const out: Start[] = new Array(items.length);
+  for (const row of r.rows) {
+    const i = Number(row.n) - 1;
+    if (row.processed) out[i] = { kind: 'duplicate' };
+    else if (row.older) out[i] = { kind: 'superseded', by: row.latest_event_id ?? '' };
+    else if (row.claimed) out[i] = { kind: 'claimed', resend: row.owner !== null };
+    else out[i] = { kind: 'busy', owner: row.owner ?? '', waitMs: Math.max(items[i]!.leaseMs - Number(row.age_ms ?? 0), 0) };
+  }
+  return out;
+}
+
+/**
+ * WTL applied these events: their outcomes, the subscribers' positions (only ever moved forward: a slow old
+ * call finishing late never lowers one) and the end of their in-flight rows, in one statement (one transaction).
+ */
+async function completeMany(db: Db, items: CompleteItem[]): Promise<void[]> {
+  const byImsi = [...items].sort((a, b) => (a.imsi < b.imsi ? -1 : a.imsi > b.imsi ? 1 : 0));
+  await db.query(
+    `WITH done AS (
+       INSERT INTO processed_events (consumer, event_id, outcome)
+       SELECT $1, event_id, 'provisioned' FROM unnest($2::text[]) AS t(event_id) ORDER BY event_id
+       ON CONFLICT (consumer, event_id) DO NOTHING
+     ), positions AS (
+       INSERT INTO provisioning_subscribers (imsi, event_id, received_at, created_at)
+       SELECT imsi, event_id, received_at, created_at
+         FROM unnest($3::text[], $4::text[], $5::bigint[], $6::bigint[]) WITH ORDINALITY AS t(imsi, event_id, received_at, created_at, n) ORDER BY n
+       ON CONFLICT (imsi) DO UPDATE SET event_id = EXCLUDED.event_id, received_at = EXCLUDED.received_at,
+         created_at = EXCLUDED.created_at, applied_at = now()
+       WHERE (provisioning_subscribers.received_at, provisioning_subscribers.created_at) <= (EXCLUDED.received_at, EXCLUDED.created_at)
+     )
+     DELETE FROM provisioning_inflight WHERE event_id = ANY($2::text[])`,
+    [CONSUMER, items.map((i) => i.eventId), byImsi.map((i) => i.imsi), byImsi.map((i) => i.eventId), byImsi.map((i) => i.position.receivedAt), byImsi.map((i) => i.position.createdAt)],
+  );
+  return items.map(() => undefined);
 }

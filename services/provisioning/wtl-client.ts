@@ -6,6 +6,7 @@ import type { Metrics } from '../shared/metrics.js';
 import { PermanentError, TransientError, errorMessage } from '../shared/errors.js';
 import type { UnifiedSyncRequest } from './mapping.js';
 import { retryAfterMs } from '../shared/retry-after.js';
+import { Agent, request as httpRequest, type Dispatcher } from 'undici';
 
 export interface WtlResponse {
   is_successful: boolean;
@@ -34,6 +35,8 @@ export interface CallContext {
 export interface WtlClient {
   readonly dryRun: boolean;
   sync(request: UnifiedSyncRequest, ctx: CallContext): Promise<WtlAnswer>;
+  /** Closes the kept-alive connections (on stop). */
+  close(): Promise<void>;
 }
 
 /** WTL's answer body, and the HTTP status it came with (absent in a dry run). */
@@ -50,22 +53,27 @@ export function createWtlClient(opts: WtlClientOptions): WtlClient {
         opts.logger.info({ event_id: ctx.eventId, request_id: ctx.requestId, wtl_request: request }, 'wtl dry run');
         return { is_successful: true, dry_run: true };
       },
+      async close() {},
     };
   }
   const url = `${opts.baseUrl.replace(/\/+$/, '')}${opts.syncPath}`;
   const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
   if (opts.apiKey) headers[opts.authHeader.toLowerCase()] = opts.authHeader.toLowerCase() === 'authorization' ? `Bearer ${opts.apiKey}` : opts.apiKey;
   const idempotencyHeader = opts.idempotencyHeader.toLowerCase();
+  // undici's own request API on kept-alive connections (one per call in flight, no pipelining, so a timed-out
+  // call never delays another): fetch() costs several times more CPU per call for the same request.
+  const agent = new Agent({ keepAliveTimeout: 30_000 });
 
   return {
     dryRun: false,
+    close: () => agent.close(),
     async sync(request, ctx) {
       const started = process.hrtime.bigint();
       const observe = (outcome: string): void => {
         opts.metrics.externalCallDuration.observe({ consumer: CONSUMER, target: TARGET, outcome }, Number(process.hrtime.bigint() - started) / 1e9);
       };
       try {
-        const result = await call(url, { ...headers, [idempotencyHeader]: ctx.eventId }, request, ctx, opts.timeoutMs);
+        const result = await call(agent, url, { ...headers, [idempotencyHeader]: ctx.eventId }, request, ctx, opts.timeoutMs);
         observe('success');
         return result;
       } catch (err) {
@@ -79,31 +87,43 @@ export function createWtlClient(opts: WtlClientOptions): WtlClient {
 }
 
 async function call(
+  agent: Dispatcher,
   url: string,
   headers: Record<string, string>,
   request: UnifiedSyncRequest,
   ctx: CallContext,
   timeoutMs: number,
 ): Promise<WtlAnswer> {
-  let res: Response;
+  let res: { status: number; retryAfter: string | undefined };
   let text: string;
+  // One deadline for the whole exchange (connect, answer, body), as the lease in provisioning.md assumes.
+  const abort = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    abort.abort();
+  }, timeoutMs);
   try {
-    res = await fetch(url, {
+    const answer = await httpRequest(url, {
+      dispatcher: agent,
       method: 'POST',
       // x-event-id lets WTL (and its operators) correlate a re-sent request with the first one; the
       // idempotency header (the same event id) lets a WTL that honours it drop the re-send.
       headers: { ...headers, 'x-request-id': ctx.requestId, 'x-event-id': ctx.eventId },
       body: JSON.stringify(request),
-      signal: AbortSignal.timeout(timeoutMs),
+      signal: abort.signal,
     });
-    text = await res.text();
+    text = await answer.body.text();
+    const retryAfter = answer.headers['retry-after'];
+    res = { status: answer.statusCode, retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter };
   } catch (err) {
-    const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
     throw new TransientError(timedOut ? `WTL did not answer within ${timeoutMs} ms` : `WTL unreachable: ${causeMessage(err)}`, undefined, { cause: err });
+  } finally {
+    clearTimeout(timer);
   }
 
   if (res.status === 429 || res.status === 408 || res.status >= 500) {
-    throw new TransientError(`WTL answered ${res.status}${excerpt(text)}`, retryAfterMs(res.headers.get('retry-after')));
+    throw new TransientError(`WTL answered ${res.status}${excerpt(text)}`, retryAfterMs(res.retryAfter));
   }
   if (res.status >= 400 || res.status < 200 || res.status >= 300) {
     throw new PermanentError(`WTL rejected the request with ${res.status}${excerpt(text)}`);
