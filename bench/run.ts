@@ -148,6 +148,7 @@ async function main(): Promise<number> {
     settings: {
       mode: smoke ? 'smoke (tiny sizes: checks every path, numbers mean nothing)' : 'full',
       'repeats per pair (medians quoted)': String(ctx.sizes.repeats),
+      'runs of each ingress client per load (client comparison)': String(ctx.sizes.clientRepeats),
       'seconds per HTTP run': String(ctx.sizes.httpSeconds),
       'service log level': process.env.BENCH_LOG_LEVEL ?? 'info',
       'scenarios selected': only.length > 0 ? only.join(', ') : 'all',

@@ -19,8 +19,6 @@ export interface Sizes {
   onceBatchRecords: number;
   onceClients: number;
   replayEvents: number;
-  /** Replays through services that do real work per event (SCC rebuild, provisioning): smaller, see the report. */
-  serviceReplayEvents: number;
   /**
    * The provisioning topic (6 partitions) of the fresh-state pass and the operator replay: large
    * enough that their times are not lost in start-up noise.
@@ -46,7 +44,6 @@ export const FULL: Sizes = {
   onceBatchRecords: 3000,
   onceClients: 4,
   replayEvents: 100_000,
-  serviceReplayEvents: 5_000,
   operatorReplayEvents: 20_000,
   provisioningEvents: 2000,
   provisioningKeys: 200,
@@ -66,7 +63,6 @@ export const SMOKE: Sizes = {
   onceBatchRecords: 300,
   onceClients: 2,
   replayEvents: 2000,
-  serviceReplayEvents: 300,
   operatorReplayEvents: 500,
   provisioningEvents: 40,
   provisioningKeys: 10,
@@ -77,6 +73,23 @@ export const SMOKE: Sizes = {
   growthBatchSizes: [1, 100],
   growthBatchRequests: 3,
 };
+
+/** BENCH_HTTP_SECONDS, BENCH_REPEATS, BENCH_CLIENT_REPEATS: shorter checks of the harness itself (the report's settings show them). */
+export function withOverrides(sizes: Sizes, env: NodeJS.ProcessEnv): Sizes {
+  const int = (name: string): number | undefined => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return undefined;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a whole number ≥ 1, got "${raw}"`);
+    return n;
+  };
+  return {
+    ...sizes,
+    httpSeconds: int('BENCH_HTTP_SECONDS') ?? sizes.httpSeconds,
+    repeats: int('BENCH_REPEATS') ?? sizes.repeats,
+    clientRepeats: int('BENCH_CLIENT_REPEATS') ?? sizes.clientRepeats,
+  };
+}
 
 export interface BenchContext {
   smoke: boolean;
@@ -99,7 +112,7 @@ export function makeContext(opts: { smoke: boolean; brokers: string; registryUrl
   const topicPrefix = `bench-${runId}.`;
   return {
     smoke: opts.smoke,
-    sizes: opts.smoke ? SMOKE : FULL,
+    sizes: withOverrides(opts.smoke ? SMOKE : FULL, process.env),
     runId,
     brokers: opts.brokers,
     registryUrl: opts.registryUrl,

@@ -1,11 +1,14 @@
 // The benchmark harness's pure pieces: order statistics, the alternation order, chunking the
-// bare producer's sends like ingress, and attributing profile frames to owners. No timing here.
+// bare producer's sends like ingress, attributing profile frames to owners, the paired client
+// comparison and parsing ProducerPerformance's summary. No timing here.
 import { describe, expect, it } from 'vitest';
-import { alternate, alternationOrder } from '../../bench/lib/alternate.js';
+import { alternate, alternationOrder, alternationPlan } from '../../bench/lib/alternate.js';
+import { clientChoiceRow } from '../../bench/lib/client-choice.js';
+import { parseProducerPerfSummary, recordsForSeconds } from '../../bench/lib/producer-perf.js';
 import { ownerOf } from '../../bench/lib/cpuprofile.js';
 import { chunkMessages } from '../../bench/lib/load.js';
 import { renderReport } from '../../bench/lib/report.js';
-import { median, percentile, ratio, summarizeLatencies } from '../../bench/lib/stats.js';
+import { comparePaired, median, percentile, range, ratio, seededRandom, summarizeLatencies } from '../../bench/lib/stats.js';
 
 describe('bench stats', () => {
   it('median of odd and even counts', () => {
@@ -20,6 +23,13 @@ describe('bench stats', () => {
     expect(percentile(values, 99)).toBe(99);
     expect(percentile(values, 100)).toBe(100);
     expect(summarizeLatencies([3, 1, 2])).toEqual({ count: 3, p50: 2, p99: 3, max: 3 });
+  });
+
+  it('median and range leave out failed runs (NaN)', () => {
+    expect(median([Number.NaN, 3, 1])).toBe(2);
+    expect(median([Number.NaN])).toBeNaN();
+    expect(range([5, Number.NaN, 2, 9])).toEqual({ min: 2, max: 9 });
+    expect(range([])).toEqual({ min: Number.NaN, max: Number.NaN });
   });
 
   it('ratio is NaN when the baseline is missing or zero', () => {
@@ -43,6 +53,107 @@ describe('alternation', () => {
     expect(calls).toEqual(['ours0', 'base0', 'base1', 'ours1', 'ours2', 'base2']);
     expect(results.get('ours')).toEqual([0, 10, 20]);
     expect(results.get('base')).toEqual([0, 100, 200]);
+  });
+});
+
+describe('alternation plan with per-contender repeats', () => {
+  it('spreads a contender with fewer repeats evenly over the rounds and rotates each round', () => {
+    const plan = alternationPlan([{ name: 'p', repeats: 6 }, { name: 'k', repeats: 6 }, { name: 'base', repeats: 3 }]);
+    expect(plan).toHaveLength(6);
+    // base in rounds 0, 2, 4; the pair in every round.
+    expect(plan.map((r) => r.includes('base'))).toEqual([true, false, true, false, true, false]);
+    expect(plan.every((r) => r.includes('p') && r.includes('k'))).toBe(true);
+    expect(plan[0]).toEqual(['p', 'k', 'base']);
+    expect(plan[1]).toEqual(['k', 'p']);
+    expect(plan[2]).toEqual(['base', 'p', 'k']);
+  });
+
+  it('runs each contender exactly its repeats', async () => {
+    const counts = new Map<string, number>();
+    const run = (name: string) => async () => { counts.set(name, (counts.get(name) ?? 0) + 1); return 0; };
+    const results = await alternate([
+      { name: 'a', run: run('a'), repeats: 5 },
+      { name: 'b', run: run('b') },
+      { name: 'c', run: run('c'), repeats: 1 },
+    ], 2);
+    expect(Object.fromEntries(counts)).toEqual({ a: 5, b: 2, c: 1 });
+    expect(results.get('a')).toHaveLength(5);
+  });
+});
+
+describe('paired comparison of two contenders', () => {
+  it('separates A when every round favours it clearly', () => {
+    const a = [110, 112, 108, 115, 111, 109];
+    const b = [100, 101, 99, 102, 100, 98];
+    const c = comparePaired(a, b);
+    expect(c.pairs).toBe(6);
+    expect(c.faster).toBe('A');
+    expect(c.low).toBeGreaterThan(1);
+    expect(c.medianRatio).toBeGreaterThan(c.low);
+    expect(c.medianRatio).toBeLessThan(c.high + 1e-12);
+  });
+
+  it('says B when B wins every round, and does not separate mixed rounds', () => {
+    expect(comparePaired([90, 91, 89, 92], [100, 100, 100, 100]).faster).toBe('B');
+    const mixed = comparePaired([105, 95, 104, 96, 103, 97], [100, 100, 100, 100, 100, 100]);
+    expect(mixed.faster).toBe('not separated');
+    expect(mixed.low).toBeLessThan(1);
+    expect(mixed.high).toBeGreaterThan(1);
+  });
+
+  it('pairs by round, so a drift of the machine that hits both alike does not hide a steady difference', () => {
+    // The machine slows down threefold over the rounds; A stays 5 % ahead of B in each round.
+    const b = [300, 250, 200, 150, 120, 100];
+    const a = b.map((x) => x * 1.05);
+    expect(comparePaired(a, b).faster).toBe('A');
+    // The same values unpaired overlap completely: min–max cannot tell them apart.
+    expect(range(a).min).toBeLessThan(range(b).max);
+  });
+
+  it('never separates fewer than three rounds', () => {
+    const c = comparePaired([200, 210], [100, 100]);
+    expect(c.faster).toBe('not separated');
+    expect(c.low).toBeNaN();
+  });
+
+  it('is reproducible: the seeded generator repeats itself', () => {
+    const r1 = seededRandom(5);
+    const r2 = seededRandom(5);
+    const xs = Array.from({ length: 5 }, () => r1());
+    expect(xs).toEqual(Array.from({ length: 5 }, () => r2()));
+    expect(xs.every((x) => x >= 0 && x < 1)).toBe(true);
+    expect(comparePaired([3, 1, 2, 5], [1, 1, 1, 1])).toEqual(comparePaired([3, 1, 2, 5], [1, 1, 1, 1]));
+  });
+
+  it('the client table row says the verdict and the spread', () => {
+    const { row, verdict } = clientChoiceRow('50 connections, req/s', [1200, 1250, 1190], [1000, 1010, 990]);
+    expect(verdict).toBe('faster: platformatic');
+    expect(row).toContain('1,190–1,250');
+    expect(row).toContain('990–1,010');
+  });
+});
+
+describe('ProducerPerformance', () => {
+  const output = [
+    '5838 records sent, 1167.6 records/sec (1.34 MB/sec), 1239.9 ms avg latency, 2103.0 ms max latency.',
+    '42588 records sent, 8507.4 records/sec (9.74 MB/sec), 2326.0 ms avg latency, 2814.0 ms max latency.',
+    '50000 records sent, 4760.997905 records/sec (5.45 MB/sec), 2206.38 ms avg latency, 2814.00 ms max latency, 2298 ms 50th, 2618 ms 95th, 2700 ms 99th, 2766 ms 99.9th.',
+  ].join('\n');
+
+  it('parses the closing summary, not the interim lines', () => {
+    expect(parseProducerPerfSummary(output)).toEqual({ records: 50000, recordsPerSec: 4760.997905, mbPerSec: 5.45, avgLatencyMs: 2206.38, p50Ms: 2298, p99Ms: 2700 });
+  });
+
+  it('gives nothing when the tool printed no summary (it failed)', () => {
+    expect(parseProducerPerfSummary('log4j:WARN No appenders\nException in thread "main" org.apache.kafka.common.errors.TimeoutException')).toBeUndefined();
+    expect(parseProducerPerfSummary(output.split('\n').slice(0, 2).join('\n'))).toBeUndefined();
+  });
+
+  it('sizes a run from the warm-up rate within bounds', () => {
+    expect(recordsForSeconds(20_000, 15, 20_000, 3_000_000)).toBe(300_000);
+    expect(recordsForSeconds(100, 15, 20_000, 3_000_000)).toBe(20_000);
+    expect(recordsForSeconds(1e9, 15, 20_000, 3_000_000)).toBe(3_000_000);
+    expect(recordsForSeconds(Number.NaN, 15, 20_000, 3_000_000)).toBe(20_000);
   });
 });
 
