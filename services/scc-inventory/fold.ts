@@ -69,8 +69,6 @@ export interface ParsedBody {
   sccs: ReportedScc[];
 }
 
-const ATTRIBUTE_FIELDS = ['protocol', 'type', 'systemStatus', 'description', 'systemNumber'] as const;
-
 /**
  * Parses a complete report body with the SAP report contract (services/shared/contracts/sap-report.ts,
  * the module ingress checks bodies with), so the fold accepts exactly what ingress accepted — keys
@@ -102,18 +100,26 @@ export function parseReport(body: string | Uint8Array): ParsedBody {
  * (systems of other tenants are ignored, so callers may pass more than needed).
  */
 export function decide(report: Report, current: Iterable<SystemState>): Change[] {
+  const bySystem: TenantSystems = new Map();
+  for (const s of current) if (s.tenant === report.tenant) bySystem.set(systemFoldKey(s), s);
+  return decideFor(report, bySystem);
+}
+
+/**
+ * decide() over the report's tenant's systems already keyed by systemFoldKey (decide keys them for each
+ * report; a rebuild keeps every tenant's systems keyed so, see foldTenantReport).
+ */
+export function decideFor(report: Report, bySystem: ReadonlyMap<string, SystemState>): Change[] {
   const changes: Change[] = [];
-  // Keyed once: the loops below look systems up and walk them by these keys.
-  const bySystem = new Map<string, SystemState>();
-  for (const s of current) if (s.tenant === report.tenant) bySystem.set(foldKey(s), s);
-  const reportedSccs = new Set(report.sccs.map((s) => sccId(s.subaccount, s.locationId)));
   const listed = new Set<string>();
+  let listedCurrent = 0;
 
   for (const scc of report.sccs) {
     for (const reported of scc.systems) {
       const ks = foldKeyOf(report.tenant, scc.subaccount, scc.locationId, reported.host);
-      listed.add(ks);
       const before = bySystem.get(ks);
+      if (before && !listed.has(ks)) listedCurrent++;
+      listed.add(ks);
       // Objects are built only for a change: most systems of most reports are unchanged.
       if (!before) {
         const key: SystemKey = { tenant: report.tenant, subaccount: scc.subaccount, locationId: scc.locationId, host: reported.host };
@@ -125,14 +131,30 @@ export function decide(report: Report, current: Iterable<SystemState>): Change[]
       }
     }
   }
+  if (listedCurrent === bySystem.size) return changes; // every current system was listed
 
-  // Systems not listed: in a listed SCC always; in an unlisted SCC only for a full report.
+  // Systems not listed: in a listed SCC always; in an unlisted SCC only for a full report. A system is
+  // in a listed SCC when its key starts with that SCC's key prefix (length-prefixed, so unambiguous).
+  const sccPrefixes = report.reportType === 'full' ? undefined : report.sccs.map((s) => foldKeyOf(report.tenant, s.subaccount, s.locationId, ''));
   for (const [ks, system] of bySystem) {
     if (!system.reachable || listed.has(ks)) continue;
-    if (report.reportType === 'full' || reportedSccs.has(sccId(system.subaccount, system.locationId))) {
+    if (!sccPrefixes || sccPrefixes.some((prefix) => ks.startsWith(prefix))) {
       changes.push({ kind: 'unreachable', key: keyOf(system), before: system, after: { ...system, reachable: false } });
     }
   }
+  return changes;
+}
+
+/** One tenant's systems keyed by systemFoldKey: how a rebuild holds each tenant's inventory in memory. */
+export type TenantSystems = Map<string, SystemState>;
+
+/**
+ * foldReport over one tenant's systems keyed by systemFoldKey (the report's tenant's only): decideFor,
+ * then each change's after-state replaces the system. The rebuild folds every report through this.
+ */
+export function foldTenantReport(systems: TenantSystems, report: Report): Change[] {
+  const changes = decideFor(report, systems);
+  for (const change of changes) systems.set(systemFoldKey(change.after), change.after);
   return changes;
 }
 
@@ -178,17 +200,19 @@ export function systemId(k: SystemKey): string {
 }
 
 /**
- * Map key of a system inside decide(): as unambiguous as systemKeyString (every field but the last
+ * Map key of a system inside decide() and a rebuild's memory: as unambiguous as systemKeyString (every field but the last
  * is length-prefixed) and much cheaper to build, which matters when a rebuild folds 100,000 reports.
  * Never stored: ids come from systemKeyString.
  */
-function foldKey(k: SystemKey): string {
+export function systemFoldKey(k: SystemKey): string {
   return foldKeyOf(k.tenant, k.subaccount, k.locationId, k.host);
 }
 
 function foldKeyOf(tenant: string, subaccount: string, locationId: string, host: string): string {
   return `${tenant.length}:${tenant}${subaccount.length}:${subaccount}${locationId.length}:${locationId}${host}`;
 }
+// (Every field but the host is length-prefixed, so foldKeyOf(t, s, l, '') is a prefix of exactly the
+// keys of SCC {s, l}'s systems: the digits before each ':' fix where the next field ends.)
 
 function sccId(subaccount: string, locationId: string): string {
   return `${subaccount.length}:${subaccount}${locationId}`;
@@ -199,6 +223,6 @@ function pickAttributes(a: SystemAttributes): SystemAttributes {
 }
 
 function sameAttributes(a: SystemAttributes, b: SystemAttributes): boolean {
-  return ATTRIBUTE_FIELDS.every((f) => a[f] === b[f]);
+  return a.protocol === b.protocol && a.type === b.type && a.systemStatus === b.systemStatus && a.description === b.description && a.systemNumber === b.systemNumber;
 }
 

@@ -144,7 +144,7 @@ export async function projectRecords(opts: ProjectorOptions, records: readonly R
  * split report is buffered, and the body is assembled (and the parts removed) when the last one arrives.
  * Undefined while parts are still missing.
  */
-async function completeReportBody(tx: Queryable, t: Tables, envelope: Envelope, info: ReportPart, receivedAt: Date): Promise<Buffer | undefined> {
+export async function completeReportBody(tx: Queryable, t: Tables, envelope: Envelope, info: ReportPart, receivedAt: Date): Promise<Buffer | undefined> {
   if (info.parts === 1) return envelope.payload;
   await insertPart(tx, t, {
     reportId: info.reportId, part: info.part, parts: info.parts, tenant: info.tenant, reportType: info.reportType,
@@ -160,9 +160,10 @@ async function completeReportBody(tx: Queryable, t: Tables, envelope: Envelope, 
  * Parses a complete report; a report ingress would have refused is a permanent error. It is thrown inside
  * the record's transaction, so the part stays unrecorded and a redrive after a fix completes it.
  */
-function parseOrReject(body: Buffer, reportId: string): ParsedBody {
+export function parseOrReject(body: Buffer, reportId: string): ParsedBody {
   try {
-    return parseReport(body);
+    // Decoded straight from the record's buffer (parseReport would copy the bytes first).
+    return parseReport(body.toString('utf8'));
   } catch (err) {
     if (err instanceof ReportRejected) throw new PermanentError(`report ${reportId} rejected: ${err.message}`);
     throw err;

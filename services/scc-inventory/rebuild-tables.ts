@@ -1,14 +1,18 @@
 // The rebuild's tables: shadow copies created and dropped, swapped into the live tables, or kept as
-// a named point-in-time snapshot. The projector writes the shadow tables through writes.ts like the live ones.
+// a named point-in-time snapshot. The rebuild's fold writes the shadow tables (rebuild-fold.ts).
 import type { Db, Queryable } from '../shared/db.js';
 import { HISTORY_COLUMNS, LIVE_TABLES, PART_COLUMNS, SYSTEM_COLUMNS, type Tables } from './tables.js';
 
+/**
+ * Unlogged: a shadow table is thrown away when the rebuild ends, and a crash ends the rebuild anyway, so
+ * its rows need no write-ahead log — only the copy into the live tables (or a snapshot) is logged.
+ */
 export async function createShadowTables(db: Db, t: Tables): Promise<void> {
   await db.exec(`
-    CREATE TABLE ${t.systems} (LIKE ${LIVE_TABLES.systems} INCLUDING ALL);
-    CREATE TABLE ${t.history} (LIKE ${LIVE_TABLES.history} INCLUDING ALL);
-    CREATE TABLE ${t.parts} (LIKE ${LIVE_TABLES.parts} INCLUDING ALL);
-    CREATE TABLE ${t.processed} (LIKE ${LIVE_TABLES.processed} INCLUDING ALL);`);
+    CREATE UNLOGGED TABLE ${t.systems} (LIKE ${LIVE_TABLES.systems} INCLUDING ALL);
+    CREATE UNLOGGED TABLE ${t.history} (LIKE ${LIVE_TABLES.history} INCLUDING ALL);
+    CREATE UNLOGGED TABLE ${t.parts} (LIKE ${LIVE_TABLES.parts} INCLUDING ALL);
+    CREATE UNLOGGED TABLE ${t.processed} (LIKE ${LIVE_TABLES.processed} INCLUDING ALL);`);
 }
 
 export async function dropShadowTables(db: Db, t: Tables): Promise<void> {

@@ -1,7 +1,8 @@
 // Rebuild of the projection from the topic, and point-in-time snapshots.
 //
-// A throwaway consumer group reads the reports topic from the beginning (shared/runtime/reader.ts) into
-// shadow tables through the same projector, fold and persist() the live consumer uses. Then:
+// A throwaway consumer group reads the reports topic from the beginning (shared/runtime/reader.ts) and
+// folds it in memory into shadow tables (rebuild-fold.ts: the live consumer's fold and part handling,
+// the same rows, written a chunk at a time and the systems once at the end). Then:
 //   - live rebuild: under the exclusive advisory lock (live applies wait), read the tail up to the end
 //     offsets as of the lock, copy the shadow tables over the live ones together with the idempotency
 //     rows, commit (the lock is released with the transaction). Readers see the old inventory until the
@@ -11,11 +12,11 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import type { Db } from '../shared/db.js';
 import type { EnvelopeCodec } from '../shared/envelope.js';
-import { PermanentError, errorMessage } from '../shared/errors.js';
+import { errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { attempt, type RetryPolicy } from '../shared/retry.js';
 import { startReader } from '../shared/runtime/reader.js';
-import { projectRecord, projectRecords, type ProjectOutcome, type RecordToProject } from './projector.js';
+import { RebuildFold } from './rebuild-fold.js';
 import { copyShadowIntoLive, createShadowTables, dropShadowTables, saveSnapshot } from './rebuild-tables.js';
 import { shadowTables } from './tables.js';
 import { lockAllApplies } from './writes.js';
@@ -40,7 +41,7 @@ export interface RebuildOptions {
   snapshotName?: string | undefined;
   onProgress?: (p: RebuildProgress) => void;
   progressIntervalMs?: number;
-  /** Records folded per shadow-table transaction (default DEFAULT_RECORDS_PER_TRANSACTION). */
+  /** Records whose idempotency and history rows are written together (default DEFAULT_RECORDS_PER_TRANSACTION). */
   recordsPerTransaction?: number | undefined;
   /**
    * How long one outage (registry, database) is waited out before the rebuild gives up and aborts
@@ -90,7 +91,6 @@ export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
   const asOfMs = opts.asOf?.getTime();
   await assertTopicExists(opts.kafka, opts.topic);
   await createShadowTables(opts.db, shadow);
-  const projector = { db: opts.db, tables: shadow, consumer: opts.consumer, partTtlMs: opts.partTtlMs, lock: false };
   const chunkSize = opts.recordsPerTransaction ?? DEFAULT_RECORDS_PER_TRANSACTION;
   const outageWaitMs = opts.outageWaitMs ?? DEFAULT_OUTAGE_WAIT_MS;
   // Infrastructure errors are waited out up to outageWaitMs per piece of work; invalid data is thrown at once.
@@ -105,8 +105,11 @@ export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
     if (result.status === 'abandoned') throw new RebuildAbortedError(`${what}: still failing after ${Math.round(outageWaitMs / 1000)} s: ${errorMessage(result.error)}`, { cause: result.error });
     throw result.error;
   };
+  // Folded in memory, the rows written a chunk at a time (rebuild-fold.ts): the same rows as the live
+  // consumer's one record per transaction, without reading back what the rebuild itself wrote.
+  const fold = new RebuildFold({ db: opts.db, tables: shadow, consumer: opts.consumer, partTtlMs: opts.partTtlMs, chunkSize, logger: opts.logger, withRetries });
   const reader = await startTopicReader(opts.kafka, opts.topic, opts.logger, async (records, heartbeat) => {
-    const toProject: RecordToProject[] = [];
+    let sinceHeartbeat = 0;
     for (const { value, partition, offset } of records) {
       result.records++;
       let envelope;
@@ -127,40 +130,19 @@ export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
         result.skippedAfterAsOf++;
         continue;
       }
-      toProject.push({ envelope, pos: { partition, offset } });
-    }
-    for (let i = 0; i < toProject.length; i += chunkSize) {
-      await projectChunk(toProject.slice(i, i + chunkSize));
-      await heartbeat();
+      const waiting = fold.apply(envelope, { partition, offset });
+      if (waiting) await waiting;
+      if (++sinceHeartbeat >= chunkSize) {
+        sinceHeartbeat = 0;
+        await heartbeat();
+      }
     }
   });
-
-  const count = (outcome: ProjectOutcome) => {
-    if (outcome === 'duplicate') result.duplicates++;
-    else result.applied++;
-  };
-  // Many records per transaction (projector.ts projectRecords, the live consumer's code with chunks of one):
-  // the rebuild is the only writer of its shadow tables, so it takes no locks and nothing can interleave with
-  // a chunk. A chunk is all or nothing; when one of its records is rejected, the chunk is redone one record per
-  // transaction so that only that record is left out, exactly as the live consumer would.
-  const projectChunk = async (chunk: RecordToProject[]): Promise<void> => {
-    if (chunk.length > 1) {
-      try {
-        (await withRetries('writing the shadow tables', () => projectRecords(projector, chunk))).forEach(count);
-        return;
-      } catch (err) {
-        if (!(err instanceof PermanentError)) throw err;
-      }
-    }
-    for (const { envelope, pos } of chunk) {
-      try {
-        count(await withRetries('writing the shadow tables', () => projectRecord(projector, envelope, pos)));
-      } catch (err) {
-        if (!(err instanceof PermanentError)) throw err;
-        result.rejected++;
-        opts.logger.warn({ event_id: envelope.event_id, reason: err.message }, 'rebuild: record rejected (the live consumer dead-letters it)');
-      }
-    }
+  const finishFold = async () => {
+    await fold.finish();
+    result.applied = fold.applied;
+    result.duplicates = fold.duplicates;
+    result.rejected += fold.rejected;
   };
 
   const progressTimer = startProgress(reader, opts);
@@ -170,6 +152,7 @@ export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
     await reader.readUntil(firstTargets);
 
     if (opts.asOf) {
+      await finishFold();
       const name = opts.snapshotName ?? `as-of-${opts.asOf.toISOString()}`;
       await opts.db.transaction((tx) => saveSnapshot(tx, shadow, name, opts.asOf!, result.records - result.skippedAfterAsOf));
       result.snapshot = name;
@@ -179,10 +162,13 @@ export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
         const tailTargets = await endOffsets(opts.kafka, opts.topic);
         progressTimer.set('tail', tailTargets);
         await reader.readUntil(tailTargets);
+        await finishFold();
         await copyShadowIntoLive(tx, shadow, opts.consumer);
+
       });
     } else {
       // PGlite lives inside one process: no live consumer can be running beside this one (see docs/replay.md).
+      await finishFold();
       await opts.db.transaction((tx) => copyShadowIntoLive(tx, shadow, opts.consumer));
     }
   } finally {
@@ -247,7 +233,12 @@ async function startTopicReader(
   // A short fetch wait: at the end of the topic the broker holds a fetch this long, and stop() (disconnect)
   // waits for it — with the default 5 s that wait was most of a small rebuild's time.
   const reader = await startReader(
-    { kafka, groupId, topics: [topic], commit: false, sessionTimeoutMs: 60_000, maxBytesPerPartition: 2 * 1024 * 1024, maxWaitTimeInMs: 100 },
+    // One batch at a time: the fold is one in-memory state, and a batch waiting for the database (a part,
+    // a possible duplicate) must not let another partition's records in between its check and its fold.
+    {
+      kafka, groupId, topics: [topic], commit: false, sessionTimeoutMs: 60_000, maxBytesPerPartition: 2 * 1024 * 1024, maxWaitTimeInMs: 100,
+      partitionsConsumedConcurrently: 1,
+    },
     async (records, _keepGoing, heartbeat) => {
       if (failure) return false;
       const partition = records[0]!.partition;

@@ -12,7 +12,9 @@ import { MAX_RECORD_BYTES } from '../../services/shared/topics.js';
 import { loadSccInventoryConfig, type SccInventoryConfig } from '../../services/scc-inventory/config.js';
 import { startSccInventory, type RunningSccInventory } from '../../services/scc-inventory/main.js';
 import { HISTORY_COLUMNS, LIVE_TABLES, SYSTEM_COLUMNS, type Tables } from '../../services/scc-inventory/tables.js';
-import { captureLogger, eventually } from '../support/env.js';
+import { projectRecord } from '../../services/scc-inventory/projector.js';
+import { PermanentError } from '../../services/shared/errors.js';
+import { captureLogger, eventually, readTopic } from '../support/env.js';
 
 export interface ExposedSystem {
   host: string;
@@ -151,4 +153,29 @@ export async function canonicalDump(q: Queryable, t: Tables = LIVE_TABLES): Prom
   const norm = (row: Record<string, unknown>) =>
     JSON.stringify(Object.fromEntries(Object.entries(row).map(([k, v]) => [k, v instanceof Date ? v.toISOString() : k === 'before' || k === 'after' ? json(v) : String(v)])));
   return [...s.rows.map((r) => `S ${norm(r)}`), ...h.rows.map((r) => `H ${norm(r)}`)].join('\n');
+}
+
+/**
+ * The live consumer's path over a whole topic, as the reference a rebuild must equal: every record, in
+ * partition order, through projectRecord into the live tables, one transaction each; a record it rejects
+ * is left out, as the live consumer dead-letters it.
+ */
+export async function projectTopicLikeLive(db: Db, kafka: Kafka, codec: EnvelopeCodec, topic: string, records: number, partTtlMs: number): Promise<void> {
+  const messages = await readTopic(kafka, topic, records);
+  if (messages.length !== records) throw new Error(`read ${messages.length} of ${records} records of ${topic}`);
+  messages.sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)));
+  const projector = { db, tables: LIVE_TABLES, consumer: 'scc-inventory', partTtlMs, lock: true };
+  for (const m of messages) {
+    try {
+      await projectRecord(projector, await codec.decode(m.value!), { partition: m.partition, offset: m.offset });
+    } catch (err) {
+      if (!(err instanceof PermanentError)) throw err;
+    }
+  }
+}
+
+/** This consumer's idempotency rows (event_id and outcome), sorted. */
+export async function processedRows(q: Queryable): Promise<string> {
+  const r = await q.query<{ event_id: string; outcome: string }>("SELECT event_id, outcome FROM processed_events WHERE consumer = 'scc-inventory' ORDER BY event_id");
+  return r.rows.map((row) => `${row.event_id} ${row.outcome}`).join('\n');
 }
