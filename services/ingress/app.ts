@@ -59,11 +59,13 @@ export function buildIngressApp(cfg: IngressConfig, deps: IngressAppDeps): { app
   });
   // fastify's own request logging writes two lines per request; we write one debug line when a
   // request starts and one info line when it ends (with what the handler noted in req.logFacts).
-  const logStarts = deps.logger.isLevelEnabled('debug');
-  app.addHook('onRequest', (req, _reply, done) => {
-    if (logStarts) req.log.debug({ method: req.method, url: req.url, remote: req.ip }, 'incoming request');
-    done();
-  });
+  // The debug line's hook exists only at debug level: every hook costs each request a call.
+  if (deps.logger.isLevelEnabled('debug')) {
+    app.addHook('onRequest', (req, _reply, done) => {
+      req.log.debug({ method: req.method, url: req.url, remote: req.ip }, 'incoming request');
+      done();
+    });
+  }
   app.addHook('onSend', (req, reply, payload, done) => {
     reply.header('x-request-id', req.id);
     if (closing) reply.header('connection', 'close');

@@ -2,7 +2,11 @@
 // 4-byte schema id, Avro body). Errors are classified here, at the edge: a registry that does not answer
 // is unavailable, bytes that do not parse or an id the registry does not know make the record invalid.
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import avro from 'avsc';
 import { PermanentError, TransientError, errorMessage } from './errors.js';
+
+/** Confluent framing: magic byte 0, then the 4-byte schema id. */
+const HEADER_BYTES = 5;
 
 export interface RegistryAuth {
   username?: string | undefined;
@@ -18,13 +22,23 @@ export class AvroCodec<T> {
   /** Writer schemas by registry id: after the first record of an id, decoding is one synchronous avsc call. */
   private readonly writers = new Map<number, { fromBuffer(buffer: Buffer): unknown }>();
   private readonly registering = new Map<string, Promise<number>>();
+  /**
+   * The writer type of our own schema, parsed once the way the registry client parses it (no logical
+   * types): the id registered for a topic names exactly this schema, so encoding with it gives the
+   * bytes the registry client would, without its promise per record and its extra copies.
+   */
+  private readonly writerType: avro.Type;
+  /** Encoding scratch space, reused by every encode and grown to the largest record seen. */
+  private scratch = Buffer.allocUnsafe(64 * 1024);
 
   protected constructor(
     private readonly registry: SchemaRegistry,
     private readonly schema: string,
     /** Applied to every decoded value (a fresh object from avsc), in place. */
     private readonly normalise: (decoded: T) => T,
-  ) {}
+  ) {
+    this.writerType = avro.Type.forSchema(JSON.parse(schema) as avro.Schema);
+  }
 
   static registry(registryUrl: string, auth: RegistryAuth = {}): SchemaRegistry {
     return new SchemaRegistry({
@@ -58,8 +72,37 @@ export class AvroCodec<T> {
   }
 
   async encode(topic: string, value: T): Promise<Buffer> {
-    const id = await this.schemaIdFor(topic);
-    return this.registry.encode(id, value);
+    return this.encodeKnown(topic, value) ?? this.encodeWithId(await this.schemaIdFor(topic), value);
+  }
+
+  /**
+   * encode() without a promise once the topic's schema id is known (after registerFor): one Avro pass
+   * straight behind the wire header, one copy out. Undefined when the id must first be registered.
+   */
+  encodeKnown(topic: string, value: T): Buffer | undefined {
+    const id = this.ids.get(topic);
+    return id === undefined ? undefined : this.encodeWithId(id, value);
+  }
+
+  private encodeWithId(id: number, value: T): Buffer {
+    let end: number;
+    try {
+      end = this.writerType.encode(value, this.scratch, HEADER_BYTES);
+      if (end < 0) {
+        // Too small: avsc tells how many bytes were missing; grow once and write again.
+        this.scratch = Buffer.allocUnsafe(Math.max(2 * this.scratch.length, this.scratch.length - end));
+        end = this.writerType.encode(value, this.scratch, HEADER_BYTES);
+      }
+    } catch (err) {
+      const paths: string[] = [];
+      this.writerType.isValid(value, { errorHook: (path) => paths.push(path.join('.')) });
+      throw new Error(`value does not match the Avro schema (${paths.join(', ') || 'unknown path'}): ${errorMessage(err)}`, { cause: err });
+    }
+    const out = Buffer.allocUnsafe(end);
+    out[0] = 0;
+    out.writeInt32BE(id, 1);
+    this.scratch.copy(out, HEADER_BYTES, HEADER_BYTES, end);
+    return out;
   }
 
   /** Decodes a record value with whatever schema id it carries (old and new schema versions alike). */

@@ -10,9 +10,9 @@ import type { Envelope } from '../../shared/envelope.js';
 import { errorMessage } from '../../shared/errors.js';
 import { MAX_RECORD_BYTES } from '../../shared/topics.js';
 import { basicCredentialsMatcher, parseBasicUsers } from '../../shared/credentials.js';
-import { parseJsonBytes } from '../../shared/contracts/json.js';
-import { classifyOnceRecord, type QuarantineReason } from '../../shared/contracts/once-record.js';
+import type { QuarantineReason } from '../../shared/contracts/once-record.js';
 import { arrayElementRanges, type ByteRange } from '../domain/json-array.js';
+import { classifyBatchElement, parseBatchStructure } from '../domain/once-batch.js';
 import { quarantineEnvelope } from '../domain/quarantine.js';
 import { recordSize } from '../produce.js';
 import { deliveryFacts, rawBody, readOwnBody, writeRecords, type SourceDeps } from './common.js';
@@ -38,6 +38,8 @@ export function onceSource(deps: SourceDeps): FastifyPluginAsync {
     },
   };
 
+  const bodyBytes = ingressMetrics.bodyBytes.labels({ source: '1nce' });
+
   return async (app) => {
     readOwnBody(app, cfg.ONCE_MAX_BODY_BYTES, cfg);
     const refuse = useReplies(app, '1nce', deps);
@@ -54,10 +56,10 @@ export function onceSource(deps: SourceDeps): FastifyPluginAsync {
     const handler = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
       const receivedAt = Date.now();
       const body = rawBody(req);
-      ingressMetrics.bodyBytes.observe({ source: '1nce' }, body.length);
-      const json = parseJsonBytes(body);
+      bodyBytes.observe(body.length);
+      const json = parseBatchStructure(body);
       if (!json.ok) return refuse(reply, 'invalid_json', json.error);
-      const parsed = json.value;
+      const parsed = json.elements;
       if (!Array.isArray(parsed)) return refuse(reply, 'not_an_array');
       if (parsed.length > cfg.ONCE_MAX_RECORDS) {
         return refuse(reply, 'too_many_records', `${parsed.length} records in one request; at most ${cfg.ONCE_MAX_RECORDS} are accepted`);
@@ -79,7 +81,7 @@ export function onceSource(deps: SourceDeps): FastifyPluginAsync {
       const quarantined = new Map<QuarantineReason, number>();
       for (const [i, value] of parsed.entries()) {
         const payload = body.subarray(ranges[i]!.start, ranges[i]!.end);
-        const c = classifyOnceRecord(value, i);
+        const c = classifyBatchElement(value, payload, i);
         if (c.ok) {
           const record = c.record;
           if (record.kind === '1nce.event') events++;

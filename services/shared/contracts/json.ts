@@ -2,14 +2,19 @@
 // than replaced with U+FFFD: a stored payload must mean exactly what was parsed. A byte-order mark
 // is refused too (RFC 8259 forbids senders to add one), so the parsed bytes and the stored bytes
 // always agree. Buffer's isUtf8 + toString is faster than a fatal TextDecoder on large bodies, and
-// like ignoreBOM it keeps a leading BOM in the text, where JSON.parse refuses it.
-import { isUtf8 } from 'node:buffer';
+// like ignoreBOM it keeps a leading BOM in the text, where JSON.parse refuses it. Most bodies are
+// pure ASCII, where latin1 decodes to the same text: a one-byte string made by a plain copy, which
+// JSON.parse also reads about twice as fast as the UTF-8 decoded one (a 2.2 MB 1NCE batch: ~20 ms less).
+import { isAscii, isUtf8 } from 'node:buffer';
 
 export type JsonParse = { ok: true; value: unknown } | { ok: false; error: string };
 
 export function parseJsonBytes(body: Uint8Array): JsonParse {
-  if (!isUtf8(body)) return { ok: false, error: 'body is not valid UTF-8' };
-  const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
+  const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  let text: string;
+  if (isAscii(bytes)) text = bytes.toString('latin1');
+  else if (isUtf8(bytes)) text = bytes.toString('utf8');
+  else return { ok: false, error: 'body is not valid UTF-8' };
   try {
     return { ok: true, value: JSON.parse(text) as unknown };
   } catch {
