@@ -14,6 +14,12 @@ export const CEILING_PARTITIONS = 6;
  */
 const MIN_RUN_SECONDS = 15;
 
+/** What the broker ceiling's numbers are and are not, for the scenarios' notes. */
+export const CEILING_CAVEAT =
+  'Its latencies are those of records queued in the Java client\'s buffer at full throttle (--throughput -1), not request latencies. ' +
+  'With the Java client\'s default batch.size (16 KiB) and linger.ms (0) its requests are far smaller than the 900 KiB flushes of ingress and the bare producers, ' +
+  'so a bare producer can pass it: it is the broker\'s rate for the Java client at its defaults, not a hard limit of the broker (BENCH_PRODUCER_PERF_PROPS adds settings to try larger requests).';
+
 export interface BrokerCeiling {
   /** One measured run, as a LoadResult (ops = records; p50/p99 are the tool's record latencies). */
   run(): Promise<LoadResult>;

@@ -18,6 +18,7 @@ export const HOW_TO_RUN = `## Running the harness
 | \`BENCH_GROWTH_BUDGET_S\` | 300 | a growth replay size is skipped when it is predicted to take longer than this |
 | \`BENCH_HTTP_SECONDS\`, \`BENCH_REPEATS\`, \`BENCH_CLIENT_REPEATS\` | 8, 3, 6 (smoke 1, 1, 3) | seconds per HTTP run (1NCE runs twice as long), repeats of the baselines, runs of each ingress client per load: lower them only to check the harness |
 | \`BENCH_PRODUCER_PERF\` | \`true\` | \`false\`: skip the broker ceiling (Kafka's ProducerPerformance); it is reported as not measured |
+| \`BENCH_PRODUCER_PERF_PROPS\` | unset | extra producer settings for ProducerPerformance, e.g. \`batch.size=1048576 linger.ms=5\` (the default run uses the Java client's defaults besides acks=all and idempotence) |
 
 The full run is sized to take about 30 minutes on a 2-core machine (at most ~35): scenario 1 about 11 minutes, 2 about 6, 3 about 5 (more while the provisioning fresh-state pass is slow), 4 about 1, 5 under 1, 6 about 4.
 

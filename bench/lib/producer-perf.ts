@@ -61,7 +61,11 @@ export function producerPerfTool(brokers: string, log: (l: string) => void): Pro
   } catch (err) {
     return { unavailable: `org.apache.kafka:kafka-tools:${KAFKA_VERSION} could not be fetched (${err instanceof Error ? err.message.split('\n')[0] : String(err)})` };
   }
-  const props = ['bootstrap.servers=' + brokers, 'acks=all', 'enable.idempotence=true'];
+  // The issue's settings; the Java client's other defaults stay (batch.size 16 KiB, linger.ms 0 in 3.9).
+  // BENCH_PRODUCER_PERF_PROPS adds producer settings, e.g. "batch.size=1048576 linger.ms=5", to see how far
+  // larger requests take the broker (the report then says which were used).
+  const extra = (process.env.BENCH_PRODUCER_PERF_PROPS ?? '').split(/\s+/).filter(Boolean);
+  const props = ['bootstrap.servers=' + brokers, 'acks=all', 'enable.idempotence=true', ...extra];
   return {
     describe: `org.apache.kafka.tools.ProducerPerformance ${KAFKA_VERSION} (--throughput -1, --producer-props ${props.slice(1).join(' ')}, other producer settings the Java client's defaults)`,
     run: ({ topic, records, recordSize, timeoutMs = 180_000 }) =>

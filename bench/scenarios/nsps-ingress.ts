@@ -4,7 +4,7 @@
 // and record writer, each client; what a hand-written HTTP-to-Kafka bridge does) and the broker's
 // own ceiling (Kafka's ProducerPerformance, records of the envelope's size, 6 partitions).
 import { alternate, type Contender } from '../lib/alternate.js';
-import { brokerCeiling } from '../lib/ceiling.js';
+import { CEILING_CAVEAT, brokerCeiling } from '../lib/ceiling.js';
 import { CLIENT_METHOD_NOTE, CLIENT_TABLE_HEADERS, clientChoiceRow } from '../lib/client-choice.js';
 import type { BenchClients } from '../lib/shared.js';
 import type { BenchContext } from '../lib/context.js';
@@ -159,7 +159,8 @@ export async function nspsIngressScenario(ctx: BenchContext, clients: BenchClien
         'unavailable' in ceiling
           ? `Broker ceiling not measured: ${ceiling.unavailable}.`
           : `Broker ceiling: ${ceiling.describe}, ${fmt(ceiling.records)} records of ${fmt(envelopeBytes)} bytes (the median Avro envelope of this event) per run on a 6-partition topic, sized after an unmeasured warm-up run to last about ${ceiling.seconds} s; it runs beside the largest connection count, alternated with the others. ` +
-            'It has no keys (the Java client\'s sticky partitioner fills one partition\'s batch at a time) and starts a fresh JVM per run (its client code warms up inside the timed run), so it is the order of what this broker takes, not an exact bound.' +
+            'It has no keys (the Java client\'s sticky partitioner fills one partition\'s batch at a time) and starts a fresh JVM per run (its client code warms up inside the timed run), so it is the order of what this broker takes, not an exact bound. ' +
+            CEILING_CAVEAT +
             (ceiling.errors.length > 0 ? ` ${ceiling.errors.length} run(s) failed: ${ceiling.errors[0]}` : ''),
         `Rounds: ingress with each client runs ${sizes.clientRepeats} times per connection count, the ceilings ${sizes.repeats} times spread over the same rounds (every other round in full mode), all alternated with rotating order; ${sizes.httpSeconds} s per run. ` +
           'These sizes keep the full run under about 35 minutes on 2 cores. Medians are quoted; the min–max shows the spread.',

@@ -3,7 +3,7 @@
 // records (same envelopes, same acks=-1, same groups per send) and the broker's own ceiling
 // (Kafka's ProducerPerformance, records of the usage envelope's size, 6 partitions).
 import { alternate, type Contender } from '../lib/alternate.js';
-import { brokerCeiling } from '../lib/ceiling.js';
+import { CEILING_CAVEAT, brokerCeiling } from '../lib/ceiling.js';
 import { CLIENT_METHOD_NOTE, CLIENT_TABLE_HEADERS, clientChoiceRow } from '../lib/client-choice.js';
 import type { BenchContext } from '../lib/context.js';
 import { ONCE_PATH, PRODUCER_CLIENTS, basicAuthHeader, defaultIngressClient, ingressMissing, startIngressChild, type HttpTarget, type ProducerClient } from '../lib/ingress.js';
@@ -78,7 +78,8 @@ export async function onceBatchesScenario(ctx: BenchContext, clients: BenchClien
           `The target is judged against the better of the two bare producers in this run (${PRODUCER(best.client)}).`,
         'unavailable' in ceiling
           ? `Broker ceiling not measured: ${ceiling.unavailable}.`
-          : `Broker ceiling: ${ceiling.describe}, ${fmt(ceiling.records)} records of ${fmt(recordBytes)} bytes (the median usage envelope) per run on a 6-partition topic, sized after an unmeasured warm-up run to last about ${ceiling.seconds} s; no keys (sticky partitioner), a fresh JVM per run.` +
+          : `Broker ceiling: ${ceiling.describe}, ${fmt(ceiling.records)} records of ${fmt(recordBytes)} bytes (the median usage envelope) per run on a 6-partition topic, sized after an unmeasured warm-up run to last about ${ceiling.seconds} s; no keys (sticky partitioner), a fresh JVM per run. ` +
+            CEILING_CAVEAT +
             (ceiling.errors.length > 0 ? ` ${ceiling.errors.length} run(s) failed: ${ceiling.errors[0]}` : ''),
         `Rounds: ingress with each client runs ${sizes.clientRepeats} times, the bare producers and the broker ceiling ${sizes.repeats} times spread over the same rounds, alternated with rotating order; medians quoted, min–max beside them.`,
         CLIENT_METHOD_NOTE,
