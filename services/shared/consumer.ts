@@ -128,6 +128,7 @@ export async function runConsumer(opts: RunConsumerOptions): Promise<RunningCons
       // infrastructure ends as soon as the consumer stops running.
       await reader.stop();
       await publisher?.close();
+      observer.close();
     },
   };
 }

@@ -201,3 +201,39 @@ describe('decodeRecords', () => {
     expect(letters).toEqual([]);
   });
 });
+
+describe('runner metrics', () => {
+  it('shows every handled record and its duration at the next read, the same as one observe() and inc() per record', async () => {
+    const metrics = createMetrics('runtime-metrics');
+    const obs = createObserver('test', metrics, createLogger({ service: 'runtime-test', level: 'silent' }));
+    const run = createRecordRunner({ retry: policy, observer: obs, deadLetter: deadLetters().sink, handle: async (r) => (r.key === 'dup' ? 'duplicate' : 'processed') });
+    expect(await run([record(0, 'a'), record(1, 'dup'), record(2, 'b')], always, noBeat)).toBe(true);
+    const counts = (await metrics.consumerMessages.get()).values.map((v) => [v.labels.outcome, v.value]);
+    expect(counts.sort()).toEqual([['duplicate', 1], ['processed', 2]]);
+    const count = (await metrics.handleDuration.get()).values.find((v) => v.metricName?.endsWith('_count'));
+    expect(count?.value).toBe(3);
+  });
+
+  it('updates a histogram in place exactly as observe() would, also after a reset', async () => {
+    const { Histogram, Registry } = await import('prom-client');
+    const { boundObserve } = await import('../../services/shared/metrics.js');
+    const make = () => new Histogram({ name: 'h', help: 'h', labelNames: ['a'], buckets: [0.1, 1, 10], registers: [new Registry()] });
+    const plain = make();
+    const bound = make();
+    const observe = boundObserve(bound, { a: 'x' });
+    const values = [0.05, 0.1, 0.5, 3, 10, 99, 0];
+    for (const v of values) {
+      plain.observe({ a: 'x' }, v);
+      observe(v);
+    }
+    expect((await bound.get()).values).toEqual((await plain.get()).values);
+    plain.reset();
+    bound.reset();
+    for (const v of values.slice(2)) {
+      plain.observe({ a: 'x' }, v);
+      observe(v);
+    }
+    expect((await bound.get()).values).toEqual((await plain.get()).values);
+    expect(() => observe(Number.NaN)).toThrow(); // rejected like observe() rejects it
+  });
+});

@@ -26,7 +26,7 @@ export async function decodeRecords(records: RawRecord[], deps: DecodeDeps, keep
       envelope = undefined; // decided below, with the error classified
     }
     if (envelope) {
-      decoded.push({ ...raw, envelope });
+      decoded.push(withEnvelope(raw, envelope));
       continue;
     }
     const describe = () => ({ partition: raw.partition, offset: raw.offset, decoding: true });
@@ -36,7 +36,7 @@ export async function decodeRecords(records: RawRecord[], deps: DecodeDeps, keep
     }, deps.retry, deps.observer.retryHooks(keepGoing, raw.topic, describe));
     if (result.status === 'abandoned') return undefined;
     if (result.status === 'done') {
-      decoded.push({ ...raw, envelope: result.value });
+      decoded.push(withEnvelope(raw, result.value));
       continue;
     }
     const reason = `undecodable record: ${errorMessage(result.error)}`;
@@ -44,4 +44,9 @@ export async function decodeRecords(records: RawRecord[], deps: DecodeDeps, keep
     if (!(await deps.deadLetter(raw, err, result.attempts, keepGoing))) return undefined;
   }
   return decoded;
+}
+
+/** A literal of one fixed shape rather than a spread: cheaper per record, and every record has the same hidden class. */
+function withEnvelope(raw: RawRecord, envelope: ConsumedRecord['envelope']): ConsumedRecord {
+  return { topic: raw.topic, partition: raw.partition, offset: raw.offset, key: raw.key, headers: raw.headers, value: raw.value, envelope };
 }

@@ -1,8 +1,11 @@
-// The runtime's eyes: outcome counters and durations (bound metric children, so the per-record cost is an
-// increment), retry logging, and whether any work is waiting for infrastructure (for /readyz).
+// The runtime's eyes: outcome counters and durations, retry logging, and whether any work is waiting for
+// infrastructure (for /readyz). Per record, a count is an addition to a local tally (moved into the
+// prom-client counter whenever the metrics are read, so a scrape never sees a stale value) and a duration
+// an in-place histogram update (boundObserve): prom-client's own per-call label hashing was ~7 % of the CPU of
+// a consumer with a no-op handler.
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { Metrics } from '../metrics.js';
+import { boundObserve, type Metrics } from '../metrics.js';
 import type { RetryHooks } from '../retry.js';
 import type { OutcomePublisher, TrailOutcome } from '../outcome.js';
 import type { ConsumedRecord, Handled, KeepGoing, RawRecord } from './records.js';
@@ -21,25 +24,39 @@ export interface RunnerObserver {
   handled(record: ConsumedRecord, handled: Handled, attempt: number): void;
   /** Publishes an outcome to the trail (dead letters, retries). */
   report(record: RawRecord | ConsumedRecord, outcome: TrailOutcome, attempt: number, reason?: string, effect?: Record<string, string>): void;
+  /** Moves the tallied counts into the metrics and stops following reads (on stop). */
+  close(): void;
 }
 
 const TRAIL_NAMES: Record<Handled['outcome'], TrailOutcome> = { processed: 'applied', duplicate: 'duplicate', skipped: 'skipped', superseded: 'superseded' };
 
 export function createObserver(
   name: string,
-  metrics: Pick<Metrics, 'consumerMessages' | 'handleDuration'>,
+  metrics: Pick<Metrics, 'consumerMessages' | 'handleDuration' | 'beforeConsumerRead'>,
   logger: Logger,
   outcomes?: OutcomePublisher,
 ): RunnerObserver {
-  const counters = new Map<string, ReturnType<Metrics['consumerMessages']['labels']>>();
-  const durations = new Map<string, ReturnType<Metrics['handleDuration']['labels']>>();
+  type Tally = { counter: ReturnType<Metrics['consumerMessages']['labels']>; n: number };
+  const tallies = new Map<string, Map<string, Tally>>(); // topic → outcome → not yet in the counter
+  const durations = new Map<string, (seconds: number) => void>();
   let waiting = 0;
   const count = (topic: string, outcome: string, n = 1): void => {
-    const k = `${topic}\u0000${outcome}`;
-    let c = counters.get(k);
-    if (!c) counters.set(k, (c = metrics.consumerMessages.labels(name, topic, outcome)));
-    c.inc(n);
+    let byOutcome = tallies.get(topic);
+    if (!byOutcome) tallies.set(topic, (byOutcome = new Map()));
+    let t = byOutcome.get(outcome);
+    if (!t) byOutcome.set(outcome, (t = { counter: metrics.consumerMessages.labels(name, topic, outcome), n: 0 }));
+    t.n += n;
   };
+  const flush = (): void => {
+    for (const byOutcome of tallies.values()) {
+      for (const t of byOutcome.values()) {
+        if (t.n === 0) continue;
+        t.counter.inc(t.n);
+        t.n = 0;
+      }
+    }
+  };
+  const unfollow = metrics.beforeConsumerRead(flush);
   const report: RunnerObserver['report'] = (record, outcome, attempt, reason, effect) => {
     if (!outcomes || !('envelope' in record)) return; // an undecodable record has no event id to file it under
     outcomes.publish({
@@ -59,9 +76,13 @@ export function createObserver(
       report(record, TRAIL_NAMES[h.outcome], attempt, h.reason, h.effect);
     },
     observeDuration(topic, seconds) {
-      let h = durations.get(topic);
-      if (!h) durations.set(topic, (h = metrics.handleDuration.labels(name, topic)));
-      h.observe(seconds);
+      let observe = durations.get(topic);
+      if (!observe) durations.set(topic, (observe = boundObserve(metrics.handleDuration, { consumer: name, topic })));
+      observe(seconds);
+    },
+    close() {
+      flush();
+      unfollow();
     },
     retryHooks(keepGoing, topic, describe, record) {
       let counted = false;

@@ -47,19 +47,41 @@ export function createRecordRunner(opts: RecordRunnerOptions): BatchRunner {
     return rest;
   };
 
-  const handleOne = async (record: ConsumedRecord, keepGoing: KeepGoing): Promise<boolean> => {
-    const started = performance.now();
+  const done = (record: ConsumedRecord, value: Outcome | Handled, attempts: number, started: number): void => {
+    const handled = outcomeOf(value);
+    observer.handled(record, handled, attempts);
+    if (debugEnabled) observer.logger.debug({ event_id: record.envelope.event_id, request_id: record.envelope.request_id, topic: record.topic, offset: record.offset, outcome: handled.outcome, attempt: attempts }, 'record handled');
+    observer.observeDuration(record.topic, (performance.now() - started) / 1000);
+  };
+
+  /** The record's first failure, and every later attempt, under the retry policy. */
+  const retried = async (record: ConsumedRecord, first: unknown, keepGoing: KeepGoing, started: number): Promise<boolean> => {
     const describe = () => ({ event_id: record.envelope.event_id, request_id: record.envelope.request_id, topic: record.topic, offset: record.offset });
-    const result = await attempt(() => opts.handle(record), opts.retry, observer.retryHooks(keepGoing, record.topic, describe, record));
+    let replayed = false;
+    // attempt() sees the failure that already happened as its first attempt, then calls the handler again.
+    const work = () => (replayed ? opts.handle(record) : ((replayed = true), Promise.reject(first)));
+    const result = await attempt(work, opts.retry, observer.retryHooks(keepGoing, record.topic, describe, record));
     if (result.status === 'abandoned') return false;
     if (result.status === 'failed') {
       if (!(await opts.deadLetter(record, result.error, result.attempts, keepGoing))) return false;
-    } else {
-      const handled = outcomeOf(result.value);
-      observer.handled(record, handled, result.attempts);
-      if (debugEnabled) observer.logger.debug({ ...describe(), outcome: handled.outcome, attempt: result.attempts }, 'record handled');
+      observer.observeDuration(record.topic, (performance.now() - started) / 1000);
+      return true;
     }
-    observer.observeDuration(record.topic, (performance.now() - started) / 1000);
+    done(record, result.value, result.attempts, started);
+    return true;
+  };
+
+  // The common case — the handler succeeds at once — costs one call and no closure per record; only a
+  // failure goes through the retry policy's machinery.
+  const handleOne = async (record: ConsumedRecord, keepGoing: KeepGoing): Promise<boolean> => {
+    const started = performance.now();
+    let value: Outcome | Handled;
+    try {
+      value = await opts.handle(record);
+    } catch (err) {
+      return retried(record, err, keepGoing, started);
+    }
+    done(record, value, 1, started);
     return true;
   };
 
