@@ -37,6 +37,7 @@ export async function nspsIngressScenario(ctx: BenchContext, clients: BenchClien
   const { sizes } = ctx;
   const logLevel = process.env.BENCH_LOG_LEVEL ?? 'info';
   const started: HttpTarget[] = [];
+  // One after the other: the first ingress creates the topics and registers their schemas, which two starting at once race for.
   const start = async (t: Promise<HttpTarget>): Promise<HttpTarget> => {
     const target = await t;
     started.push(target);

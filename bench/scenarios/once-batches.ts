@@ -31,6 +31,7 @@ export async function onceBatchesScenario(ctx: BenchContext, clients: BenchClien
   const started: HttpTarget[] = [];
   try {
     const defaultClient = await defaultIngressClient();
+    // One after the other: the first creates the topics and registers their schemas, which two starting at once race for.
     const ingress = new Map<ProducerClient, HttpTarget>();
     for (const c of PRODUCER_CLIENTS) {
       const t = await startIngressChild(ctx, `ingress-1nce-${c}`, [], { KAFKA_PRODUCER_CLIENT: c });
