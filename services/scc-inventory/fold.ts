@@ -7,7 +7,8 @@
 // complete report of the chunk (one report live, many in a rebuild) and persists the changes it returns:
 // the code these functions' tests run is the code every record goes through.
 import { createHash } from 'node:crypto';
-import { parseSapReport, type ReportType } from '../shared/contracts/sap-report.js';
+import { decodeSapReport, PARSE_FAILED, type ReportType } from '../shared/contracts/sap-report.js';
+import { readCanonicalReport } from './canonical-report.js';
 
 export type { ReportType };
 
@@ -73,26 +74,51 @@ export interface ParsedBody {
  * Parses a complete report body with the SAP report contract (services/shared/contracts/sap-report.ts,
  * the module ingress checks bodies with), so the fold accepts exactly what ingress accepted — keys
  * matched case-insensitively, as the reference adapter does — and rejects the rest with the adapter's message.
- * An SCC listed twice is merged; a host listed twice in one SCC keeps its last description.
+ * A body spelled exactly as the contract names its keys is read directly (canonical-report.ts), with
+ * the same result. An SCC listed twice is merged; a host listed twice in one SCC keeps its last description.
  */
 export function parseReport(body: string | Uint8Array): ParsedBody {
-  const parsed = parseSapReport(body);
+  let json: unknown;
+  try {
+    json = JSON.parse(typeof body === 'string' ? body : Buffer.from(body).toString('utf8'));
+  } catch {
+    throw new ReportRejected(PARSE_FAILED);
+  }
+  return { sccs: mergeSccs(readCanonicalReport(json) ?? readByContract(json)) };
+}
+
+function readByContract(json: unknown): ReportedScc[] {
+  const parsed = decodeSapReport(json);
   if (!parsed.ok) throw new ReportRejected(parsed.message);
+  return parsed.report.value.map((scc) => ({
+    subaccount: scc.subaccount,
+    locationId: scc.locationId,
+    systems: scc.exposedSystems.map((s) => ({
+      host: s.host, protocol: s.protocol, type: s.type, systemStatus: s.status, description: s.description, systemNumber: s.systemNumber,
+    })),
+  }));
+}
+
+/** Each SCC once (the first listing's place), each host once within it (its first place, its last listing). */
+function mergeSccs(sccs: ReportedScc[]): ReportedScc[] {
+  if (sccs.length === 1 && !hasRepeatedHost(sccs[0]!.systems)) return sccs;
   const merged = new Map<string, { subaccount: string; locationId: string; byHost: Map<string, ReportedScc['systems'][number]> }>();
-  for (const scc of parsed.report.value) {
+  for (const scc of sccs) {
     const id = sccId(scc.subaccount, scc.locationId);
     let entry = merged.get(id);
     if (!entry) {
       entry = { subaccount: scc.subaccount, locationId: scc.locationId, byHost: new Map() };
       merged.set(id, entry);
     }
-    for (const s of scc.exposedSystems) {
-      entry.byHost.set(s.host, {
-        host: s.host, protocol: s.protocol, type: s.type, systemStatus: s.status, description: s.description, systemNumber: s.systemNumber,
-      });
-    }
+    for (const s of scc.systems) entry.byHost.set(s.host, s);
   }
-  return { sccs: [...merged.values()].map(({ subaccount, locationId, byHost }) => ({ subaccount, locationId, systems: [...byHost.values()] })) };
+  return [...merged.values()].map(({ subaccount, locationId, byHost }) => ({ subaccount, locationId, systems: [...byHost.values()] }));
+}
+
+function hasRepeatedHost(systems: ReportedScc['systems']): boolean {
+  if (systems.length > 16) return new Set(systems.map((s) => s.host)).size < systems.length;
+  for (let i = 1; i < systems.length; i++) for (let j = 0; j < i; j++) if (systems[i]!.host === systems[j]!.host) return true;
+  return false;
 }
 
 /**
@@ -100,62 +126,81 @@ export function parseReport(body: string | Uint8Array): ParsedBody {
  * (systems of other tenants are ignored, so callers may pass more than needed).
  */
 export function decide(report: Report, current: Iterable<SystemState>): Change[] {
-  const bySystem: TenantSystems = new Map();
-  for (const s of current) if (s.tenant === report.tenant) bySystem.set(systemFoldKey(s), s);
-  return decideFor(report, bySystem);
+  const systems: TenantSystems = new Map();
+  for (const s of current) if (s.tenant === report.tenant) placeSystem(systems, s);
+  return decideFor(report, systems);
 }
 
 /**
- * decide() over the report's tenant's systems already keyed by systemFoldKey (decide keys them for each
- * report; a rebuild keeps every tenant's systems keyed so, see foldTenantReport).
+ * One tenant's systems grouped by SCC (keyed by sccId), each SCC's by host: how decide() looks them up,
+ * and how a rebuild holds every tenant's inventory in memory between reports (foldTenantReport).
  */
-export function decideFor(report: Report, bySystem: ReadonlyMap<string, SystemState>): Change[] {
-  const changes: Change[] = [];
-  const listed = new Set<string>();
-  let listedCurrent = 0;
+export type TenantSystems = Map<string, Map<string, SystemState>>;
 
+/**
+ * decide() over the report's tenant's systems already grouped (decide groups them for each report).
+ * `report.sccs` is as parseReport returns it: each SCC once, each host once within its SCC.
+ */
+export function decideFor(report: Report, systems: ReadonlyMap<string, ReadonlyMap<string, SystemState>>): Change[] {
+  const changes: Change[] = [];
+  const unreachable: Change[] = [];
   for (const scc of report.sccs) {
+    const current = systems.get(sccId(scc.subaccount, scc.locationId));
+    let listedCurrent = 0;
     for (const reported of scc.systems) {
-      const ks = foldKeyOf(report.tenant, scc.subaccount, scc.locationId, reported.host);
-      const before = bySystem.get(ks);
-      if (before && !listed.has(ks)) listedCurrent++;
-      listed.add(ks);
+      const before = current?.get(reported.host);
       // Objects are built only for a change: most systems of most reports are unchanged.
       if (!before) {
         const key: SystemKey = { tenant: report.tenant, subaccount: scc.subaccount, locationId: scc.locationId, host: reported.host };
         changes.push({ kind: 'create', key, before: null, after: { ...key, ...pickAttributes(reported), reachable: true } });
-      } else if (!before.reachable) {
+        continue;
+      }
+      listedCurrent++;
+      if (!before.reachable) {
         changes.push({ kind: 'reachable', key: keyOf(before), before, after: { ...before, ...pickAttributes(reported), reachable: true } });
       } else if (!sameAttributes(before, reported)) {
         changes.push({ kind: 'update', key: keyOf(before), before, after: { ...before, ...pickAttributes(reported) } });
       }
     }
-  }
-  if (listedCurrent === bySystem.size) return changes; // every current system was listed
-
-  // Systems not listed: in a listed SCC always; in an unlisted SCC only for a full report. A system is
-  // in a listed SCC when its key starts with that SCC's key prefix (length-prefixed, so unambiguous).
-  const sccPrefixes = report.reportType === 'full' ? undefined : report.sccs.map((s) => foldKeyOf(report.tenant, s.subaccount, s.locationId, ''));
-  for (const [ks, system] of bySystem) {
-    if (!system.reachable || listed.has(ks)) continue;
-    if (!sccPrefixes || sccPrefixes.some((prefix) => ks.startsWith(prefix))) {
-      changes.push({ kind: 'unreachable', key: keyOf(system), before: system, after: { ...system, reachable: false } });
+    // Systems of a listed SCC that it no longer lists (none when it lists every system it had).
+    if (current && listedCurrent < current.size) {
+      const hosts = new Set(scc.systems.map((s) => s.host));
+      for (const system of current.values()) if (system.reachable && !hosts.has(system.host)) unreachable.push(goneUnreachable(system));
     }
   }
-  return changes;
+  // A full report: also every system of the SCCs it does not list.
+  if (report.reportType === 'full' && systems.size > 0) {
+    const listed = new Set(report.sccs.map((s) => sccId(s.subaccount, s.locationId)));
+    for (const [id, current] of systems) {
+      if (listed.has(id)) continue;
+      for (const system of current.values()) if (system.reachable) unreachable.push(goneUnreachable(system));
+    }
+  }
+  return unreachable.length === 0 ? changes : changes.concat(unreachable);
 }
 
-/** One tenant's systems keyed by systemFoldKey: how a rebuild holds each tenant's inventory in memory. */
-export type TenantSystems = Map<string, SystemState>;
-
 /**
- * foldReport over one tenant's systems keyed by systemFoldKey (the report's tenant's only): decideFor,
- * then each change's after-state replaces the system. The rebuild folds every report through this.
+ * foldReport over one tenant's grouped systems (the report's tenant's only): decideFor, then each
+ * change's after-state replaces the system. The rebuild folds every report through this.
  */
 export function foldTenantReport(systems: TenantSystems, report: Report): Change[] {
   const changes = decideFor(report, systems);
-  for (const change of changes) systems.set(systemFoldKey(change.after), change.after);
+  for (const change of changes) placeSystem(systems, change.after);
   return changes;
+}
+
+function placeSystem(systems: TenantSystems, s: SystemState): void {
+  const id = sccId(s.subaccount, s.locationId);
+  let scc = systems.get(id);
+  if (!scc) {
+    scc = new Map();
+    systems.set(id, scc);
+  }
+  scc.set(s.host, s);
+}
+
+function goneUnreachable(system: SystemState): Change {
+  return { kind: 'unreachable', key: keyOf(system), before: system, after: { ...system, reachable: false } };
 }
 
 /**
@@ -200,22 +245,17 @@ export function systemId(k: SystemKey): string {
 }
 
 /**
- * Map key of a system inside decide() and a rebuild's memory: as unambiguous as systemKeyString (every field but the last
- * is length-prefixed) and much cheaper to build, which matters when a rebuild folds 100,000 reports.
+ * A system's identity as a map key: as unambiguous as systemKeyString (every field but the last is
+ * length-prefixed) and much cheaper to build, which matters when a rebuild folds 100,000 reports.
  * Never stored: ids come from systemKeyString.
  */
 export function systemFoldKey(k: SystemKey): string {
-  return foldKeyOf(k.tenant, k.subaccount, k.locationId, k.host);
+  return `${k.tenant.length}:${k.tenant}${sccId(k.subaccount, k.locationId)}${k.host}`;
 }
 
-function foldKeyOf(tenant: string, subaccount: string, locationId: string, host: string): string {
-  return `${tenant.length}:${tenant}${subaccount.length}:${subaccount}${locationId.length}:${locationId}${host}`;
-}
-// (Every field but the host is length-prefixed, so foldKeyOf(t, s, l, '') is a prefix of exactly the
-// keys of SCC {s, l}'s systems: the digits before each ':' fix where the next field ends.)
-
+/** An SCC's identity within a tenant as a map key (length-prefixed, so unambiguous). */
 function sccId(subaccount: string, locationId: string): string {
-  return `${subaccount.length}:${subaccount}${locationId}`;
+  return `${subaccount.length}:${subaccount}${locationId.length}:${locationId}`;
 }
 
 function pickAttributes(a: SystemAttributes): SystemAttributes {

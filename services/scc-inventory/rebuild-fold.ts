@@ -24,9 +24,10 @@ import type { Logger } from '../shared/logger.js';
 import { foldTenantReport, systemFoldKey, systemId, type Change, type ReportedScc, type TenantSystems } from './fold.js';
 import { completeReportBody, parseOrReject, reportPartOf, type RecordPosition, type ReportPart } from './projector.js';
 import {
-  insertHistoryRows, insertProcessedRows, insertSystemRows, isProcessed, tenantHasParts, type HistoryRow, type SystemRowToWrite,
+  isProcessed, tenantHasParts, writeHistoryRows, writeProcessedRows, writeSystemRows, type HistoryRow, type SystemRowToWrite,
 } from './rebuild-writes.js';
 import { SeenFilter } from './seen-filter.js';
+import { indexShadowProcessed } from './rebuild-tables.js';
 import type { Tables } from './tables.js';
 import { dropStaleParts } from './writes.js';
 
@@ -63,6 +64,8 @@ interface PendingHistory {
   reportType: string;
   changedAt: string;
   pos: RecordPosition;
+  /** An earlier chunk may hold a row of this report (its report_id was folded before). */
+  reportMaybeSeen: boolean;
 }
 
 export class RebuildFold {
@@ -72,6 +75,8 @@ export class RebuildFold {
 
   private readonly tenants = new Map<string, TenantInventory>();
   private readonly seen = new SeenFilter();
+  /** Report ids whose changes were folded: a report delivered again may meet its first history rows. */
+  private readonly reportsWithChanges = new SeenFilter(23);
   /** Tenants that may have buffered parts: their records take the parts path. */
   private readonly tenantsWithParts = new Set<string>();
   // The chunk being gathered: its event_ids (also as a set, for duplicates within it) and its history.
@@ -79,6 +84,8 @@ export class RebuildFold {
   private pendingIds = new Set<string>();
   private history: PendingHistory[] = [];
   private records = 0;
+  /** Whether the shadow idempotency rows are indexed yet (only once something must be looked up). */
+  private processedIndexed = false;
   /** The chunk being written; rows are written one chunk at a time, in order. */
   private writing: Promise<void> = Promise.resolve();
 
@@ -125,11 +132,11 @@ export class RebuildFold {
     const rows: SystemRowToWrite[] = [];
     const write = async () => {
       const batch = rows.splice(0);
-      await this.opts.withRetries('writing the shadow tables', () => insertSystemRows(this.opts.db, this.opts.tables, batch));
+      await this.opts.withRetries('writing the shadow tables', () => writeSystemRows(this.opts.db, this.opts.tables, batch));
     };
     for (const { systems, meta } of this.tenants.values()) {
-      for (const [key, s] of systems) {
-        const m = meta.get(key)!;
+      for (const s of [...systems.values()].flatMap((scc) => [...scc.values()])) {
+        const m = meta.get(systemFoldKey(s))!;
         rows.push({
           id: m.id, tenant: s.tenant, subaccount: s.subaccount, locationId: s.locationId, host: s.host, protocol: s.protocol, type: s.type,
           systemStatus: s.systemStatus, description: s.description, systemNumber: s.systemNumber, reachable: s.reachable,
@@ -145,6 +152,10 @@ export class RebuildFold {
   private async applyUnlessStored(envelope: Envelope, pos: RecordPosition, info: ReportPart): Promise<void> {
     await this.writing; // every earlier chunk is in the table
     const { db, tables, consumer } = this.opts;
+    if (!this.processedIndexed) {
+      await this.opts.withRetries('indexing the shadow tables', () => indexShadowProcessed(db, tables));
+      this.processedIndexed = true;
+    }
     if (await this.opts.withRetries('reading the shadow tables', () => isProcessed(db, tables, consumer, envelope.event_id))) {
       this.duplicates++;
       return;
@@ -212,6 +223,8 @@ export class RebuildFold {
     const changes = foldTenantReport(inventory.systems, { tenant: info.tenant, reportType: info.reportType, sccs });
     if (changes.length === 0) return;
     const changedAt = new Date(envelope.received_at).toISOString();
+    const reportMaybeSeen = this.reportsWithChanges.mightHave(info.reportId);
+    if (!reportMaybeSeen) this.reportsWithChanges.add(info.reportId);
     for (const change of changes) {
       const key = systemFoldKey(change.key);
       let meta = inventory.meta.get(key);
@@ -222,7 +235,7 @@ export class RebuildFold {
         meta.updatedAt = changedAt;
         meta.lastReportId = info.reportId;
       }
-      this.history.push({ meta, change, reportId: info.reportId, eventId: envelope.event_id, reportType: info.reportType, changedAt, pos });
+      this.history.push({ meta, change, reportId: info.reportId, eventId: envelope.event_id, reportType: info.reportType, changedAt, pos, reportMaybeSeen });
     }
   }
 
@@ -244,11 +257,11 @@ export class RebuildFold {
     const previous = this.writing;
     if (eventIds.length === 0 && history.length === 0) return previous;
     const { db, tables, consumer } = this.opts;
-    const rows = historyRows(history);
+    const { fresh, maybeSeen } = historyRows(history);
     this.writing = previous.then(() =>
       this.opts.withRetries('writing the shadow tables', async () => {
-        await insertProcessedRows(db, tables, consumer, eventIds);
-        await insertHistoryRows(db, tables, rows);
+        await writeProcessedRows(db, tables, consumer, eventIds);
+        await writeHistoryRows(db, tables, fresh, maybeSeen);
       }),
     );
     this.writing.catch(() => undefined); // a failure surfaces at the next wait for this.writing
@@ -258,19 +271,23 @@ export class RebuildFold {
 
 const SYSTEMS_PER_STATEMENT = 5000;
 
-/** The history rows of a chunk, the first of each (system, report) only, as persist() keeps them. */
-function historyRows(pending: readonly PendingHistory[]): HistoryRow[] {
-  const rows: HistoryRow[] = [];
+/**
+ * The history rows of a chunk, the first of each (system, report) only, as persist() keeps them; apart,
+ * those of reports that an earlier chunk may hold rows of (written so that those rows stay).
+ */
+function historyRows(pending: readonly PendingHistory[]): { fresh: HistoryRow[]; maybeSeen: HistoryRow[] } {
+  const fresh: HistoryRow[] = [];
+  const maybeSeen: HistoryRow[] = [];
   const keys = new Set<string>();
   for (const h of pending) {
     const key = `${h.meta.id}\n${h.reportId}`;
     if (keys.has(key)) continue;
     keys.add(key);
-    rows.push({
+    (h.reportMaybeSeen ? maybeSeen : fresh).push({
       systemId: h.meta.id, reportId: h.reportId, eventId: h.eventId, reportType: h.reportType, change: h.change.kind,
       before: h.change.before === null ? null : JSON.stringify(h.change.before), after: JSON.stringify(h.change.after),
       changedAt: h.changedAt, partition: h.pos.partition, offset: h.pos.offset,
     });
   }
-  return rows;
+  return { fresh, maybeSeen };
 }

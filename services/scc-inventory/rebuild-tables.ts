@@ -6,13 +6,20 @@ import { HISTORY_COLUMNS, LIVE_TABLES, PART_COLUMNS, SYSTEM_COLUMNS, type Tables
 /**
  * Unlogged: a shadow table is thrown away when the rebuild ends, and a crash ends the rebuild anyway, so
  * its rows need no write-ahead log — only the copy into the live tables (or a snapshot) is logged.
+ * The idempotency rows get no key: the rebuild writes each event_id once (rebuild-fold.ts) and seldom
+ * looks one up (indexShadowProcessed), and the copy into the live table checks the key anyway.
  */
 export async function createShadowTables(db: Db, t: Tables): Promise<void> {
   await db.exec(`
     CREATE UNLOGGED TABLE ${t.systems} (LIKE ${LIVE_TABLES.systems} INCLUDING ALL);
     CREATE UNLOGGED TABLE ${t.history} (LIKE ${LIVE_TABLES.history} INCLUDING ALL);
     CREATE UNLOGGED TABLE ${t.parts} (LIKE ${LIVE_TABLES.parts} INCLUDING ALL);
-    CREATE UNLOGGED TABLE ${t.processed} (LIKE ${LIVE_TABLES.processed} INCLUDING ALL);`);
+    CREATE UNLOGGED TABLE ${t.processed} (LIKE ${LIVE_TABLES.processed} INCLUDING DEFAULTS INCLUDING CONSTRAINTS);`);
+}
+
+/** Indexes the shadow idempotency rows by event_id: done once, when the rebuild first has to look one up. */
+export async function indexShadowProcessed(q: Queryable, t: Tables): Promise<void> {
+  await q.query(`CREATE INDEX ${t.processed}_by_event ON ${t.processed} (event_id)`);
 }
 
 export async function dropShadowTables(db: Db, t: Tables): Promise<void> {

@@ -1,9 +1,10 @@
 // What a rebuild writes into its shadow tables, from rows its in-memory fold built (rebuild-fold.ts):
-// idempotency and history rows appended a chunk at a time, the systems once at the end. One statement
-// per table and chunk, with every column passed as one array and unnested in SQL: that runs on
-// PostgreSQL and PGlite alike, and costs one parameter per column instead of one per value.
-// The rows are those writes.ts persist() and recordProcessedMany() write for the same changes.
-import type { Queryable } from '../shared/db.js';
+// idempotency and history rows appended a chunk at a time, the systems once at the end. On PostgreSQL
+// each chunk is one COPY per table (the cheapest way in for rows nobody else writes). PGlite does not
+// take COPY FROM STDIN, so there each chunk is one INSERT per table with every column passed as one
+// array and unnested in SQL. The rows are those writes.ts persist() and recordProcessedMany() write for
+// the same changes.
+import type { Db, Queryable } from '../shared/db.js';
 import { HISTORY_COLUMNS, SYSTEM_COLUMNS, type Tables } from './tables.js';
 
 /** One system_history row; before/after are the states as JSON text (jsonb in the table). */
@@ -38,17 +39,10 @@ export interface SystemRowToWrite {
   lastReportId: string;
 }
 
-/**
- * The idempotency rows of records the rebuild processed (the fold already left duplicates out; the
- * conflict clause only makes a retried statement harmless).
- */
+/** The idempotency rows of records the rebuild processed (the fold already left duplicates out). */
 export async function insertProcessedRows(q: Queryable, t: Tables, consumer: string, eventIds: readonly string[]): Promise<void> {
   if (eventIds.length === 0) return;
-  await q.query(
-    `INSERT INTO ${t.processed} (consumer, event_id, outcome) SELECT $1, e, 'processed' FROM unnest($2::text[]) AS e
-     ON CONFLICT (consumer, event_id) DO NOTHING`,
-    [consumer, eventIds],
-  );
+  await q.query(`INSERT INTO ${t.processed} (consumer, event_id, outcome) SELECT $1, e, 'processed' FROM unnest($2::text[]) AS e`, [consumer, eventIds]);
 }
 
 /**
@@ -95,4 +89,58 @@ export async function tenantHasParts(q: Queryable, t: Tables, tenant: string): P
 export async function isProcessed(q: Queryable, t: Tables, consumer: string, eventId: string): Promise<boolean> {
   const r = await q.query<{ found: boolean }>(`SELECT EXISTS (SELECT 1 FROM ${t.processed} WHERE consumer = $1 AND event_id = $2) AS found`, [consumer, eventId]);
   return r.rows[0]?.found === true;
+}
+
+/**
+ * The idempotency rows of a chunk: event_ids the fold knows are not written yet. (Only a retry after a
+ * lost commit acknowledgement could write one twice; the copy into the live table's key then fails
+ * the rebuild, which changes nothing.)
+ */
+export async function writeProcessedRows(db: Db, t: Tables, consumer: string, eventIds: readonly string[]): Promise<void> {
+  if (eventIds.length === 0) return;
+  if (!db.copyFrom) return insertProcessedRows(db, t, consumer, eventIds);
+  const c = copyValue(consumer);
+  let data = '';
+  for (const id of eventIds) data += `${c}\t${copyValue(id)}\tprocessed\n`;
+  await db.copyFrom(`COPY ${t.processed} (consumer, event_id, outcome) FROM STDIN`, data);
+}
+
+/**
+ * The history rows of a chunk, each (system_id, report_id) once. `fresh` rows belong to reports whose
+ * report_id no earlier chunk wrote (COPY on PostgreSQL); `maybeSeen` rows go through the conflict
+ * clause, so that the first row of a (system, report) stays, as in persist().
+ */
+export async function writeHistoryRows(db: Db, t: Tables, fresh: readonly HistoryRow[], maybeSeen: readonly HistoryRow[]): Promise<void> {
+  if (!db.copyFrom) return insertHistoryRows(db, t, [...fresh, ...maybeSeen]);
+  if (fresh.length > 0) {
+    let data = '';
+    for (const r of fresh) {
+      data += `${copyValue(r.systemId)}\t${copyValue(r.reportId)}\t${copyValue(r.eventId)}\t${copyValue(r.reportType)}\t${copyValue(r.change)}\t` +
+        `${copyValue(r.before)}\t${copyValue(r.after)}\t${r.changedAt}\t${r.partition}\t${copyValue(r.offset)}\n`;
+    }
+    await db.copyFrom(`COPY ${t.history} (${HISTORY_COLUMNS}) FROM STDIN`, data);
+  }
+  await insertHistoryRows(db, t, maybeSeen);
+}
+
+/** The systems, each once, into the (empty) shadow systems table. */
+export async function writeSystemRows(db: Db, t: Tables, rows: readonly SystemRowToWrite[]): Promise<void> {
+  if (rows.length === 0) return;
+  if (!db.copyFrom) return insertSystemRows(db, t, rows);
+  let data = '';
+  for (const r of rows) {
+    data += `${copyValue(r.id)}\t${copyValue(r.tenant)}\t${copyValue(r.subaccount)}\t${copyValue(r.locationId)}\t${copyValue(r.host)}\t` +
+      `${copyValue(r.protocol)}\t${copyValue(r.type)}\t${copyValue(r.systemStatus)}\t${copyValue(r.description)}\t${copyValue(r.systemNumber)}\t` +
+      `${r.reachable ? 't' : 'f'}\t${r.createdAt}\t${r.updatedAt}\t${copyValue(r.lastReportId)}\n`;
+  }
+  await db.copyFrom(`COPY ${t.systems} (${SYSTEM_COLUMNS}) FROM STDIN`, data);
+}
+
+const COPY_SPECIAL = /[\\\n\r\t]/;
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/** A value in COPY's text format: NULL as \N; backslash, newline, carriage return and tab escaped. */
+export function copyValue(v: string | null): string {
+  if (v === null) return '\\N';
+  return COPY_SPECIAL.test(v) ? v.replace(/[\\\n\r\t]/g, (c) => COPY_ESCAPES[c]!) : v;
 }

@@ -3,6 +3,7 @@
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
+import pgCopy from 'pg-copy-streams';
 
 export interface QueryResult<R> {
   rows: R[];
@@ -19,6 +20,11 @@ export interface Db extends Queryable {
   exec(sql: string): Promise<void>;
   /** Commits when fn resolves, rolls back when it throws. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * PostgreSQL only (PGlite does not take COPY FROM STDIN through its API): runs `sql`, a
+   * `COPY ... FROM STDIN` statement, with `data` as its input, in a transaction of its own.
+   */
+  copyFrom?(sql: string, data: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -81,6 +87,23 @@ async function openPostgres(url: string, schema: string | undefined, poolSize: n
         throw err;
       } finally {
         client.release();
+      }
+    },
+    async copyFrom(sql: string, data: string) {
+      const client = await pool.connect();
+      let failure: unknown;
+      try {
+        await new Promise<void>((resolve, reject) => {
+          const input = client.query(pgCopy.from(sql));
+          input.on('error', reject);
+          input.on('finish', resolve);
+          input.end(data);
+        });
+      } catch (err) {
+        failure = err;
+        throw err;
+      } finally {
+        client.release(failure instanceof Error ? failure : undefined);
       }
     },
     async close() {

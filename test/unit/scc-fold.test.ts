@@ -1,5 +1,7 @@
 // The SCC inventory fold as plain data: every rule of the NS-Adapter semantics, no Kafka, no database.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { parseSapReport } from '../../services/shared/contracts/sap-report.js';
 import {
   decide, evolve, foldReport, foldReports, parseReport, ReportRejected, systemId, systemKeyString,
   type Change, type Inventory, type Report, type ReportType, type SystemState,
@@ -273,6 +275,52 @@ describe('parseReport (the shared SAP report contract, then the fold\'s merge)',
     const original = Buffer.from(body([{ subaccount: 'sä', locationId: 'l', exposedSystems: [system('hé')] }]));
     const parts = [original.subarray(0, 7), original.subarray(7, 31), original.subarray(31)];
     expect(parseReport(Buffer.concat(parts)).sccs[0]!.systems[0]!.host).toBe('hé');
+  });
+});
+
+describe('parseReport: a body spelled exactly as the contract names its keys is read directly, with the contract\'s result', () => {
+  // The reference: the contract's own reading (parseSapReport), then the fold's merge, as parseReport did
+  // before it read canonical bodies directly.
+  const byContract = (text: string): unknown => {
+    const parsed = parseSapReport(text);
+    if (!parsed.ok) return { rejected: parsed.message };
+    const merged = new Map<string, { subaccount: string; locationId: string; byHost: Map<string, unknown> }>();
+    for (const scc of parsed.report.value) {
+      const id = JSON.stringify([scc.subaccount, scc.locationId]);
+      if (!merged.has(id)) merged.set(id, { subaccount: scc.subaccount, locationId: scc.locationId, byHost: new Map() });
+      for (const x of scc.exposedSystems) {
+        merged.get(id)!.byHost.set(x.host, { host: x.host, protocol: x.protocol, type: x.type, systemStatus: x.status, description: x.description, systemNumber: x.systemNumber });
+      }
+    }
+    return { sccs: [...merged.values()].map((m) => ({ subaccount: m.subaccount, locationId: m.locationId, systems: [...m.byHost.values()] })) };
+  };
+  const ours = (text: string): unknown => {
+    try {
+      return parseReport(text);
+    } catch (err) {
+      if (err instanceof ReportRejected) return { rejected: err.message };
+      throw err;
+    }
+  };
+  // Mostly well-formed values, with the contract's edge cases mixed in: empty strings, nulls, wrong types,
+  // other spellings of a key, keys the contract ignores.
+  const value = (good: fc.Arbitrary<unknown>) => fc.oneof({ weight: 8, arbitrary: good }, fc.constant(''), fc.constant(null), fc.integer(), fc.constant([]), fc.constant({}));
+  const str = fc.constantFrom('a', 'b', 'HTTP', 'h:1', 'sä', 'x\ty');
+  const fields = (spec: Record<string, fc.Arbitrary<unknown>>) =>
+    fc.tuple(
+      fc.record(Object.fromEntries(Object.entries(spec).map(([k, a]) => [k, value(a)])), { requiredKeys: [] }),
+      fc.array(fc.tuple(fc.constantFrom(...Object.keys(spec).map((k) => k.toUpperCase()), 'extra', 'Host', 'LocationID'), value(str)), { maxLength: 1 }),
+      fc.nat(4),
+    ).map(([known, others, pick]) => (pick > 0 ? known : { ...known, ...Object.fromEntries(others) }));
+  const system = fields({ protocol: str, host: fc.constantFrom('h1', 'h2', 'h3'), type: str, status: str, description: str, systemNumber: str });
+  const scc = fields({ subaccount: fc.constantFrom('s1', 's2'), locationId: fc.constantFrom('l1', 'l2', ''), exposedSystems: fc.array(system, { maxLength: 4 }) });
+  const report = fields({ type: str, value: fc.array(scc, { maxLength: 3 }) });
+
+  it('gives what the contract and the merge give, for well-formed and malformed bodies alike', () => {
+    fc.assert(fc.property(report, (body) => {
+      const text = JSON.stringify(body);
+      expect(ours(text)).toEqual(byContract(text));
+    }), { numRuns: 3000 });
   });
 });
 
