@@ -123,9 +123,11 @@ export function boundObserve<L extends string>(histogram: Histogram<L>, labels: 
   const wanted = Object.entries(labels as Record<string, string | number>);
   let key: string | undefined;
   let entry: HistogramEntry | undefined;
+  let fast = bounds !== undefined;
   const find = (): void => {
     entry = undefined;
     for (const [k, e] of Object.entries(internals.hashMap ?? {})) {
+      if (typeof e !== 'object' || e === null || typeof e.labels !== 'object' || e.labels === null) continue;
       const same = Object.keys(e.labels).length === wanted.length && wanted.every(([n, v]) => e.labels[n] === v);
       if (same && typeof e.sum === 'number' && typeof e.count === 'number' && e.bucketValues && names!.every((b) => typeof e.bucketValues[b] === 'number')) {
         key = k;
@@ -133,17 +135,18 @@ export function boundObserve<L extends string>(histogram: Histogram<L>, labels: 
         return;
       }
     }
+    fast = false; // not the layout this was written for (another prom-client version): observe() from now on
   };
   return (value) => {
-    if (!bounds || !Number.isFinite(value) || entry === undefined || internals.hashMap?.[key!] !== entry) {
+    if (!fast || !Number.isFinite(value) || entry === undefined || internals.hashMap?.[key!] !== entry) {
       histogram.observe(labels, value);
-      if (bounds) find();
+      if (fast) find();
       return;
     }
     entry.sum += value;
     entry.count += 1;
-    for (let i = 0; i < bounds.length; i++) {
-      if (value <= bounds[i]!) {
+    for (let i = 0; i < bounds!.length; i++) {
+      if (value <= bounds![i]!) {
         entry.bucketValues[names![i]!]! += 1;
         return;
       }

@@ -45,12 +45,18 @@ const refused = () => Object.assign(new Error('connect ECONNREFUSED'), { code: '
 describe('record runner', () => {
   it('handles one key in offset order and different keys side by side', async () => {
     const events: string[] = [];
+    // No clock: the slow key's first record is held until the fast key's last one has ended, which can only
+    // happen when the keys run side by side (one key at a time would never release it: the test times out).
+    let releaseSlow!: () => void;
+    const slowHeld = new Promise<void>((res) => (releaseSlow = res));
     const run = createRecordRunner({
       retry: policy, observer: observer(), deadLetter: deadLetters().sink, keyConcurrency: 4,
       handle: async (r) => {
         events.push(`start ${r.envelope.event_id}`);
-        await new Promise((res) => setTimeout(res, r.key === 'slow' ? 30 : 1));
+        if (r.envelope.event_id === 'e0') await slowHeld;
+        else await new Promise((res) => setImmediate(res));
         events.push(`end ${r.envelope.event_id}`);
+        if (r.envelope.event_id === 'e3') releaseSlow();
         return 'processed';
       },
     });
