@@ -82,7 +82,7 @@ export async function onceBatchesScenario(ctx: BenchContext, clients: BenchClien
           : `Broker ceiling: ${ceiling.describe}, ${fmt(ceiling.records)} records of ${fmt(recordBytes)} bytes (the median usage envelope) per run on a 6-partition topic, sized after an unmeasured warm-up run to last about ${ceiling.seconds} s; no keys (sticky partitioner), a fresh JVM per run. ` +
             CEILING_CAVEAT +
             (ceiling.errors.length > 0 ? ` ${ceiling.errors.length} run(s) failed: ${ceiling.errors[0]}` : ''),
-        `Rounds: ingress with each client runs ${sizes.clientRepeats} times, the bare producers and the broker ceiling ${sizes.repeats} times spread over the same rounds, alternated with rotating order; medians quoted, min–max beside them.`,
+        `Rounds: ingress with each client runs ${sizes.clientRepeats} times, the bare producers and the broker ceiling ${sizes.repeats} times spread over the same rounds, alternated with rotating order; medians quoted, min–max beside them. These sizes keep the full run under about 35 minutes on 2 cores.`,
         CLIENT_METHOD_NOTE,
       ],
       tables: [{
