@@ -89,7 +89,8 @@ export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
   const shadow = shadowTables(randomBytes(4).toString('hex'));
   const result: RebuildResult = { records: 0, applied: 0, duplicates: 0, rejected: 0, undecodable: 0, skippedAfterAsOf: 0, seconds: 0 };
   const asOfMs = opts.asOf?.getTime();
-  await assertTopicExists(opts.kafka, opts.topic);
+  // The end offsets to catch up to are taken now, with the check that the topic exists (one admin connection).
+  const firstTargets = await topicEndOffsets(opts.kafka, opts.topic);
   await createShadowTables(opts.db, shadow);
   const chunkSize = opts.recordsPerTransaction ?? DEFAULT_RECORDS_PER_TRANSACTION;
   const outageWaitMs = opts.outageWaitMs ?? DEFAULT_OUTAGE_WAIT_MS;
@@ -147,7 +148,6 @@ export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
 
   const progressTimer = startProgress(reader, opts);
   try {
-    const firstTargets = await endOffsets(opts.kafka, opts.topic);
     progressTimer.set('catch-up', firstTargets);
     await reader.readUntil(firstTargets);
 
@@ -159,7 +159,7 @@ export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
     } else if (opts.db.kind === 'postgres') {
       await opts.db.transaction(async (tx) => {
         await lockAllApplies(tx);
-        const tailTargets = await endOffsets(opts.kafka, opts.topic);
+        const tailTargets = await topicEndOffsets(opts.kafka, opts.topic);
         progressTimer.set('tail', tailTargets);
         await reader.readUntil(tailTargets);
         await finishFold();
@@ -181,22 +181,15 @@ export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
   return result;
 }
 
-async function assertTopicExists(kafka: Kafka, topic: string): Promise<void> {
+
+type Offsets = Map<number, bigint>;
+
+/** The topic's end offsets; an error naming the topic when it does not exist. */
+async function topicEndOffsets(kafka: Kafka, topic: string): Promise<{ high: Offsets; low: Offsets }> {
   const admin = kafka.admin();
   await admin.connect();
   try {
     if (!(await admin.listTopics()).includes(topic)) throw new Error(`topic ${topic} does not exist (check KAFKA_TOPIC_PREFIX and KAFKA_BROKERS)`);
-  } finally {
-    await admin.disconnect();
-  }
-}
-
-type Offsets = Map<number, bigint>;
-
-async function endOffsets(kafka: Kafka, topic: string): Promise<{ high: Offsets; low: Offsets }> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
     const offsets = await admin.fetchTopicOffsets(topic);
     return {
       high: new Map(offsets.map((o) => [o.partition, BigInt(o.high)])),

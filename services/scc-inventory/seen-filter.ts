@@ -15,38 +15,43 @@ export class SeenFilter {
   }
 
   add(key: string): void {
-    let h1 = hash1(key);
-    const h2 = hash2(key) | 1;
+    hashInto(key);
+    let h = HASHES[0]!;
+    const step = HASHES[1]! | 1;
     for (let i = 0; i < this.hashes; i++) {
-      const bit = (h1 & this.mask) >>> 0;
+      const bit = (h & this.mask) >>> 0;
       this.bits[bit >>> 5]! |= 1 << (bit & 31);
-      h1 = (h1 + h2) | 0;
+      h = (h + step) | 0;
     }
   }
 
   /** False: `key` was certainly never added. True: it may have been. */
   mightHave(key: string): boolean {
-    let h1 = hash1(key);
-    const h2 = hash2(key) | 1;
+    hashInto(key);
+    let h = HASHES[0]!;
+    const step = HASHES[1]! | 1;
     for (let i = 0; i < this.hashes; i++) {
-      const bit = (h1 & this.mask) >>> 0;
+      const bit = (h & this.mask) >>> 0;
       if ((this.bits[bit >>> 5]! & (1 << (bit & 31))) === 0) return false;
-      h1 = (h1 + h2) | 0;
+      h = (h + step) | 0;
     }
     return true;
   }
 }
 
-// Two independent 32-bit string hashes (FNV-1a, and a multiplicative one with another seed), combined
-// by double hashing into the filter's positions.
-function hash1(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h ^ (h >>> 15);
-}
+// Two independent 32-bit string hashes (FNV-1a, and a multiplicative one with another seed) in one pass
+// over the key, combined by double hashing into the filter's positions. Written into HASHES rather than
+// returned, so that a look-up allocates nothing.
+const HASHES = new Int32Array(2);
 
-function hash2(s: string): number {
-  let h = 0x9e3779b9;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x5bd1e995) ^ (h >>> 13);
-  return h ^ (h >>> 16);
+function hashInto(s: string): void {
+  let a = 0x811c9dc5;
+  let b = 0x9e3779b9;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995) ^ (b >>> 13);
+  }
+  HASHES[0] = a ^ (a >>> 15);
+  HASHES[1] = b ^ (b >>> 16);
 }
