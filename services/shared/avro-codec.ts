@@ -59,9 +59,8 @@ export class AvroCodec<T> {
     // of a new subject race in the registry (Apicurio answers "A rule named 'COMPATIBILITY' already exists").
     let pending = this.registering.get(topic);
     if (!pending) {
-      pending = this.registry
-        .register({ type: SchemaType.AVRO, schema: this.schema }, { subject: `${topic}-value` })
-        .then(({ id }) => {
+      pending = this.register(`${topic}-value`)
+        .then((id) => {
           this.ids.set(topic, id);
           return id;
         })
@@ -69,6 +68,22 @@ export class AvroCodec<T> {
       this.registering.set(topic, pending);
     }
     return pending;
+  }
+
+  /**
+   * Another process registering the same new subject at the same moment (two instances starting together)
+   * can make the registry refuse one of them; registration is idempotent, so the loser asks again and gets
+   * the id the winner registered. An unreachable registry fails after these few tries, as before.
+   */
+  private async register(subject: string): Promise<number> {
+    for (let tries = 1; ; tries++) {
+      try {
+        return (await this.registry.register({ type: SchemaType.AVRO, schema: this.schema }, { subject })).id;
+      } catch (err) {
+        if (tries >= 4) throw err;
+        await new Promise((r) => setTimeout(r, 150 * tries + Math.random() * 100));
+      }
+    }
   }
 
   async encode(topic: string, value: T): Promise<Buffer> {
