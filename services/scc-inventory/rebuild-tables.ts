@@ -37,9 +37,10 @@ export async function copyShadowIntoLive(q: Queryable, shadow: Tables, consumer:
   await q.query(`DELETE FROM ${live.parts}`);
   await q.query(`INSERT INTO ${live.parts} (${PART_COLUMNS}) SELECT ${PART_COLUMNS} FROM ${shadow.parts}`);
   await q.query(`DELETE FROM ${live.processed} WHERE consumer = $1`, [consumer]);
+  // In key order: the live key's index is then filled leaf after leaf (the copy is the swap's largest part).
   await q.query(
     `INSERT INTO ${live.processed} (consumer, event_id, outcome, processed_at)
-     SELECT consumer, event_id, outcome, processed_at FROM ${shadow.processed} WHERE consumer = $1`,
+     SELECT consumer, event_id, outcome, processed_at FROM ${shadow.processed} WHERE consumer = $1 ORDER BY event_id`,
     [consumer],
   );
 }

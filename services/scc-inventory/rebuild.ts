@@ -67,8 +67,12 @@ export class RebuildAbortedError extends Error {
 
 const REBUILD_RETRY: RetryPolicy = { maxAttempts: 5, initialDelayMs: 200, maxDelayMs: 3000, maxOutageDelayMs: 10_000 };
 
-/** Large enough that commits stop mattering, small enough that one transaction stays short. */
-export const DEFAULT_RECORDS_PER_TRANSACTION = 500;
+/**
+ * Records whose rows are written together: large enough that round trips stop mattering (on a busy machine
+ * each one waits for the database process to be scheduled; 500 left the fold waiting for the writes a third
+ * of the time), small enough that the rows held in memory stay small (5,000 event_ids and their history rows).
+ */
+export const DEFAULT_RECORDS_PER_TRANSACTION = 5000;
 
 export interface RebuildResult {
   records: number;
