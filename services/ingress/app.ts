@@ -75,8 +75,10 @@ export function buildIngressApp(cfg: IngressConfig, deps: IngressAppDeps): { app
   const requestCounters = new Map<string, { inc(): void }>();
   const durations = new Map<string, { observe(v: number): void }>();
   app.addHook('onResponse', (req, reply, done) => {
-    const source = req.routeOptions.config?.source ?? 'none';
-    const route = req.routeOptions.url ?? 'unmatched';
+    // routeOptions is a getter that builds a fresh object on every read: read it once.
+    const { config, url } = req.routeOptions;
+    const source = config?.source ?? 'none';
+    const route = url ?? 'unmatched';
     const status = reply.statusCode;
     const counterKey = `${source} ${route} ${status}`;
     let counter = requestCounters.get(counterKey);
