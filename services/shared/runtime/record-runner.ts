@@ -71,20 +71,6 @@ export function createRecordRunner(opts: RecordRunnerOptions): BatchRunner {
     return true;
   };
 
-  // The common case — the handler succeeds at once — costs one call and no closure per record; only a
-  // failure goes through the retry policy's machinery.
-  const handleOne = async (record: ConsumedRecord, keepGoing: KeepGoing): Promise<boolean> => {
-    const started = performance.now();
-    let value: Outcome | Handled;
-    try {
-      value = await opts.handle(record);
-    } catch (err) {
-      return retried(record, err, keepGoing, started);
-    }
-    done(record, value, 1, started);
-    return true;
-  };
-
   return async (batch, keepGoing) => {
     const records = await withoutKnownDuplicates(batch);
     const groups = new Map<string, ConsumedRecord[]>();
@@ -100,10 +86,22 @@ export function createRecordRunner(opts: RecordRunnerOptions): BatchRunner {
     const workers = Array.from({ length: Math.min(opts.keyConcurrency ?? 16, queue.length) }, async () => {
       for (let group = queue[nextGroup++]; group && complete; group = queue[nextGroup++]) {
         for (const record of group) {
-          if (!keepGoing() || !(await handleOne(record, keepGoing))) {
+          if (!keepGoing()) {
             complete = false;
             return;
           }
+          // The common case — the handler succeeds at once — costs the handler's own promise and no closure
+          // per record; only a failure goes through the retry policy's machinery.
+          const started = performance.now();
+          let value: Outcome | Handled;
+          try {
+            value = await opts.handle(record);
+          } catch (err) {
+            if (await retried(record, err, keepGoing, started)) continue;
+            complete = false;
+            return;
+          }
+          done(record, value, 1, started);
         }
       }
     });
