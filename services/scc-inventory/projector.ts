@@ -1,8 +1,9 @@
 // Where a Kafka record becomes a projection change. A chunk of records is one transaction: it records
 // the chunk's event_ids, buffers the parts of split reports, folds every report the chunk completes
 // (fold.ts foldReport: decide, then evolve) over the systems of their tenants, and persists the changes
-// (writes.ts persist). The live consumer projects chunks of one record; a rebuild chunks of many, into
-// its shadow tables. Same code, same rows: only the chunk size and the tables differ.
+// (writes.ts persist). The live consumer projects chunks of one record. A rebuild folds in memory instead
+// (rebuild-fold.ts) with the same fold and this module's split-report handling (completeReportBody), and
+// writes the same rows (test/integration/scc-rebuild-batched.test.ts compares them).
 import type { Db, Queryable } from '../shared/db.js';
 import type { Envelope } from '../shared/envelope.js';
 import { PermanentError } from '../shared/errors.js';
@@ -19,7 +20,7 @@ export interface ProjectorOptions {
   tables: Tables;
   consumer: string;
   partTtlMs: number;
-  /** Take the advisory locks (live consumers); a rebuild, the only writer of its own shadow tables, does not. */
+  /** Take the advisory locks (live consumers; false only where nothing else writes the tables). */
   lock: boolean;
   metrics?: SccMetrics | undefined;
   /** Told about each report applied (for logs) */
@@ -82,8 +83,8 @@ export async function projectRecord(opts: ProjectorOptions, envelope: Envelope, 
  * in order: the idempotency rows in one statement (the first record of an event_id is the one recorded, a
  * later one in the topic or the chunk is a duplicate), each tenant's systems read once, every report the
  * chunk completes folded in order, and the changes of all of them persisted in two statements.
- * A report the contract rejects is a PermanentError for the whole chunk (the rebuild then redoes its chunk
- * one record per transaction, so only that record is left out, as the live consumer dead-letters it alone).
+ * A report the contract rejects is a PermanentError for the whole chunk (a caller redoes it one record per
+ * transaction, so only that record is left out, as the live consumer dead-letters it alone).
  */
 export async function projectRecords(opts: ProjectorOptions, records: readonly RecordToProject[]): Promise<ProjectOutcome[]> {
   const infos = records.map((r) => reportPartOf(r.envelope));

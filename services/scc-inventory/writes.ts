@@ -1,6 +1,6 @@
-// What the projector reads and writes, in the live tables or a rebuild's shadow tables alike: the
-// advisory locks, the idempotency rows, the buffered parts of split reports, the systems the fold starts
-// from, and persist() — the one write of the changes the fold decided.
+// What the projector reads and writes: the advisory locks, the idempotency rows, the buffered parts of
+// split reports (in a rebuild's shadow tables too), the systems the fold starts from, and persist() — the
+// one write of the changes the fold decided (a rebuild writes the same rows through rebuild-writes.ts).
 import type { Queryable } from '../shared/db.js';
 import { systemId, systemKeyString, type Change, type Inventory, type ReportType } from './fold.js';
 import { FOLD_COLUMNS, HISTORY_COLUMNS, PART_COLUMNS, SYSTEM_COLUMNS, stateOf, type SystemRow, type Tables } from './tables.js';
@@ -122,7 +122,7 @@ export interface ChangeWrite {
  * statements. Each system's row gets its last state, the time and report of its last change, and — when
  * the row is new — the time of its first change as created_at (an existing row keeps its created_at);
  * every change is one history row. So writing the changes of many reports at once equals writing them
- * report by report: the rebuild's chunks and the live consumer's single reports leave the same rows.
+ * report by report.
  */
 export async function persist(q: Queryable, t: Tables, writes: readonly ChangeWrite[]): Promise<void> {
   if (writes.length === 0) return;
