@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Kafka } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
 import { spawnTs, waitHttp, freePort } from './child.js';
 import type { BenchContext } from './context.js';
 import { sampleRss } from './rss.js';
@@ -35,16 +35,10 @@ export async function replayWorker(ctx: BenchContext, mode: 'bare' | 'framework'
 }
 
 /** Sum of committed offsets of `groupId` on `topic` minus the topic's end offsets (≤ 0 = caught up). */
-async function remaining(kafka: Kafka, groupId: string, topic: string): Promise<number> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const [ends, committed] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId, topics: [topic] })]);
-    const done = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
-    return ends.reduce((sum, e) => sum + Number(e.high) - Math.max(0, done.get(e.partition) ?? 0), 0);
-  } finally {
-    await admin.disconnect();
-  }
+async function remaining(admin: Admin, groupId: string, topic: string): Promise<number> {
+  const [ends, committed] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId, topics: [topic] })]);
+  const done = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+  return ends.reduce((sum, e) => sum + Number(e.high) - Math.max(0, done.get(e.partition) ?? 0), 0);
 }
 
 /**
@@ -81,11 +75,18 @@ export async function replayService(
     }
     const started = opts.timeFrom === 'spawn' ? spawned : performance.now();
     const deadline = Date.now() + (opts.timeoutMs ?? 20 * 60_000);
-    for (;;) {
-      if (child.exited()) throw new Error(`${opts.name} exited during the replay; see ${child.logFile}`);
-      if ((await remaining(kafka, groupId, opts.topic)) <= 0) break;
-      if (Date.now() > deadline) throw new Error(`${opts.name} did not catch up within the time limit`);
-      await new Promise((r) => setTimeout(r, 100));
+    // One admin connection for the whole poll: a connection per poll cost the measured service CPU.
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      for (;;) {
+        if (child.exited()) throw new Error(`${opts.name} exited during the replay; see ${child.logFile}`);
+        if ((await remaining(admin, groupId, opts.topic)) <= 0) break;
+        if (Date.now() > deadline) throw new Error(`${opts.name} did not catch up within the time limit`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      await admin.disconnect();
     }
     const ms = performance.now() - started;
     const mem = rss.stop();
