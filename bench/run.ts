@@ -156,7 +156,7 @@ async function main(): Promise<number> {
     preface: [
       'Each scenario runs Switchboard and its baseline in the same run, alternating them, and quotes medians. ' +
         'Ratios (ours / baseline) are the point: absolute figures depend on the machine and on what else it is doing.',
-      'These machines are shared and noisy: this run shared 2 cores with other engineers\' builds and tests, so absolute figures vary from run to run, and the lead will re-run it at a quiet moment. Re-run with `npm run bench`.',
+      'Absolute figures vary from run to run with what else the machine is doing (the load average at the start is in the table below). Re-run with `npm run bench`.',
     ],
     scenarios: results,
   };
