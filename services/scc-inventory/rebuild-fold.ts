@@ -112,17 +112,22 @@ export class RebuildFold {
     if (this.seen.mightHave(id)) return this.applyUnlessStored(envelope, pos, info);
     if (info.parts > 1 || this.tenantsWithParts.has(info.tenant)) return this.applyWithParts(envelope, pos, info);
 
+    return this.foldWhole(envelope, pos, info) ? this.chunkDone() : undefined;
+  }
+
+  /** A one-part report: parsed and folded in memory, or rejected (false) when it breaks the contract. */
+  private foldWhole(envelope: Envelope, pos: RecordPosition, info: ReportPart): boolean {
     let sccs: ReportedScc[];
     try {
       sccs = parseOrReject(envelope.payload, info.reportId).sccs;
     } catch (err) {
       if (!(err instanceof PermanentError)) throw err;
       this.reject(envelope, err);
-      return undefined;
+      return false;
     }
-    this.record(id);
+    this.record(envelope.event_id);
     this.fold(info, sccs, envelope, pos);
-    return this.chunkDone();
+    return true;
   }
 
   /** Writes what is still in memory: the last chunk, then every system. Call once, after the last record. */
@@ -161,17 +166,7 @@ export class RebuildFold {
       return;
     }
     if (info.parts > 1 || this.tenantsWithParts.has(info.tenant)) return this.applyWithParts(envelope, pos, info);
-    let sccs: ReportedScc[];
-    try {
-      sccs = parseOrReject(envelope.payload, info.reportId).sccs;
-    } catch (err) {
-      if (!(err instanceof PermanentError)) throw err;
-      this.reject(envelope, err);
-      return;
-    }
-    this.record(envelope.event_id);
-    this.fold(info, sccs, envelope, pos);
-    await this.chunkDone();
+    if (this.foldWhole(envelope, pos, info)) await this.chunkDone();
   }
 
   /**

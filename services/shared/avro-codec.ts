@@ -13,6 +13,23 @@ export interface RegistryAuth {
   password?: string | undefined;
 }
 
+type RegistryMiddleware = NonNullable<ConstructorParameters<typeof SchemaRegistry>[0]['middlewares']>[number];
+
+/** How long one registry request may take (the client's own retries come on top). */
+export const REGISTRY_REQUEST_TIMEOUT_MS = 10_000;
+
+/**
+ * Every registry request gets a deadline. The client sets none, so a request the registry (or a proxy, or a
+ * half-open connection) never answers would hold its partition for good, with nothing logged; timed out, it
+ * is an unavailable registry like any other and is waited out with backoff.
+ */
+const requestDeadline: RegistryMiddleware = () => ({
+  async prepareRequest(next) {
+    const request = await next();
+    return request.timeout() ? request : request.enhance({ timeout: REGISTRY_REQUEST_TIMEOUT_MS });
+  },
+});
+
 /**
  * Avro through a Confluent-compatible schema registry, for one schema: encodes with the id registered under
  * each topic's `<topic>-value` subject, decodes with whatever writer schema id a record carries.
@@ -44,6 +61,7 @@ export class AvroCodec<T> {
     return new SchemaRegistry({
       host: registryUrl,
       ...(auth.username ? { auth: { username: auth.username, password: auth.password ?? '' } } : {}),
+      middlewares: [requestDeadline],
     });
   }
 

@@ -1,7 +1,9 @@
 // Instances that start together (ingress scaled to several replicas, services started by one command) register
 // the same new subjects at the same moment against the real registry: every one of them must start, with the
 // one id the registry keeps for the schema.
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { classifyError } from '../../services/shared/errors.js';
 import { EnvelopeCodec } from '../../services/shared/envelope.js';
 import { uniqueName } from '../support/env.js';
 
@@ -17,4 +19,22 @@ describe('schema registration by instances starting together', () => {
       expect(new Set(ids).size).toBe(1);
     }
   });
+});
+
+describe('a registry that accepts connections and never answers', () => {
+  it('fails the request after its deadline, as an unavailable registry (waited out by the runner), instead of hanging', async () => {
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => void sockets.add(socket)); // reads nothing, answers nothing
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    try {
+      const codec = EnvelopeCodec.create(`http://127.0.0.1:${(silent.address() as AddressInfo).port}`);
+      const record = Buffer.concat([Buffer.from([0, 0, 0, 0, 7]), Buffer.from([2, 0])]); // schema id 7: must be fetched
+      const outcome = await codec.decode(record).then(() => 'decoded', (err: unknown) => classifyError(err));
+      expect(outcome).toBe('unavailable');
+      expect(sockets.size).toBeGreaterThan(0); // the request did reach the silent server
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => silent.close(r));
+    }
+  }, 120_000);
 });
