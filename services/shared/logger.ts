@@ -23,6 +23,9 @@ function hasSecretField(value: Record<string, unknown>): boolean {
  */
 function copyWithout(value: Record<string, unknown>, fields: Iterable<string>): Record<string, unknown> {
   const copy = Object.create(Object.getPrototypeOf(value) as object | null, Object.getOwnPropertyDescriptors(value)) as Record<string, unknown>;
+  // Node 22+ (V8 12) keeps an error's stack behind an own accessor that only answers on the original error:
+  // copied, it would read as empty. Keep the stack itself.
+  if (value instanceof Error) Object.defineProperty(copy, 'stack', { value: value.stack, writable: true, configurable: true, enumerable: false });
   for (const key of fields) delete copy[key];
   return copy;
 }
