@@ -34,6 +34,35 @@ export async function replayWorker(ctx: BenchContext, mode: 'bare' | 'framework'
   return { events, ms, eventsPerSec: events / (ms / 1000), peakRssMb: Math.max(mem.peakRssMb, Number.isFinite(mem.hwmMb) ? mem.hwmMb : 0) };
 }
 
+/**
+ * The bare consumer timed from the start of its first batch of records to the end of the batch holding the
+ * last one (bench/workers/bare-span.ts): the baseline for a service timed by `timeFrom: 'records'`.
+ */
+export async function replayBareSpan(ctx: BenchContext, topic: string, expected: number, timeoutMs = 20 * 60_000): Promise<ReplayMeasure> {
+  const resultFile = join(ctx.workDir, `replay-bare-span-${randomUUID().slice(0, 8)}.json`);
+  const child = spawnTs('bench/workers/bare-span.ts', { env: process.env, logFile: join(ctx.workDir, 'replay-bare-span.log'), args: [JSON.stringify({ brokers: ctx.brokers, topic, expected, resultFile })] });
+  const rss = sampleRss(child.pid);
+  const timer = setTimeout(() => void child.stop(1000), timeoutMs);
+  const code = await new Promise<number | null>((resolve) => child.child.once('exit', (c) => resolve(c)));
+  clearTimeout(timer);
+  const mem = rss.stop();
+  if (code !== 0 || !existsSync(resultFile)) throw new Error(`bare span consumer failed with exit code ${code}; see ${child.logFile}`);
+  const { events, ms } = JSON.parse(readFileSync(resultFile, 'utf8')) as { events: number; ms: number };
+  return { events, ms, eventsPerSec: events / (ms / 1000), peakRssMb: Math.max(mem.peakRssMb, Number.isFinite(mem.hwmMb) ? mem.hwmMb : 0) };
+}
+
+/** The service's own first-batch-start and last-batch-end times (services/provisioning/main.ts), in ms. */
+async function batchSpanMs(port: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const read = (name: string): number => {
+    const line = text.split('\n').find((l) => l.startsWith(`switchboard_${name}{`) || l.startsWith(`switchboard_${name} `));
+    const v = line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : Number.NaN;
+    if (!Number.isFinite(v) || v <= 0) throw new Error(`the service's /metrics has no switchboard_${name}`);
+    return v;
+  };
+  return (read('consumer_last_batch_ended_seconds') - read('consumer_first_batch_started_seconds')) * 1000;
+}
+
 /** Sum of committed offsets of `groupId` on `topic` minus the topic's end offsets (≤ 0 = caught up). */
 async function remaining(admin: Admin, groupId: string, topic: string): Promise<number> {
   const [ends, committed] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId, topics: [topic] })]);
@@ -54,8 +83,11 @@ export async function replayService(
      * 'ready' (default): from the /readyz answer. 'spawn': from starting the process — for a replay so short that
      * the service (which starts consuming before its ops server answers) could finish it before /readyz.
      * 'none': no replay expected; measures spawn → /readyz only (the start-up to subtract from a 'spawn' time).
+     * 'records': the service's own clock, from the start of its first batch of records to the end of its last
+     * (its consumer_first_batch_started / consumer_last_batch_ended gauges, read once caught up): no start-up,
+     * no group join, no poll interval. Compare it with replayBareSpan.
      */
-    timeFrom?: 'ready' | 'spawn' | 'none';
+    timeFrom?: 'ready' | 'spawn' | 'none' | 'records';
   },
 ): Promise<ReplayMeasure> {
   const port = await freePort();
@@ -88,11 +120,53 @@ export async function replayService(
     } finally {
       await admin.disconnect();
     }
-    const ms = performance.now() - started;
+    const ms = opts.timeFrom === 'records' ? await batchSpanMs(port) : performance.now() - started;
     const mem = rss.stop();
     return { events: opts.events, ms, eventsPerSec: opts.events / (ms / 1000), peakRssMb: mem.peakRssMb };
   } finally {
     rss.stop();
     await child.stop();
   }
+}
+
+/** The WTL emulator (test/emulators/wtl.ts) in a process of its own, driven through its control server. */
+export interface WtlProcess {
+  url: string;
+  reset(): Promise<void>;
+  setLatency(ms: number): Promise<void>;
+  /** Requests the emulator received since the last reset. */
+  requestCount(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export async function startWtlProcess(ctx: BenchContext): Promise<WtlProcess> {
+  const child = spawnTs('test/emulators/wtl.ts', { env: process.env, logFile: join(ctx.workDir, 'wtl-emulator.log') });
+  const { url, control } = await new Promise<{ url: string; control: string }>((resolve, reject) => {
+    let buf = '';
+    const onData = (chunk: Buffer): void => {
+      buf += chunk.toString('utf8');
+      const nl = buf.indexOf('\n');
+      if (nl < 0) return;
+      child.child.stdout!.off('data', onData);
+      try {
+        resolve(JSON.parse(buf.slice(0, nl)) as { url: string; control: string });
+      } catch (err) {
+        reject(err);
+      }
+    };
+    child.child.stdout!.on('data', onData);
+    child.child.once('exit', (code) => reject(new Error(`WTL emulator exited (${code}); see ${child.logFile}`)));
+  });
+  const call = async (method: string, path: string): Promise<{ requests: number }> => {
+    const res = await fetch(`${control}${path}`, { method });
+    if (!res.ok) throw new Error(`WTL emulator control ${method} ${path}: ${res.status}`);
+    return (await res.json()) as { requests: number };
+  };
+  return {
+    url,
+    reset: async () => void (await call('POST', '/reset')),
+    setLatency: async (ms) => void (await call('POST', `/latency?ms=${ms}`)),
+    requestCount: async () => (await call('GET', '/count')).requests,
+    close: () => child.stop(5000),
+  };
 }

@@ -9,6 +9,8 @@
 // is answered as the first time but not applied again).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 export interface ScriptedAnswer {
   status: number;
@@ -241,3 +243,34 @@ export async function startWtlEmulator(opts: WtlEmulatorOptions = {}): Promise<W
     },
   };
 }
+
+/**
+ * Run as a program (`node --import tsx test/emulators/wtl.ts`), the emulator is a process of its own, as
+ * the real WTL is to the service: the benchmark uses it so that the emulator's work is not done by, nor
+ * counted in, the process that measures. A second loopback server takes the bench's few controls:
+ * GET /count (requests received), POST /reset, POST /latency?ms=N. Prints one JSON line {url, control}.
+ */
+async function runAsProgram(): Promise<void> {
+  const wtl = await startWtlEmulator();
+  const control = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (req.method === 'POST' && url.pathname === '/reset') wtl.reset();
+    else if (req.method === 'POST' && url.pathname === '/latency') wtl.setLatency(Number(url.searchParams.get('ms') ?? 0));
+    else if (!(req.method === 'GET' && url.pathname === '/count')) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ requests: wtl.requests.length }));
+  });
+  await new Promise<void>((resolve) => control.listen(0, '127.0.0.1', resolve));
+  process.stdout.write(`${JSON.stringify({ url: wtl.url, control: `http://127.0.0.1:${(control.address() as AddressInfo).port}` })}\n`);
+  const stop = (): void => {
+    control.close();
+    void wtl.close().then(() => process.exit(0));
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
+const script = process.argv[1];
+if (script !== undefined && import.meta.url === pathToFileURL(resolve(script)).href) void runAsProgram();
