@@ -7,7 +7,7 @@ import type { EnvelopeCodec } from '../shared/envelope.js';
 import { registerOpsRoutes, type ReadinessCheck } from '../shared/http.js';
 import type { Logger } from '../shared/logger.js';
 import { stopAcceptingAndLetConnectionsEnd } from '../shared/shutdown.js';
-import type { Metrics } from '../shared/metrics.js';
+import { boundObserve, type Metrics } from '../shared/metrics.js';
 import type { RecordWriter } from '../shared/record-writer.js';
 import type { TopicNames } from '../shared/topics.js';
 import { ProduceBatcher } from './batcher.js';
@@ -73,7 +73,7 @@ export function buildIngressApp(cfg: IngressConfig, deps: IngressAppDeps): { app
   });
   // Bound label children, one per (source, route, status): labelling by object hashes it every time.
   const requestCounters = new Map<string, { inc(): void }>();
-  const durations = new Map<string, { observe(v: number): void }>();
+  const durations = new Map<string, (seconds: number) => void>();
   app.addHook('onResponse', (req, reply, done) => {
     // routeOptions is a getter that builds a fresh object on every read: read it once.
     const { config, url } = req.routeOptions;
@@ -87,8 +87,8 @@ export function buildIngressApp(cfg: IngressConfig, deps: IngressAppDeps): { app
     const elapsedMs = reply.elapsedTime;
     if (source !== 'none') {
       let duration = durations.get(source);
-      if (!duration) durations.set(source, (duration = ingressMetrics.httpDuration.labels({ source })));
-      duration.observe(elapsedMs / 1000);
+      if (!duration) durations.set(source, (duration = boundObserve(ingressMetrics.httpDuration, { source })));
+      duration(elapsedMs / 1000);
     }
     req.log.info({ method: req.method, url: req.url, remote: req.ip, status, ms: Math.round(elapsedMs * 10) / 10, ...req.logFacts }, 'request completed');
     done();

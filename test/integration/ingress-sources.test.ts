@@ -466,6 +466,13 @@ describe('ingress sources', () => {
       expect(metrics).toMatch(/switchboard_request_body_bytes_bucket\{[^}]*source="sap"/);
       expect(metrics).toMatch(/switchboard_http_request_duration_seconds_count\{[^}]*source="1nce"/);
       expect(metrics).toMatch(/switchboard_produce_duration_seconds_count\{[^}]*topic="[^"]*raw\.sap\.reports"/);
+      // Every NSPS request is timed once, and every one that reached the handler had its body measured.
+      const sum = (re: RegExp): number => [...metrics.matchAll(re)].reduce((n, m) => n + Number(m[1]), 0);
+      const nspsRequests = sum(/switchboard_http_requests_total\{[^}]*source="nsps"[^}]*\} (\d+)/g);
+      expect(nspsRequests).toBeGreaterThan(0);
+      expect(sum(/switchboard_http_request_duration_seconds_count\{[^}]*source="nsps"[^}]*\} (\d+)/g)).toBe(nspsRequests);
+      expect(sum(/switchboard_request_body_bytes_count\{[^}]*source="nsps"[^}]*\} (\d+)/g)).toBeGreaterThan(0);
+      expect(sum(/switchboard_request_body_bytes_sum\{[^}]*source="1nce"[^}]*\} (\d+)/g)).toBeGreaterThan(0);
     });
 
     it('logs every request with its request id and never a token, password or JWT', () => {

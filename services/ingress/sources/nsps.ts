@@ -2,6 +2,7 @@
 // Here an NSPS webhook becomes one Kafka record on the nspsEvents topic.
 import type { FastifyPluginAsync } from 'fastify';
 import { errorMessage } from '../../shared/errors.js';
+import { boundObserve } from '../../shared/metrics.js';
 import { bearerToken, secretMatcher } from '../../shared/credentials.js';
 import { nspsRecordKey, parseNspsEvent } from '../../shared/contracts/nsps-event.js';
 import { deliveryFacts, rawBody, readOwnBody, writeRecords, type SourceDeps } from './common.js';
@@ -18,8 +19,8 @@ export function nspsSource(deps: SourceDeps): FastifyPluginAsync {
     response: { 202: { type: 'object', properties: { message: { type: 'string' } }, required: ['message'] }, '4xx': errorBody, '5xx': errorBody },
   };
 
-  // Label children bound once: labelling by object hashes the labels on every call.
-  const bodyBytes = ingressMetrics.bodyBytes.labels({ source: 'nsps' });
+  // Bound once: prom-client's labelled observe hashes the labels on every call (boundObserve updates in place).
+  const observeBodyBytes = boundObserve(ingressMetrics.bodyBytes, { source: 'nsps' });
   const accepted = ingressMetrics.recordsAccepted.labels({ source: 'nsps', kind: 'nsps.event' });
 
   return async (app) => {
@@ -36,7 +37,7 @@ export function nspsSource(deps: SourceDeps): FastifyPluginAsync {
     app.post('/process-event', { config: { source: 'nsps' }, schema }, async (req, reply) => {
       const receivedAt = Date.now();
       const body = rawBody(req);
-      bodyBytes.observe(body.length);
+      observeBodyBytes(body.length);
       const parsed = parseNspsEvent(body);
       if (!parsed.ok) return refuse(reply, parsed.reason, parsed.error);
       const { event } = parsed;

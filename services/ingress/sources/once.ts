@@ -8,6 +8,7 @@ import basicAuth from '@fastify/basic-auth';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Envelope } from '../../shared/envelope.js';
 import { errorMessage } from '../../shared/errors.js';
+import { boundObserve } from '../../shared/metrics.js';
 import { MAX_RECORD_BYTES } from '../../shared/topics.js';
 import { basicCredentialsMatcher, parseBasicUsers } from '../../shared/credentials.js';
 import type { QuarantineReason } from '../../shared/contracts/once-record.js';
@@ -38,7 +39,7 @@ export function onceSource(deps: SourceDeps): FastifyPluginAsync {
     },
   };
 
-  const bodyBytes = ingressMetrics.bodyBytes.labels({ source: '1nce' });
+  const observeBodyBytes = boundObserve(ingressMetrics.bodyBytes, { source: '1nce' });
 
   return async (app) => {
     readOwnBody(app, cfg.ONCE_MAX_BODY_BYTES, cfg);
@@ -56,7 +57,7 @@ export function onceSource(deps: SourceDeps): FastifyPluginAsync {
     const handler = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
       const receivedAt = Date.now();
       const body = rawBody(req);
-      bodyBytes.observe(body.length);
+      observeBodyBytes(body.length);
       const json = parseBatchStructure(body);
       if (!json.ok) return refuse(reply, 'invalid_json', json.error);
       const parsed = json.elements;
