@@ -79,9 +79,11 @@ export class RebuildFold {
   private readonly reportsWithChanges = new SeenFilter(23);
   /** Tenants that may have buffered parts: their records take the parts path. */
   private readonly tenantsWithParts = new Set<string>();
-  // The chunk being gathered: its event_ids (also as a set, for duplicates within it) and its history.
+  // The chunk being gathered: its event_ids and its history. The ids are also kept as a set, for
+  // duplicates within the chunk, but only once the filter first says "maybe" in this chunk: most chunks
+  // of most topics never need it, and filling it cost a set insertion per record.
   private eventIds: string[] = [];
-  private pendingIds = new Set<string>();
+  private pendingIds: Set<string> | undefined;
   private history: PendingHistory[] = [];
   private records = 0;
   /** Whether the shadow idempotency rows are indexed yet (only once something must be looked up). */
@@ -105,11 +107,15 @@ export class RebuildFold {
       return undefined;
     }
     const id = envelope.event_id;
-    if (this.pendingIds.has(id)) {
-      this.duplicates++;
-      return undefined;
+    if (this.seen.mightHave(id)) {
+      // Every id of the chunk is in the filter, so a duplicate within the chunk is always a "maybe".
+      this.pendingIds ??= new Set(this.eventIds);
+      if (this.pendingIds.has(id)) {
+        this.duplicates++;
+        return undefined;
+      }
+      return this.applyUnlessStored(envelope, pos, info);
     }
-    if (this.seen.mightHave(id)) return this.applyUnlessStored(envelope, pos, info);
     if (info.parts > 1 || this.tenantsWithParts.has(info.tenant)) return this.applyWithParts(envelope, pos, info);
 
     return this.foldWhole(envelope, pos, info) ? this.chunkDone() : undefined;
@@ -205,7 +211,7 @@ export class RebuildFold {
   private record(eventId: string): void {
     this.applied++;
     this.seen.add(eventId);
-    this.pendingIds.add(eventId);
+    this.pendingIds?.add(eventId);
     this.eventIds.push(eventId);
   }
 
@@ -247,7 +253,7 @@ export class RebuildFold {
     const history = this.history;
     this.eventIds = [];
     this.history = [];
-    this.pendingIds = new Set(); // from now on looked up in the table (applyUnlessStored waits for the write)
+    this.pendingIds = undefined; // from now on looked up in the table (applyUnlessStored waits for the write)
     this.records = 0;
     const previous = this.writing;
     if (eventIds.length === 0 && history.length === 0) return previous;

@@ -86,12 +86,40 @@ export interface RebuildResult {
   skippedAfterAsOf: number;
   snapshot?: string;
   seconds: number;
+  /** Where the time went, in milliseconds (rounded): see RebuildPhases. */
+  phases: RebuildPhases;
+}
+
+/**
+ * The rebuild's wall-clock time by phase (they follow each other; their sum is `seconds`):
+ *   setUp      the topic's end offsets, the shadow tables, the reader started (its group not yet joined)
+ *   read       the catch-up: joining the group, fetching, decoding and folding up to the first end offsets;
+ *              of it, `folding` was spent in our per-batch code (Avro decode of the envelope, report parse,
+ *              fold) and `waitingForWrites` in that code waiting for a chunk's rows to be written
+ *   tail       (live rebuild) the lock, the end offsets again and the records up to them
+ *   finish     the last chunk and the systems written to the shadow tables
+ *   swap       the shadow tables copied over the live ones and committed (or the snapshot saved)
+ *   cleanUp    the reader stopped and its group deleted, the shadow tables dropped
+ */
+export interface RebuildPhases {
+  setUp: number;
+  read: number;
+  folding: number;
+  waitingForWrites: number;
+  tail: number;
+  finish: number;
+  swap: number;
+  cleanUp: number;
 }
 
 export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
-  const started = Date.now();
+  const started = performance.now();
+  const clock = phaseClock(started);
   const shadow = shadowTables(randomBytes(4).toString('hex'));
-  const result: RebuildResult = { records: 0, applied: 0, duplicates: 0, rejected: 0, undecodable: 0, skippedAfterAsOf: 0, seconds: 0 };
+  const result: RebuildResult = {
+    records: 0, applied: 0, duplicates: 0, rejected: 0, undecodable: 0, skippedAfterAsOf: 0, seconds: 0,
+    phases: { setUp: 0, read: 0, folding: 0, waitingForWrites: 0, tail: 0, finish: 0, swap: 0, cleanUp: 0 },
+  };
   const asOfMs = opts.asOf?.getTime();
   // The end offsets to catch up to are taken now, with the check that the topic exists (one admin connection).
   const firstTargets = await topicEndOffsets(opts.kafka, opts.topic);
@@ -114,6 +142,8 @@ export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
   // consumer's one record per transaction, without reading back what the rebuild itself wrote.
   const fold = new RebuildFold({ db: opts.db, tables: shadow, consumer: opts.consumer, partTtlMs: opts.partTtlMs, chunkSize, logger: opts.logger, withRetries });
   const reader = await startTopicReader(opts.kafka, opts.topic, opts.logger, async (records, heartbeat) => {
+    const batchStarted = performance.now();
+    let waited = 0;
     let sinceHeartbeat = 0;
     for (const { value, partition, offset } of records) {
       result.records++;
@@ -136,29 +166,48 @@ export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
         continue;
       }
       const waiting = fold.apply(envelope, { partition, offset });
-      if (waiting) await waiting;
+      if (waiting) {
+        const waitStarted = performance.now();
+        await waiting;
+        waited += performance.now() - waitStarted;
+      }
       if (++sinceHeartbeat >= chunkSize) {
         sinceHeartbeat = 0;
         await heartbeat();
       }
     }
+    result.phases.folding += performance.now() - batchStarted - waited;
+    result.phases.waitingForWrites += waited;
   });
+  result.phases.setUp = clock.lap();
   const finishFold = async () => {
     await fold.finish();
     result.applied = fold.applied;
     result.duplicates = fold.duplicates;
     result.rejected += fold.rejected;
   };
+  // Once the last records to fold are read, the reader hands over nothing more (a record arriving after
+  // the end offsets must not reach the fold while its rows are being written) and leaves its group
+  // while the database work goes on.
+  let stopping: Promise<void> | undefined;
+  const readDone = () => {
+    reader.seal();
+    stopping = reader.stop();
+  };
 
   const progressTimer = startProgress(reader, opts);
   try {
     progressTimer.set('catch-up', firstTargets);
     await reader.readUntil(firstTargets);
+    result.phases.read = clock.lap();
 
     if (opts.asOf) {
+      readDone();
       await finishFold();
+      result.phases.finish = clock.lap();
       const name = opts.snapshotName ?? `as-of-${opts.asOf.toISOString()}`;
       await opts.db.transaction((tx) => saveSnapshot(tx, shadow, name, opts.asOf!, result.records - result.skippedAfterAsOf));
+      result.phases.swap = clock.lap();
       result.snapshot = name;
     } else if (opts.db.kind === 'postgres') {
       await opts.db.transaction(async (tx) => {
@@ -166,25 +215,48 @@ export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
         const tailTargets = await topicEndOffsets(opts.kafka, opts.topic);
         progressTimer.set('tail', tailTargets);
         await reader.readUntil(tailTargets);
+        readDone();
+        result.phases.tail = clock.lap();
         await finishFold();
+        result.phases.finish = clock.lap();
         await copyShadowIntoLive(tx, shadow, opts.consumer);
-
       });
+      result.phases.swap = clock.lap();
     } else {
       // PGlite lives inside one process: no live consumer can be running beside this one (see docs/replay.md).
+      readDone();
       await finishFold();
+      result.phases.finish = clock.lap();
       await opts.db.transaction((tx) => copyShadowIntoLive(tx, shadow, opts.consumer));
+      result.phases.swap = clock.lap();
     }
   } finally {
     progressTimer.stop();
-    await reader.stop();
-    await dropShadowTables(opts.db, shadow).catch((err: unknown) => opts.logger.warn({ reason: errorMessage(err) }, 'could not drop shadow tables'));
+    clock.lap(); // a failed phase's time is not reported as clean-up
+    await Promise.all([
+      stopping ?? reader.stop(),
+      dropShadowTables(opts.db, shadow).catch((err: unknown) => opts.logger.warn({ reason: errorMessage(err) }, 'could not drop shadow tables')),
+    ]);
   }
-  result.seconds = (Date.now() - started) / 1000;
+  result.phases.cleanUp = clock.lap();
+  for (const k of Object.keys(result.phases) as Array<keyof RebuildPhases>) result.phases[k] = Math.round(result.phases[k]);
+  result.seconds = (performance.now() - started) / 1000;
   opts.onProgress?.({ phase: 'tail', done: reader.consumed(), total: reader.consumed(), ratePerSecond: result.records / Math.max(result.seconds, 0.001) });
   return result;
 }
 
+/** Milliseconds since the previous lap (the first one: since `from`). */
+function phaseClock(from: number) {
+  let last = from;
+  return {
+    lap(): number {
+      const now = performance.now();
+      const ms = now - last;
+      last = now;
+      return ms;
+    },
+  };
+}
 
 type Offsets = Map<number, bigint>;
 
@@ -210,6 +282,8 @@ interface TopicReader {
   consumed(): number;
   /** Next offset to read per partition, as far as known. */
   positions(): Offsets;
+  /** From now on no batch is handed over (the records read so far are all the rebuild folds). */
+  seal(): void;
   stop(): Promise<void>;
 }
 
@@ -224,6 +298,7 @@ async function startTopicReader(
   const next: Offsets = new Map();
   let consumedCount = 0;
   let failure: unknown;
+  let sealed = false;
   const waiters = new Set<() => void>();
   const wake = () => waiters.forEach((w) => w());
 
@@ -237,7 +312,7 @@ async function startTopicReader(
       partitionsConsumedConcurrently: 1,
     },
     async (records, _keepGoing, heartbeat) => {
-      if (failure) return false;
+      if (failure || sealed) return false;
       const partition = records[0]!.partition;
       try {
         await onBatch(records, heartbeat);
@@ -274,6 +349,9 @@ async function startTopicReader(
     },
     consumed: () => consumedCount,
     positions: () => new Map(next),
+    seal() {
+      sealed = true;
+    },
     async stop() {
       await reader.stop().catch(() => undefined);
       const admin = kafka.admin();
