@@ -26,7 +26,10 @@ export async function dropShadowTables(db: Db, t: Tables): Promise<void> {
   await db.exec(`DROP TABLE IF EXISTS ${t.systems}, ${t.history}, ${t.parts}, ${t.processed}`);
 }
 
-/** Replaces the live projection and this consumer's idempotency rows by a rebuild's, in the caller's transaction. */
+/**
+ * Replaces the live projection and this consumer's idempotency rows by a rebuild's, in the caller's
+ * transaction: afterwards the live tables hold exactly the shadow tables' rows.
+ */
 export async function copyShadowIntoLive(q: Queryable, shadow: Tables, consumer: string): Promise<void> {
   const live = LIVE_TABLES;
   // DELETE rather than TRUNCATE: readers keep their MVCC snapshot of the old rows and are never blocked.
@@ -36,11 +39,21 @@ export async function copyShadowIntoLive(q: Queryable, shadow: Tables, consumer:
   await q.query(`INSERT INTO ${live.history} (${HISTORY_COLUMNS}) SELECT ${HISTORY_COLUMNS} FROM ${shadow.history}`);
   await q.query(`DELETE FROM ${live.parts}`);
   await q.query(`INSERT INTO ${live.parts} (${PART_COLUMNS}) SELECT ${PART_COLUMNS} FROM ${shadow.parts}`);
-  await q.query(`DELETE FROM ${live.processed} WHERE consumer = $1`, [consumer]);
-  // In key order: the live key's index is then filled leaf after leaf (the copy is the swap's largest part).
+  // The idempotency rows are the largest part: only the difference is written. After a live consumer
+  // ran, nearly every row the rebuild wrote is there already, and rewriting them all (a DELETE and an
+  // INSERT of every row, logged, with the key's index) held the lock for most of the swap and left as
+  // many dead rows behind. A row that stays keeps its processed_at: when the effect was first recorded.
+  await q.query(
+    `DELETE FROM ${live.processed} l WHERE l.consumer = $1
+       AND NOT EXISTS (SELECT 1 FROM ${shadow.processed} s WHERE s.consumer = l.consumer AND s.event_id = l.event_id AND s.outcome = l.outcome)`,
+    [consumer],
+  );
+  // In key order: the live key's index is then filled leaf after leaf.
   await q.query(
     `INSERT INTO ${live.processed} (consumer, event_id, outcome, processed_at)
-     SELECT consumer, event_id, outcome, processed_at FROM ${shadow.processed} WHERE consumer = $1 ORDER BY event_id`,
+     SELECT consumer, event_id, outcome, processed_at FROM ${shadow.processed} s WHERE s.consumer = $1
+       AND NOT EXISTS (SELECT 1 FROM ${live.processed} l WHERE l.consumer = s.consumer AND l.event_id = s.event_id)
+     ORDER BY event_id`,
     [consumer],
   );
 }

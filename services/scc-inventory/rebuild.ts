@@ -190,8 +190,8 @@ export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
   // the end offsets must not reach the fold while its rows are being written) and leaves its group
   // while the database work goes on.
   let stopping: Promise<void> | undefined;
-  const readDone = () => {
-    reader.seal();
+  const readDone = async () => {
+    await reader.seal();
     stopping = reader.stop();
   };
 
@@ -202,7 +202,7 @@ export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
     result.phases.read = clock.lap();
 
     if (opts.asOf) {
-      readDone();
+      await readDone();
       await finishFold();
       result.phases.finish = clock.lap();
       const name = opts.snapshotName ?? `as-of-${opts.asOf.toISOString()}`;
@@ -215,7 +215,7 @@ export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
         const tailTargets = await topicEndOffsets(opts.kafka, opts.topic);
         progressTimer.set('tail', tailTargets);
         await reader.readUntil(tailTargets);
-        readDone();
+        await readDone();
         result.phases.tail = clock.lap();
         await finishFold();
         result.phases.finish = clock.lap();
@@ -224,7 +224,7 @@ export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
       result.phases.swap = clock.lap();
     } else {
       // PGlite lives inside one process: no live consumer can be running beside this one (see docs/replay.md).
-      readDone();
+      await readDone();
       await finishFold();
       result.phases.finish = clock.lap();
       await opts.db.transaction((tx) => copyShadowIntoLive(tx, shadow, opts.consumer));
@@ -282,8 +282,11 @@ interface TopicReader {
   consumed(): number;
   /** Next offset to read per partition, as far as known. */
   positions(): Offsets;
-  /** From now on no batch is handed over (the records read so far are all the rebuild folds). */
-  seal(): void;
+  /**
+   * From now on no batch is handed over: the records read so far are all the rebuild folds. Resolves
+   * once the batch being handled, if any, is done (its records are folded, none after it).
+   */
+  seal(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -299,6 +302,7 @@ async function startTopicReader(
   let consumedCount = 0;
   let failure: unknown;
   let sealed = false;
+  let inFlight: Promise<void> | undefined;
   const waiters = new Set<() => void>();
   const wake = () => waiters.forEach((w) => w());
 
@@ -314,13 +318,17 @@ async function startTopicReader(
     async (records, _keepGoing, heartbeat) => {
       if (failure || sealed) return false;
       const partition = records[0]!.partition;
+      const handling = onBatch(records, heartbeat);
+      inFlight = handling.then(() => undefined, () => undefined);
       try {
-        await onBatch(records, heartbeat);
+        await handling;
         next.set(partition, BigInt(records[records.length - 1]!.offset) + 1n);
         consumedCount += records.length;
       } catch (err) {
         failure = err;
         logger.error({ partition, offset: records[0]!.offset, reason: errorMessage(err) }, 'rebuild failed');
+      } finally {
+        inFlight = undefined;
       }
       wake();
       return true;
@@ -349,8 +357,9 @@ async function startTopicReader(
     },
     consumed: () => consumedCount,
     positions: () => new Map(next),
-    seal() {
+    async seal() {
       sealed = true;
+      await inFlight;
     },
     async stop() {
       await reader.stop().catch(() => undefined);

@@ -15,7 +15,7 @@ import { RebuildAbortedError, rebuild, type RebuildProgress } from '../../servic
 import { proxiedUrl, startTcpProxy, targetOf } from '../support/tcp-proxy.js';
 import { migrateInventory } from '../../services/scc-inventory/main.js';
 import { captureLogger, eventually, testDb, testKafkaConfig } from '../support/env.js';
-import { canonicalDump, getJson, processedCount, produceEnvelopes, reportBody, reportEnvelopes, sameSchema, serviceConfig, startService, waitForGroup } from './scc-helpers.js';
+import { canonicalDump, getJson, processedCount, processedRows, produceEnvelopes, reportBody, reportEnvelopes, sameSchema, serviceConfig, startService, waitForGroup } from './scc-helpers.js';
 
 const execFileP = promisify(execFile);
 const DAY = 24 * 3600 * 1000;
@@ -73,10 +73,17 @@ describe('scc-inventory rebuild', () => {
   it('rebuilds exactly the live projection from the topic and swaps it in', { timeout: 180_000 }, async () => {
     const live = await canonicalDump(db);
     const liveProcessed = await processedCount(db);
-    // Damage the live inventory, so only a real swap can restore it.
+    const liveProcessedRows = await processedRows(db);
+    // Damage the live inventory, so only a real swap can restore it. The idempotency rows too: the swap
+    // writes only their difference, so a missing row, a stray one and a changed outcome must all be
+    // put right, and another consumer's row must stay.
     await db.query("UPDATE systems SET description = 'tampered', reachable = NOT reachable");
     await db.query('DELETE FROM system_history WHERE ctid IN (SELECT ctid FROM system_history LIMIT 1)');
+    await db.query("DELETE FROM processed_events WHERE consumer = 'scc-inventory' AND event_id = (SELECT min(event_id) FROM processed_events WHERE consumer = 'scc-inventory')");
+    await db.query("UPDATE processed_events SET outcome = 'tampered' WHERE consumer = 'scc-inventory' AND event_id = (SELECT max(event_id) FROM processed_events WHERE consumer = 'scc-inventory')");
+    await db.query("INSERT INTO processed_events (consumer, event_id, outcome) VALUES ('scc-inventory', 'stray-event', 'processed'), ('other-consumer', 'stray-event', 'processed')");
     expect(await canonicalDump(db)).not.toBe(live);
+    expect(await processedRows(db)).not.toBe(liveProcessedRows);
 
     const progress: RebuildProgress[] = [];
     const result = await runRebuild(rebuildDb, { onProgress: (p) => progress.push(p) });
@@ -84,6 +91,9 @@ describe('scc-inventory rebuild', () => {
     expect(result.rejected).toBe(0);
     expect(await canonicalDump(db)).toBe(live);
     expect(await processedCount(db)).toBe(liveProcessed);
+    expect(await processedRows(db)).toBe(liveProcessedRows);
+    expect((await db.query("SELECT 1 FROM processed_events WHERE consumer = 'other-consumer' AND event_id = 'stray-event'")).rows).toHaveLength(1);
+    await db.query("DELETE FROM processed_events WHERE consumer = 'other-consumer'");
     expect(progress.length).toBeGreaterThan(0);
     expect(progress.at(-1)!.done).toBe(produced);
   });
