@@ -1,6 +1,7 @@
 // Provisioning settings: the shared Kafka and common variables plus the WTL ones, validated at start.
 import { z } from 'zod';
 import { commonConfigShape, env, kafkaConfigShape, loadConfig } from '../shared/config.js';
+import { PRODUCER_CLIENTS } from '../shared/record-writer.js';
 import { parseEventActions, type MappingSettings } from './mapping.js';
 
 export const provisioningConfigShape = {
@@ -11,6 +12,8 @@ export const provisioningConfigShape = {
   DB_SCHEMA: env.dbSchema('provisioning'),
   PROVISIONING_GROUP_ID: env.string('switchboard-provisioning'),
   PROVISIONING_KEY_CONCURRENCY: env.int(16, 1),
+  /** The client that writes the trail outcomes (one per event): the same switch, and default, as ingress's. */
+  KAFKA_PRODUCER_CLIENT: z.enum(PRODUCER_CLIENTS, { message: `must be ${PRODUCER_CLIENTS.join(' or ')}` }).default('platformatic'),
   /** How long the group waits for a silent member (a crashed instance) before giving its partitions away. */
   PROVISIONING_SESSION_TIMEOUT_MS: env.int(30_000, 6000),
   PROVISIONING_RETRY_MAX_ATTEMPTS: env.int(5, 1),

@@ -3,6 +3,7 @@
 import { runService } from '../shared/entry.js';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
+import type { Producer } from 'kafkajs';
 import { Counter, Gauge } from 'prom-client';
 import { runConsumer } from '../shared/consumer.js';
 import { openDb, type Db } from '../shared/db.js';
@@ -11,6 +12,7 @@ import { outcomeTarget } from '../shared/outcome.js';
 import { kafkaReachable, startOpsServer } from '../shared/http.js';
 import { createKafka, createProducer } from '../shared/kafka.js';
 import { createLogger, type Logger } from '../shared/logger.js';
+import { createRecordWriter, type RecordWriter } from '../shared/record-writer.js';
 import { createMetrics, METRIC_PREFIX, type Metrics } from '../shared/metrics.js';
 import { ensureTopics, topicNames } from '../shared/topics.js';
 import { inflightLeaseMs, loadProvisioningConfig, mappingSettings, type ProvisioningConfig } from './config.js';
@@ -45,6 +47,9 @@ export async function startProvisioning(cfg: ProvisioningConfig, deps: Provision
   await migrateProvisioning(db);
 
   const producer = await createProducer(kafka);
+  // The trail's outcomes are one record per event, and in an operator replay (every event already provisioned)
+  // writing them was a third of its CPU on kafkajs: they go through the record writer ingress uses (KAFKA_PRODUCER_CLIENT, docs/provisioning.md).
+  const outcomeWriter = await createRecordWriter(cfg, logger, `${CONSUMER}-outcomes`);
   const admin = kafka.admin();
   await admin.connect();
   const wtl = createWtlClient({
@@ -83,7 +88,7 @@ export async function startProvisioning(cfg: ProvisioningConfig, deps: Provision
     topics,
     kafka,
     codec: EnvelopeCodec.create(cfg.SCHEMA_REGISTRY_URL, { username: cfg.SCHEMA_REGISTRY_USERNAME, password: cfg.SCHEMA_REGISTRY_PASSWORD }),
-    outcomes: outcomeTarget(cfg, names.outcomes),
+    outcomes: { ...outcomeTarget(cfg, names.outcomes), producer: outcomeProducer(outcomeWriter, cfg.KAFKA_PRODUCE_TIMEOUT_MS) },
     producer,
     deadLetterTopic,
     logger,
@@ -140,9 +145,20 @@ export async function startProvisioning(cfg: ProvisioningConfig, deps: Provision
       await ops.close();
       await consumer.stop(); // waits for the running batch, which commits its offsets
       await wtl.close();
+      await outcomeWriter.close();
       await producer.disconnect();
       await admin.disconnect();
       if (!deps.db) await db.close();
+    },
+  };
+}
+
+/** The outcome publisher's view of a record writer: kafkajs's send() shape, resolved once every record is acknowledged. */
+function outcomeProducer(writer: RecordWriter, timeoutMs: number): Pick<Producer, 'send'> {
+  return {
+    async send({ topic, messages }) {
+      await writer.write(messages.map((m) => ({ topic, key: String(m.key), value: m.value as Buffer })), { timeoutMs });
+      return [];
     },
   };
 }

@@ -51,8 +51,12 @@ export interface RunConsumerOptions {
    * one that fails is dead-lettered (the handler's idempotency makes the re-run of the others harmless).
    */
   handleBatch?: (records: ConsumedRecord[], ctx: BatchContext) => Promise<Array<Outcome | Handled>>;
-  /** Where to publish what was done with each record, for the trail (absent: nothing is published). */
-  outcomes?: { topic: string; codec: OutcomeCodec } | undefined;
+  /**
+   * Where to publish what was done with each record, for the trail (absent: nothing is published); through
+   * `producer` when given (a consumer whose outcomes are a large share of its work may use a cheaper client),
+   * else through the consumer's producer.
+   */
+  outcomes?: { topic: string; codec: OutcomeCodec; producer?: Pick<Producer, 'send'> } | undefined;
   retry?: RetryPolicy;
   /** How many keys of one partition batch are handled in parallel. */
   keyConcurrency?: number;
@@ -84,7 +88,7 @@ export async function runConsumer(opts: RunConsumerOptions): Promise<RunningCons
   const retry = opts.retry ?? DEFAULT_RETRY;
   const dropped = opts.metrics.outcomesDropped.labels(opts.name);
   const publisher = opts.outcomes
-    ? createOutcomePublisher({ producer: opts.producer, codec: opts.outcomes.codec, topic: opts.outcomes.topic, logger: opts.logger, onDropped: (n) => dropped.inc(n) })
+    ? createOutcomePublisher({ producer: opts.outcomes.producer ?? opts.producer, codec: opts.outcomes.codec, topic: opts.outcomes.topic, logger: opts.logger, onDropped: (n) => dropped.inc(n) })
     : undefined;
   const observer = createObserver(opts.name, opts.metrics, opts.logger, publisher);
   const deadLetter = deadLetterSink({ producer: opts.producer, topic: opts.deadLetterTopic, consumer: opts.name, observer, retry });
