@@ -5,7 +5,7 @@
 import { missingCode } from '../lib/availability.js';
 import type { BenchContext } from '../lib/context.js';
 import { nspsDataset } from '../lib/datasets.js';
-import { replayService, type ReplayMeasure } from '../lib/replay.js';
+import { replayService, startWtlProcess, type ReplayMeasure } from '../lib/replay.js';
 import { fmt, notRun, type ScenarioResult } from '../lib/report.js';
 import type { BenchClients } from '../lib/shared.js';
 import { median } from '../lib/stats.js';
@@ -20,9 +20,8 @@ export async function provisioningScenario(ctx: BenchContext, clients: BenchClie
   const missing = missingCode('services/provisioning/main.ts', ['startProvisioning']) ?? missingCode('test/emulators/wtl.ts', ['startWtlEmulator']);
   if (missing) return notRun(ID, TITLE, missing, TARGETS);
   const { provisioningEvents: events, provisioningKeys: keys, provisioningPartitions } = ctx.sizes;
-  const { startWtlEmulator } = await import('../../test/emulators/wtl.js');
-  const wtl = await startWtlEmulator();
-  wtl.setLatency(LATENCY_MS);
+  // The emulator in a process of its own, like the remote API (as in scenario 3).
+  const wtl = await startWtlProcess(ctx);
   try {
     const serialFloorS = (events * LATENCY_MS) / 1000;
     const rows: (string | number)[][] = [];
@@ -34,13 +33,13 @@ export async function provisioningScenario(ctx: BenchContext, clients: BenchClie
       const calls: number[] = [];
       for (let r = 0; r < ctx.sizes.repeats; r++) {
         ctx.log(`    ${partitions} partition(s), run ${r + 1}/${ctx.sizes.repeats}`);
-        wtl.reset();
-        wtl.setLatency(LATENCY_MS);
+        await wtl.reset();
+        await wtl.setLatency(LATENCY_MS);
         measures.push(await replayService(ctx, clients.kafka, {
           name: `provisioning-p${partitions}`, entry: 'services/provisioning/main.ts', prefix: data.prefix, topic: data.topic, events,
           groupVar: 'PROVISIONING_GROUP_ID', env: await provisioningEnv(wtl.url, `bench_prov4_${ctx.runId}_${round++}`),
         }));
-        calls.push(wtl.requests.length);
+        calls.push(await wtl.requestCount());
       }
       const seconds = median(measures.map((m) => m.ms)) / 1000;
       if (partitions === 1) onePartition = seconds;
@@ -53,7 +52,7 @@ export async function provisioningScenario(ctx: BenchContext, clients: BenchClie
       status: 'ran',
       notes: [
         `${fmt(events)} NSPS SIM/Updated events over ${keys} subscribers (so ${fmt(events / keys)} events per subscriber, which must stay in order), replayed from the beginning by the provisioning service (child process, its defaults: PROVISIONING_KEY_CONCURRENCY=16) ` +
-          `against the WTL emulator (test/emulators/wtl.ts) answering every call after ${LATENCY_MS} ms. Timed from /readyz until the group's committed offsets reach the end of the topic; median of ${ctx.sizes.repeats} run(s) per partition count. ` +
+          `against the WTL emulator (test/emulators/wtl.ts, in a process of its own) answering every call after ${LATENCY_MS} ms. Timed from /readyz until the group's committed offsets reach the end of the topic; median of ${ctx.sizes.repeats} run(s) per partition count. ` +
           'The baseline is arithmetic, not a run: the serial floor is what handling one event at a time would take (events × 20 ms). "WTL calls" counts the requests the emulator received per run (≥ events; more means retries).',
       ],
       tables: [{ headers: ['partitions', 'events', 'subscribers', 'seconds (median)', 'events/s', 'serial floor s', 'speed-up over serial', 'WTL calls per run', 'peak RSS MB'], rows }],

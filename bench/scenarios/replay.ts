@@ -169,7 +169,7 @@ export async function replayScenario(ctx: BenchContext, clients: BenchClients): 
   }
 
   notes.unshift(
-    'Every contender is a child process reading the topic from the beginning in a fresh consumer group, alternated with the others, medians of the runs quoted; each time includes joining the group. ' +
+    'Every contender is a child process reading the topic from the beginning in a fresh consumer group, alternated with the others, medians of the runs quoted; each time includes joining the group, except in the provisioning table (timed from first batch to last, see below). ' +
       'The bare consumer is kafkajs `eachBatch` doing nothing; the shared consumer runner (services/shared/consumer.ts) with a no-op handler shows what decoding, per-key ordering and offset commits cost before any service work; ' +
       `the SCC rebuild is services/scc-inventory/rebuild.ts into PostgreSQL (${BENCH_DATABASE_URL.replace(/\/\/[^@]*@/, '//')}) timed from its call to its return (shadow tables, fold, swap); ` +
       'provisioning is the real service (child process, fresh group and fresh idempotency schema, against the WTL emulator answering at once, which runs in a child process of its own like the remote API, on the same 2 cores). Each round runs it twice on the same topic, as an operator meets it: ' +
