@@ -3,8 +3,8 @@
 // of records to the end of the batch holding the last one, so neither side's time includes its process
 // start-up or group join. Writes {events, ms} as JSON to `resultFile`.
 import { randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
 import { Kafka, logLevel } from 'kafkajs';
+import { finishReplayWorker } from './result.js';
 
 const args = JSON.parse(process.argv[2]!) as { brokers: string; topic: string; expected: number; resultFile: string };
 const kafka = new Kafka({ clientId: 'bench-replay-bare-span', brokers: args.brokers.split(','), logLevel: logLevel.NOTHING });
@@ -29,13 +29,4 @@ async function main(): Promise<number> {
   return last - first!;
 }
 
-main().then(
-  (ms) => {
-    writeFileSync(args.resultFile, JSON.stringify({ events: args.expected, ms }));
-    process.exit(0);
-  },
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+finishReplayWorker(main(), args.expected, args.resultFile);

@@ -6,13 +6,13 @@
 //              ordering, offset commits: what every Switchboard consumer pays before its own work)
 //   scc        services/scc-inventory rebuild() into PostgreSQL (the operator's replay command)
 import { randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
 import { Kafka, logLevel } from 'kafkajs';
 import { runConsumer } from '../../services/shared/consumer.js';
 import { EnvelopeCodec } from '../../services/shared/envelope.js';
 import { createProducer } from '../../services/shared/kafka.js';
 import { createLogger } from '../../services/shared/logger.js';
 import { createMetrics } from '../../services/shared/metrics.js';
+import { finishReplayWorker } from './result.js';
 
 interface Args {
   mode: 'bare' | 'framework' | 'scc';
@@ -95,13 +95,4 @@ async function scc(): Promise<number> {
 }
 
 const run = { bare, framework, scc }[args.mode];
-run().then(
-  (ms) => {
-    writeFileSync(args.resultFile, JSON.stringify({ events: args.expected, ms }));
-    process.exit(0);
-  },
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+finishReplayWorker(run(), args.expected, args.resultFile);
