@@ -6,6 +6,7 @@
 // No Kafka, no database. The projector loads the systems of a chunk's tenants, calls foldReport for each
 // complete report of the chunk (one report live, many in a rebuild) and persists the changes it returns:
 // the code these functions' tests run is the code every record goes through.
+import { isAscii } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { decodeSapReport, PARSE_FAILED, type ReportType } from '../shared/contracts/sap-report.js';
 import { readCanonicalReport } from './canonical-report.js';
@@ -80,11 +81,21 @@ export interface ParsedBody {
 export function parseReport(body: string | Uint8Array): ParsedBody {
   let json: unknown;
   try {
-    json = JSON.parse(typeof body === 'string' ? body : Buffer.from(body).toString('utf8'));
+    json = JSON.parse(typeof body === 'string' ? body : bodyText(body));
   } catch {
     throw new ReportRejected(PARSE_FAILED);
   }
   return { sccs: mergeSccs(readCanonicalReport(json) ?? readByContract(json)) };
+}
+
+/**
+ * The body as text, decoded as UTF-8 (invalid sequences replaced, as ever). A pure-ASCII body — nearly
+ * all of them — is decoded as latin1 instead: the same text, made by a plain copy, which JSON.parse also
+ * reads faster. The bytes are viewed, not copied.
+ */
+function bodyText(body: Uint8Array): string {
+  const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  return isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
 }
 
 function readByContract(json: unknown): ReportedScc[] {
@@ -152,14 +163,14 @@ export function decideFor(report: Report, systems: ReadonlyMap<string, ReadonlyM
       // Objects are built only for a change: most systems of most reports are unchanged.
       if (!before) {
         const key: SystemKey = { tenant: report.tenant, subaccount: scc.subaccount, locationId: scc.locationId, host: reported.host };
-        changes.push({ kind: 'create', key, before: null, after: { ...key, ...pickAttributes(reported), reachable: true } });
+        changes.push({ kind: 'create', key, before: null, after: systemState(key, reported, true) });
         continue;
       }
       listedCurrent++;
       if (!before.reachable) {
-        changes.push({ kind: 'reachable', key: keyOf(before), before, after: { ...before, ...pickAttributes(reported), reachable: true } });
+        changes.push({ kind: 'reachable', key: keyOf(before), before, after: systemState(before, reported, true) });
       } else if (!sameAttributes(before, reported)) {
-        changes.push({ kind: 'update', key: keyOf(before), before, after: { ...before, ...pickAttributes(reported) } });
+        changes.push({ kind: 'update', key: keyOf(before), before, after: systemState(before, reported, true) });
       }
     }
     // Systems of a listed SCC that it no longer lists (none when it lists every system it had).
@@ -200,7 +211,7 @@ function placeSystem(systems: TenantSystems, s: SystemState): void {
 }
 
 function goneUnreachable(system: SystemState): Change {
-  return { kind: 'unreachable', key: keyOf(system), before: system, after: { ...system, reachable: false } };
+  return { kind: 'unreachable', key: keyOf(system), before: system, after: systemState(system, system, false) };
 }
 
 /**
@@ -258,8 +269,17 @@ function sccId(subaccount: string, locationId: string): string {
   return `${subaccount.length}:${subaccount}${locationId.length}:${locationId}`;
 }
 
-function pickAttributes(a: SystemAttributes): SystemAttributes {
-  return { protocol: a.protocol, type: a.type, systemStatus: a.systemStatus, description: a.description, systemNumber: a.systemNumber };
+/**
+ * A system's state, always built by this one literal: every state then has the same shape, so the fold's
+ * reads of them stay monomorphic (spreading objects into each other gave states of several shapes, and
+ * the spreads themselves were a large part of deciding a report).
+ */
+function systemState(key: SystemKey, a: SystemAttributes, reachable: boolean): SystemState {
+  return {
+    tenant: key.tenant, subaccount: key.subaccount, locationId: key.locationId, host: key.host,
+    protocol: a.protocol, type: a.type, systemStatus: a.systemStatus, description: a.description, systemNumber: a.systemNumber,
+    reachable,
+  };
 }
 
 function sameAttributes(a: SystemAttributes, b: SystemAttributes): boolean {

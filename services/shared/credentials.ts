@@ -1,20 +1,42 @@
 // Shared-secret comparison that takes the same time whether the first byte or the last one differs.
-// Both sides are hashed first: timingSafeEqual needs equal lengths, and comparing digests leaks
-// neither the secret's content nor its length. Every configured secret is compared (no early
-// return), so the answer time does not reveal which one matched.
+// timingSafeEqual needs equal lengths, so both sides are first brought to one fixed width: a value of up
+// to SLOT_BYTES bytes is zero-padded to it (its length is compared separately, so padding never makes two
+// values equal), a longer one is hashed. Neither the secret's content nor its length shows in the time
+// an answer takes. Every configured secret is compared (no early return), so the answer time does not
+// reveal which one matched either. Padding instead of hashing every candidate: a SHA-256 object per
+// request was about 2.5 µs of an NSPS request's CPU.
 import { createHash, timingSafeEqual } from 'node:crypto';
 
-function digest(value: string): Buffer {
-  return createHash('sha256').update(value, 'utf8').digest();
+/** Values up to this many UTF-8 bytes are compared padded; longer ones by their SHA-256 digest. */
+const SLOT_BYTES = 256;
+
+interface Comparable {
+  /** SLOT_BYTES bytes: the value zero-padded, or its digest zero-padded. */
+  slot: Buffer;
+  /** The value's byte length, or -1 for a digest: values of different lengths never match. */
+  length: number;
 }
 
-/** A matcher over fixed secrets: their digests are computed once, the candidate's on every call. */
+function comparable(value: string, into: Buffer = Buffer.alloc(SLOT_BYTES)): Comparable {
+  into.fill(0);
+  const length = Buffer.byteLength(value, 'utf8');
+  if (length <= SLOT_BYTES) {
+    into.write(value, 0, 'utf8');
+    return { slot: into, length };
+  }
+  createHash('sha256').update(value, 'utf8').digest().copy(into);
+  return { slot: into, length: -1 };
+}
+
+/** A matcher over fixed secrets: their padded forms are made once, the candidate's on every call. */
 export function secretMatcher(secrets: readonly string[]): (candidate: string) => boolean {
-  const digests = secrets.map(digest);
+  const known = secrets.map((s) => comparable(s));
+  // Reused for every candidate: the comparison is synchronous, so one call never sees another's bytes.
+  const scratch = Buffer.alloc(SLOT_BYTES);
   return (candidate) => {
-    const given = digest(candidate);
+    const given = comparable(candidate, scratch);
     let matched = false;
-    for (const d of digests) matched = timingSafeEqual(given, d) || matched;
+    for (const k of known) matched = (timingSafeEqual(given.slot, k.slot) && given.length === k.length) || matched;
     return matched;
   };
 }

@@ -4,7 +4,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../services/shared/config.js';
 import { loadIngressConfig } from '../../services/ingress/config.js';
-import { basicCredentialsMatch, bearerToken, matchesAny, parseBasicUsers } from '../../services/shared/credentials.js';
+import { createHash } from 'node:crypto';
+import { basicCredentialsMatch, bearerToken, matchesAny, parseBasicUsers, secretMatcher } from '../../services/shared/credentials.js';
 import { parseJsonBytes } from '../../services/shared/contracts/json.js';
 import { NotAJsonArrayError, arrayElementRanges } from '../../services/ingress/domain/json-array.js';
 import { checkNspsEvent, nspsRecordKey, parseNspsEvent } from '../../services/shared/contracts/nsps-event.js';
@@ -294,6 +295,28 @@ describe('credentials', () => {
     expect(matchesAny('t2', ['t1', 't2'])).toBe(true);
     expect(matchesAny('t', ['t1', 't2'])).toBe(false);
     expect(matchesAny('', [])).toBe(false);
+  });
+  it('never lets padding, a prefix or a hashed long value stand for another value', () => {
+    const long = 'x'.repeat(300); // past the padded width: compared by digest
+    const matcher = secretMatcher(['abc', '', long, 'é'.repeat(128)]); // the last one is exactly 256 UTF-8 bytes
+    expect(matcher('abc')).toBe(true);
+    expect(matcher('abc\u0000')).toBe(false); // the padding byte itself, sent by the client
+    expect(matcher('ab')).toBe(false);
+    expect(matcher('abcd')).toBe(false);
+    expect(matcher('')).toBe(true); // an empty secret configured matches only the empty candidate
+    expect(secretMatcher(['abc'])('')).toBe(false);
+    expect(matcher(long)).toBe(true);
+    expect(matcher(`${long}y`)).toBe(false);
+    expect(matcher('x'.repeat(299))).toBe(false);
+    expect(matcher('é'.repeat(128))).toBe(true);
+    expect(matcher('é'.repeat(127))).toBe(false);
+    // The digest of a long value, sent as the candidate's bytes, does not match the long value.
+    const digestText = createHash('sha256').update(long).digest().toString('latin1');
+    expect(matcher(digestText)).toBe(false);
+    // One call's bytes never leak into the next (the scratch buffer is cleared).
+    const m2 = secretMatcher(['abc']);
+    expect(m2('abcdefgh')).toBe(false);
+    expect(m2('abc')).toBe(true);
   });
   it('reads Bearer tokens strictly', () => {
     expect(bearerToken('Bearer abc')).toBe('abc');
