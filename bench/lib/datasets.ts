@@ -33,10 +33,17 @@ export function nspsDataset(ctx: BenchContext, clients: BenchClients, count: num
   });
 }
 
-/** `count` SAP delta reports from 200 tenants, each listing one SCC with 3 systems whose status changes. */
+/**
+ * `count` SAP delta reports from 200 tenants, each listing one SCC with its 3 systems, one of which changes
+ * its status from the tenant's report before: every report after a tenant's first changes one system (one
+ * history row), as a delta report that lists what changed does.
+ */
 export function sapDataset(ctx: BenchContext, clients: BenchClients, count: number): Promise<Dataset> {
   return dataset(ctx, clients, 'sap', count, DATASET_PARTITIONS, (p) => topicNames(p).sapReports, (i) => {
     const tenant = `tenant-${i % 200}`;
+    // The tenant's n-th report: system n % 3 flips its status, the other two keep theirs.
+    const n = Math.floor(i / 200);
+    const flips = (s: number): number => Math.floor((n + 2 - s) / 3);
     const body = JSON.stringify({
       type: 'notification-service',
       value: [{
@@ -44,7 +51,7 @@ export function sapDataset(ctx: BenchContext, clients: BenchClients, count: numb
         locationId: `loc-${i % 3}`,
         exposedSystems: [0, 1, 2].map((s) => ({
           protocol: 'HTTP', host: `host-${s}.${i % 200}.example:8080`, type: 'on-premise-system',
-          status: (i + s) % 2 === 0 ? 'enabled' : 'disabled', description: `system ${s}`, systemNumber: `sys-${s}`,
+          status: flips(s) % 2 === 0 ? 'enabled' : 'disabled', description: `system ${s}`, systemNumber: `sys-${s}`,
         })),
       }],
     });
