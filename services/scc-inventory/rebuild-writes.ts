@@ -115,8 +115,10 @@ export async function writeHistoryRows(db: Db, t: Tables, fresh: readonly Histor
   if (fresh.length > 0) {
     let data = '';
     for (const r of fresh) {
-      data += `${copyValue(r.systemId)}\t${copyValue(r.reportId)}\t${copyValue(r.eventId)}\t${copyValue(r.reportType)}\t${copyValue(r.change)}\t` +
-        `${copyValue(r.before)}\t${copyValue(r.after)}\t${r.changedAt}\t${r.partition}\t${copyValue(r.offset)}\n`;
+      // Escaped only where the text can need it: the report and event ids come from the sender; the
+      // system id (hex), report type and change (known words), time and position (digits) never do.
+      data += `${r.systemId}\t${copyValue(r.reportId)}\t${copyValue(r.eventId)}\t${r.reportType}\t${r.change}\t` +
+        `${copyJson(r.before)}\t${copyJson(r.after)}\t${r.changedAt}\t${r.partition}\t${r.offset}\n`;
     }
     await db.copyFrom(`COPY ${t.history} (${HISTORY_COLUMNS}) FROM STDIN`, data);
   }
@@ -138,6 +140,15 @@ export async function writeSystemRows(db: Db, t: Tables, rows: readonly SystemRo
 
 const COPY_SPECIAL = /[\\\n\r\t]/;
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/**
+ * JSON text (JSON.stringify's) in COPY's text format: JSON writes every control character as an escape,
+ * so a backslash is the only character COPY needs escaped.
+ */
+export function copyJson(v: string | null): string {
+  if (v === null) return '\\N';
+  return v.includes('\\') ? v.replaceAll('\\', '\\\\') : v;
+}
 
 /** A value in COPY's text format: NULL as \N; backslash, newline, carriage return and tab escaped. */
 export function copyValue(v: string | null): string {

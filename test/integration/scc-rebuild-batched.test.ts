@@ -60,6 +60,12 @@ describe('scc-inventory rebuild, folded in memory', () => {
         envelopes.push(...reportEnvelopes({ tenant, reportType: 'delta', receivedAt: T0 + i * 60_000 + 2, body: reportBody([{ subaccount: 'sc', exposedSystems: [{ host: 'z', description: 'changed', status: 'disabled' }] }]) }));
       }
     }
+    // Text that COPY's format must escape, in what the sender controls: the report id and the descriptions
+    // (backslash, tab, newline, carriage return, a quote, non-ASCII), stored in the history's JSON too.
+    envelopes.push(...reportEnvelopes({
+      tenant: 'tenant-1', reportType: 'delta', receivedAt: T0 + 61 * 60_000, reportId: 'odd\\id\twith\nbreaks',
+      body: reportBody([{ subaccount: 'sa', locationId: 'loc-1', exposedSystems: [{ host: 'a', description: 'back\\slash\ttab\nnew\rline "quoted" é' }] }]),
+    }));
     envelopes.push(envelopes[3]!, envelopes[25]!); // duplicates far from their first delivery
     await produceEnvelopes(producer, codec, topic, envelopes);
     produced = envelopes.length;

@@ -78,7 +78,13 @@ describe('scc-inventory rebuild', () => {
     // writes only their difference, so a missing row, a stray one and a changed outcome must all be
     // put right, and another consumer's row must stay.
     await db.query("UPDATE systems SET description = 'tampered', reachable = NOT reachable");
-    await db.query('DELETE FROM system_history WHERE ctid IN (SELECT ctid FROM system_history LIMIT 1)');
+    // History rows too (the swap writes only their difference as well): a missing row, a row with another
+    // state, one whose before-state became NULL, and a stray row of a report that never was.
+    await db.query('DELETE FROM system_history WHERE ctid IN (SELECT ctid FROM system_history ORDER BY system_id, report_id LIMIT 1)');
+    await db.query(`UPDATE system_history SET after = after || '{"description": "tampered"}' WHERE ctid IN (SELECT ctid FROM system_history ORDER BY system_id, report_id OFFSET 1 LIMIT 1)`);
+    await db.query('UPDATE system_history SET before = NULL WHERE ctid IN (SELECT ctid FROM system_history WHERE before IS NOT NULL ORDER BY system_id, report_id LIMIT 1)');
+    await db.query(`INSERT INTO system_history (system_id, report_id, event_id, report_type, change, before, after, changed_at, source_partition, source_offset)
+      SELECT system_id, 'never-sent', 'sap:never-sent:1', report_type, change, before, after, changed_at, source_partition, source_offset FROM system_history LIMIT 1`);
     await db.query("DELETE FROM processed_events WHERE consumer = 'scc-inventory' AND event_id = (SELECT min(event_id) FROM processed_events WHERE consumer = 'scc-inventory')");
     await db.query("UPDATE processed_events SET outcome = 'tampered' WHERE consumer = 'scc-inventory' AND event_id = (SELECT max(event_id) FROM processed_events WHERE consumer = 'scc-inventory')");
     await db.query("INSERT INTO processed_events (consumer, event_id, outcome) VALUES ('scc-inventory', 'stray-event', 'processed'), ('other-consumer', 'stray-event', 'processed')");
