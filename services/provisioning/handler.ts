@@ -22,6 +22,15 @@ export interface HandlerDeps {
   leaseMs: number;
 }
 
+/**
+ * Whether a claim that took `elapsedMs` to come back (measured from asking, so never less than its age)
+ * leaves room for a WTL call before its lease lapses. Half the lease: with the default lease (2 ×
+ * WTL_TIMEOUT_MS), the call's own timeout still ends it before another instance may take the event over.
+ */
+export function claimLeavesRoomForCall(elapsedMs: number, leaseMs: number): boolean {
+  return elapsedMs <= leaseMs / 2;
+}
+
 export function createHandler(deps: HandlerDeps): (record: ConsumedRecord) => Promise<Outcome | Handled> {
   return async (record) => {
     const { envelope } = record;
@@ -40,6 +49,7 @@ export function createHandler(deps: HandlerDeps): (record: ConsumedRecord) => Pr
     const { request } = mapped;
     const position = orderingPosition(envelope.received_at, mapped.createdAt);
     for (;;) {
+      const asked = performance.now();
       const start = await deps.store.start(envelope.event_id, request.imsi, position, deps.owner, deps.leaseMs);
       if (start.kind === 'duplicate') return 'duplicate';
       if (start.kind === 'superseded') {
@@ -48,6 +58,14 @@ export function createHandler(deps: HandlerDeps): (record: ConsumedRecord) => Pr
         return { outcome: 'superseded', reason: `older than ${start.by}, already applied at WTL` };
       }
       if (start.kind === 'claimed') {
+        // Another instance takes the event over once the lease has lapsed, so the call must fit in it. A claim
+        // whose answer came back late (this process or the database held up) is given back and asked for again
+        // rather than used for a call another instance may already be making.
+        if (!claimLeavesRoomForCall(performance.now() - asked, deps.leaseMs)) {
+          log().warn({ imsi: request.imsi, waited_ms: Math.round(performance.now() - asked), lease_ms: deps.leaseMs }, 'the claim came back too late to call WTL within its lease: claiming again');
+          await deps.store.release(envelope.event_id, deps.owner);
+          continue;
+        }
         if (start.resend) log().warn({ imsi: request.imsi }, 'an earlier WTL call for this event has no recorded outcome: re-sending the same full-state request');
         break;
       }
@@ -63,7 +81,7 @@ export function createHandler(deps: HandlerDeps): (record: ConsumedRecord) => Pr
       answer = await deps.wtl.sync(request, { eventId: envelope.event_id, requestId: envelope.request_id });
     } catch (err) {
       // The call is over (failed or timed out); the retry or the redrive claims again.
-      await deps.store.release(envelope.event_id).catch(() => undefined);
+      await deps.store.release(envelope.event_id, deps.owner).catch(() => undefined);
       throw err;
     }
     await deps.store.complete(envelope.event_id, request.imsi, position);

@@ -28,8 +28,11 @@ export interface ProvisioningStore {
   start(eventId: string, imsi: string, position: OrderingPosition, owner: string, leaseMs: number): Promise<Start>;
   /** WTL applied the event: record it, advance the subscriber's position, drop the in-flight row — one transaction. */
   complete(eventId: string, imsi: string, position: OrderingPosition): Promise<void>;
-  /** The call failed for good (it will be dead-lettered): nothing is in flight any more. */
-  release(eventId: string): Promise<void>;
+  /**
+   * This instance's call for the event is over without an effect recorded (failed, or never started): its
+   * in-flight row goes. Only its own: another instance may have taken the event over meanwhile.
+   */
+  release(eventId: string, owner: string): Promise<void>;
   recordSuperseded(eventId: string): Promise<void>;
   /** Which of these events already have their outcome recorded (one query: the replay pre-filter). */
   alreadyProcessed(eventIds: string[]): Promise<Set<string>>;
@@ -48,8 +51,8 @@ export function createStore(db: Db): ProvisioningStore {
     start: (eventId, imsi, position, owner, leaseMs) => start({ eventId, imsi, position, owner, leaseMs }),
     complete: (eventId, imsi, position) => complete({ eventId, imsi, position }),
 
-    async release(eventId) {
-      await db.query('DELETE FROM provisioning_inflight WHERE event_id = $1', [eventId]);
+    async release(eventId, owner) {
+      await db.query('DELETE FROM provisioning_inflight WHERE event_id = $1 AND owner = $2', [eventId, owner]);
     },
 
     async recordSuperseded(eventId) {

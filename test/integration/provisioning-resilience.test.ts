@@ -194,7 +194,11 @@ describe('provisioning exactly once under crashes and scaling', () => {
 
   it('two instances in one group provision every event exactly once', { timeout: 150_000 }, async () => {
     const groupId = `${prefix}provisioning-pair`;
-    const env = serviceEnv(groupId);
+    // A call timeout (and so a lease) long enough that a busy test machine holding up this process or the
+    // emulator (in this process) does not make a call time out or a claim lapse: this test is about two
+    // instances splitting the work, and asserts that no request is sent twice. The re-send after an
+    // ambiguous timeout or a lapsed lease is the crash tests' subject.
+    const env = { ...serviceEnv(groupId), WTL_TIMEOUT_MS: '5000' };
     const a = await startProvisioning(loadProvisioningConfig(env), { logger: captureLogger('a').logger });
     const b = await startProvisioning(loadProvisioningConfig(env), { logger: captureLogger('b').logger });
     const admin = kafka.admin();
