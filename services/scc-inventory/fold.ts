@@ -6,8 +6,8 @@
 // No Kafka, no database. The projector loads the systems of a chunk's tenants, calls foldReport for each
 // complete report of the chunk (one report live, many in a rebuild) and persists the changes it returns:
 // the code these functions' tests run is the code every record goes through.
-import { isAscii } from 'node:buffer';
 import { createHash } from 'node:crypto';
+import { bytesView, decodeText } from '../shared/contracts/json.js';
 import { decodeSapReport, PARSE_FAILED, type ReportType } from '../shared/contracts/sap-report.js';
 import { readCanonicalReport } from './canonical-report.js';
 
@@ -81,21 +81,12 @@ export interface ParsedBody {
 export function parseReport(body: string | Uint8Array): ParsedBody {
   let json: unknown;
   try {
-    json = JSON.parse(typeof body === 'string' ? body : bodyText(body));
+    // Decoded as UTF-8 with invalid sequences replaced, as ever (ASCII bodies, nearly all, as latin1: the same text).
+    json = JSON.parse(typeof body === 'string' ? body : decodeText(bytesView(body)));
   } catch {
     throw new ReportRejected(PARSE_FAILED);
   }
   return { sccs: mergeSccs(readCanonicalReport(json) ?? readByContract(json)) };
-}
-
-/**
- * The body as text, decoded as UTF-8 (invalid sequences replaced, as ever). A pure-ASCII body — nearly
- * all of them — is decoded as latin1 instead: the same text, made by a plain copy, which JSON.parse also
- * reads faster. The bytes are viewed, not copied.
- */
-function bodyText(body: Uint8Array): string {
-  const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  return isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
 }
 
 function readByContract(json: unknown): ReportedScc[] {

@@ -9,12 +9,21 @@ import { isAscii, isUtf8 } from 'node:buffer';
 
 export type JsonParse = { ok: true; value: unknown } | { ok: false; error: string };
 
+/** The bytes as a Buffer, viewed, not copied. */
+export function bytesView(body: Uint8Array): Buffer {
+  return Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+}
+
+/** The bytes as text: latin1 when they are pure ASCII (the same text, a plain copy), else UTF-8 (invalid sequences replaced). */
+export function decodeText(bytes: Buffer, ascii: boolean = isAscii(bytes)): string {
+  return ascii ? bytes.toString('latin1') : bytes.toString('utf8');
+}
+
 export function parseJsonBytes(body: Uint8Array): JsonParse {
-  const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  let text: string;
-  if (isAscii(bytes)) text = bytes.toString('latin1');
-  else if (isUtf8(bytes)) text = bytes.toString('utf8');
-  else return { ok: false, error: 'body is not valid UTF-8' };
+  const bytes = bytesView(body);
+  const ascii = isAscii(bytes);
+  if (!ascii && !isUtf8(bytes)) return { ok: false, error: 'body is not valid UTF-8' };
+  const text = decodeText(bytes, ascii);
   try {
     return { ok: true, value: JSON.parse(text) as unknown };
   } catch {
