@@ -48,7 +48,8 @@ export function sapDataset(ctx: BenchContext, clients: BenchClients, count: numb
       type: 'notification-service',
       value: [{
         subaccount: `sub-${i % 200}`,
-        locationId: `loc-${i % 3}`,
+        // One SCC per tenant: its reports all list the same 3 systems, so only the flipped one changes.
+        locationId: `loc-${(i % 200) % 3}`,
         exposedSystems: [0, 1, 2].map((s) => ({
           protocol: 'HTTP', host: `host-${s}.${i % 200}.example:8080`, type: 'on-premise-system',
           status: flips(s) % 2 === 0 ? 'enabled' : 'disabled', description: `system ${s}`, systemNumber: `sys-${s}`,
