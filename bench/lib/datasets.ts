@@ -33,6 +33,18 @@ export function nspsDataset(ctx: BenchContext, clients: BenchClients, count: num
   });
 }
 
+const SAP_TENANTS = 200;
+
+/**
+ * What a rebuild of sapDataset(count) must write: each tenant's first report creates its 3 systems, every
+ * later report changes one. The scenario checks every rebuild against it, so a dataset that stops doing
+ * what its caption says breaks the run instead of quietly measuring something else.
+ */
+export function sapExpectedRows(count: number): { systems: number; historyRows: number } {
+  const tenants = Math.min(count, SAP_TENANTS);
+  return { systems: 3 * tenants, historyRows: count + 2 * tenants };
+}
+
 /**
  * `count` SAP delta reports from 200 tenants, each listing one SCC with its 3 systems, one of which changes
  * its status from the tenant's report before: every report after a tenant's first changes one system (one
@@ -40,18 +52,18 @@ export function nspsDataset(ctx: BenchContext, clients: BenchClients, count: num
  */
 export function sapDataset(ctx: BenchContext, clients: BenchClients, count: number): Promise<Dataset> {
   return dataset(ctx, clients, 'sap', count, DATASET_PARTITIONS, (p) => topicNames(p).sapReports, (i) => {
-    const tenant = `tenant-${i % 200}`;
+    const tenant = `tenant-${i % SAP_TENANTS}`;
     // The tenant's n-th report: system n % 3 flips its status, the other two keep theirs.
-    const n = Math.floor(i / 200);
+    const n = Math.floor(i / SAP_TENANTS);
     const flips = (s: number): number => Math.floor((n + 2 - s) / 3);
     const body = JSON.stringify({
       type: 'notification-service',
       value: [{
-        subaccount: `sub-${i % 200}`,
+        subaccount: `sub-${i % SAP_TENANTS}`,
         // One SCC per tenant: its reports all list the same 3 systems, so only the flipped one changes.
-        locationId: `loc-${(i % 200) % 3}`,
+        locationId: `loc-${(i % SAP_TENANTS) % 3}`,
         exposedSystems: [0, 1, 2].map((s) => ({
-          protocol: 'HTTP', host: `host-${s}.${i % 200}.example:8080`, type: 'on-premise-system',
+          protocol: 'HTTP', host: `host-${s}.${i % SAP_TENANTS}.example:8080`, type: 'on-premise-system',
           status: flips(s) % 2 === 0 ? 'enabled' : 'disabled', description: `system ${s}`, systemNumber: `sys-${s}`,
         })),
       }],

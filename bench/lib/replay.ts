@@ -14,6 +14,8 @@ export interface ReplayMeasure {
   peakRssMb: number;
   /** 'records' timing only: the service's first batch began and its last ended (Unix ms). */
   span?: { startMs: number; endMs: number };
+  /** Counts of what the run wrote, where its worker reports them (the SCC rebuild: systems, historyRows). */
+  facts?: Record<string, number>;
 }
 
 export const BENCH_DATABASE_URL = process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -32,8 +34,8 @@ export async function replayWorker(ctx: BenchContext, mode: 'bare' | 'framework'
   clearTimeout(timer);
   const mem = rss.stop();
   if (code !== 0 || !existsSync(resultFile)) throw new Error(`replay worker (${mode}) failed with exit code ${code}; see ${child.logFile}`);
-  const { events, ms } = JSON.parse(readFileSync(resultFile, 'utf8')) as { events: number; ms: number };
-  return { events, ms, eventsPerSec: events / (ms / 1000), peakRssMb: Math.max(mem.peakRssMb, Number.isFinite(mem.hwmMb) ? mem.hwmMb : 0) };
+  const { events, ms, facts } = JSON.parse(readFileSync(resultFile, 'utf8')) as { events: number; ms: number; facts?: Record<string, number> };
+  return { events, ms, eventsPerSec: events / (ms / 1000), peakRssMb: Math.max(mem.peakRssMb, Number.isFinite(mem.hwmMb) ? mem.hwmMb : 0), ...(facts ? { facts } : {}) };
 }
 
 /**
@@ -49,8 +51,8 @@ export async function replayBareSpan(ctx: BenchContext, topic: string, expected:
   clearTimeout(timer);
   const mem = rss.stop();
   if (code !== 0 || !existsSync(resultFile)) throw new Error(`bare span consumer failed with exit code ${code}; see ${child.logFile}`);
-  const { events, ms } = JSON.parse(readFileSync(resultFile, 'utf8')) as { events: number; ms: number };
-  return { events, ms, eventsPerSec: events / (ms / 1000), peakRssMb: Math.max(mem.peakRssMb, Number.isFinite(mem.hwmMb) ? mem.hwmMb : 0) };
+  const { events, ms, facts } = JSON.parse(readFileSync(resultFile, 'utf8')) as { events: number; ms: number; facts?: Record<string, number> };
+  return { events, ms, eventsPerSec: events / (ms / 1000), peakRssMb: Math.max(mem.peakRssMb, Number.isFinite(mem.hwmMb) ? mem.hwmMb : 0), ...(facts ? { facts } : {}) };
 }
 
 /** The service's own first-batch-start and last-batch-end times (services/provisioning/main.ts), Unix ms. */

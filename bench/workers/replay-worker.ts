@@ -12,7 +12,7 @@ import { EnvelopeCodec } from '../../services/shared/envelope.js';
 import { createProducer } from '../../services/shared/kafka.js';
 import { createLogger } from '../../services/shared/logger.js';
 import { createMetrics } from '../../services/shared/metrics.js';
-import { finishReplayWorker } from './result.js';
+import { finishReplayWorker, type WorkerOutcome } from './result.js';
 
 interface Args {
   mode: 'bare' | 'framework' | 'scc';
@@ -77,7 +77,7 @@ async function framework(): Promise<number> {
   return ms;
 }
 
-async function scc(): Promise<number> {
+async function scc(): Promise<WorkerOutcome> {
   const { openDb } = await import('../../services/shared/db.js');
   const { migrateInventory } = await import('../../services/scc-inventory/main.js');
   const { rebuild } = await import('../../services/scc-inventory/rebuild.js');
@@ -87,11 +87,14 @@ async function scc(): Promise<number> {
   const started = performance.now();
   const result = await rebuild({ db, kafka, codec, topic: args.topic, consumer: 'scc-inventory', partTtlMs: 3_600_000, logger });
   const ms = performance.now() - started;
+  // What the rebuild wrote (after the clock stopped): the scenario checks it against what the dataset promises.
+  const counts = await db.query<{ systems: string; history: string }>('SELECT (SELECT count(*) FROM systems) AS systems, (SELECT count(*) FROM system_history) AS history');
   await db.close();
+  const facts = { systems: Number(counts.rows[0]!.systems), historyRows: Number(counts.rows[0]!.history) };
   // Where the rebuild's time went (its own phase clock), for the log beside the result.
-  console.error(JSON.stringify({ seconds: result.seconds, phases: result.phases }));
+  console.error(JSON.stringify({ seconds: result.seconds, phases: result.phases, ...facts }));
   if (result.records < args.expected) throw new Error(`rebuild read ${result.records} records, expected ${args.expected}`);
-  return ms;
+  return { ms, facts };
 }
 
 const run = { bare, framework, scc }[args.mode];
