@@ -100,9 +100,9 @@ export async function writeProcessedRows(db: Db, t: Tables, consumer: string, ev
   if (eventIds.length === 0) return;
   if (!db.copyFrom) return insertProcessedRows(db, t, consumer, eventIds);
   const c = copyValue(consumer);
-  let data = '';
-  for (const id of eventIds) data += `${c}\t${copyValue(id)}\tprocessed\n`;
-  await db.copyFrom(`COPY ${t.processed} (consumer, event_id, outcome) FROM STDIN`, data);
+  const data = new CopyData();
+  for (const id of eventIds) data.addRow(`${c}\t${copyValue(id)}\tprocessed\n`);
+  await db.copyFrom(`COPY ${t.processed} (consumer, event_id, outcome) FROM STDIN`, data.bytes());
 }
 
 /**
@@ -113,14 +113,14 @@ export async function writeProcessedRows(db: Db, t: Tables, consumer: string, ev
 export async function writeHistoryRows(db: Db, t: Tables, fresh: readonly HistoryRow[], maybeSeen: readonly HistoryRow[]): Promise<void> {
   if (!db.copyFrom) return insertHistoryRows(db, t, [...fresh, ...maybeSeen]);
   if (fresh.length > 0) {
-    let data = '';
+    const data = new CopyData();
     for (const r of fresh) {
       // Escaped only where the text can need it: the report and event ids come from the sender; the
       // system id (hex), report type and change (known words), time and position (digits) never do.
-      data += `${r.systemId}\t${copyValue(r.reportId)}\t${copyValue(r.eventId)}\t${r.reportType}\t${r.change}\t` +
-        `${copyJson(r.before)}\t${copyJson(r.after)}\t${r.changedAt}\t${r.partition}\t${r.offset}\n`;
+      data.addRow(`${r.systemId}\t${copyValue(r.reportId)}\t${copyValue(r.eventId)}\t${r.reportType}\t${r.change}\t` +
+        `${copyJson(r.before)}\t${copyJson(r.after)}\t${r.changedAt}\t${r.partition}\t${r.offset}\n`);
     }
-    await db.copyFrom(`COPY ${t.history} (${HISTORY_COLUMNS}) FROM STDIN`, data);
+    await db.copyFrom(`COPY ${t.history} (${HISTORY_COLUMNS}) FROM STDIN`, data.bytes());
   }
   await insertHistoryRows(db, t, maybeSeen);
 }
@@ -129,13 +129,38 @@ export async function writeHistoryRows(db: Db, t: Tables, fresh: readonly Histor
 export async function writeSystemRows(db: Db, t: Tables, rows: readonly SystemRowToWrite[]): Promise<void> {
   if (rows.length === 0) return;
   if (!db.copyFrom) return insertSystemRows(db, t, rows);
-  let data = '';
+  const data = new CopyData();
   for (const r of rows) {
-    data += `${copyValue(r.id)}\t${copyValue(r.tenant)}\t${copyValue(r.subaccount)}\t${copyValue(r.locationId)}\t${copyValue(r.host)}\t` +
+    data.addRow(`${copyValue(r.id)}\t${copyValue(r.tenant)}\t${copyValue(r.subaccount)}\t${copyValue(r.locationId)}\t${copyValue(r.host)}\t` +
       `${copyValue(r.protocol)}\t${copyValue(r.type)}\t${copyValue(r.systemStatus)}\t${copyValue(r.description)}\t${copyValue(r.systemNumber)}\t` +
-      `${r.reachable ? 't' : 'f'}\t${r.createdAt}\t${r.updatedAt}\t${copyValue(r.lastReportId)}\n`;
+      `${r.reachable ? 't' : 'f'}\t${r.createdAt}\t${r.updatedAt}\t${copyValue(r.lastReportId)}\n`);
   }
-  await db.copyFrom(`COPY ${t.systems} (${SYSTEM_COLUMNS}) FROM STDIN`, data);
+  await db.copyFrom(`COPY ${t.systems} (${SYSTEM_COLUMNS}) FROM STDIN`, data.bytes());
+}
+
+/**
+ * A chunk's COPY text, each row encoded into one growing buffer as it is added. A string grown with += is
+ * a rope of thousands of pieces that the socket write first had to flatten and then encode: a fifth of
+ * the rebuild's profile, against a third of that written this way (a 5,000-row chunk of history rows).
+ */
+export class CopyData {
+  private buf = Buffer.allocUnsafe(256 * 1024);
+  private length = 0;
+
+  addRow(row: string): void {
+    // A UTF-16 code unit takes at most 3 bytes in UTF-8.
+    if (this.length + row.length * 3 > this.buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(2 * this.buf.length, this.length + row.length * 3));
+      this.buf.copy(grown, 0, 0, this.length);
+      this.buf = grown;
+    }
+    this.length += this.buf.write(row, this.length, 'utf8');
+  }
+
+  /** The rows so far, as a view of the buffer (valid until the next addRow). */
+  bytes(): Buffer {
+    return this.buf.subarray(0, this.length);
+  }
 }
 
 const COPY_SPECIAL = /[\\\n\r\t]/;
