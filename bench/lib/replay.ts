@@ -27,15 +27,7 @@ export async function replayWorker(ctx: BenchContext, mode: 'bare' | 'framework'
     mode, brokers: ctx.brokers, registryUrl: ctx.registryUrl, topic, expected, resultFile,
     dbUrl: BENCH_DATABASE_URL, dbSchema: `bench_${ctx.runId}_${id}`.toLowerCase().replace(/[^a-z0-9_]/g, '_'),
   };
-  const child = spawnTs('bench/workers/replay-worker.ts', { env: process.env, logFile: join(ctx.workDir, `replay-${mode}.log`), args: [JSON.stringify(args)], nodeArgs });
-  const rss = sampleRss(child.pid);
-  const timer = setTimeout(() => void child.stop(1000), timeoutMs);
-  const code = await new Promise<number | null>((resolve) => child.child.once('exit', (c) => resolve(c)));
-  clearTimeout(timer);
-  const mem = rss.stop();
-  if (code !== 0 || !existsSync(resultFile)) throw new Error(`replay worker (${mode}) failed with exit code ${code}; see ${child.logFile}`);
-  const { events, ms, facts } = JSON.parse(readFileSync(resultFile, 'utf8')) as { events: number; ms: number; facts?: Record<string, number> };
-  return { events, ms, eventsPerSec: events / (ms / 1000), peakRssMb: Math.max(mem.peakRssMb, Number.isFinite(mem.hwmMb) ? mem.hwmMb : 0), ...(facts ? { facts } : {}) };
+  return runReplayChild(ctx, { entry: 'bench/workers/replay-worker.ts', logName: `replay-${mode}`, what: `replay worker (${mode})`, args, resultFile, nodeArgs, timeoutMs });
 }
 
 /**
@@ -44,14 +36,23 @@ export async function replayWorker(ctx: BenchContext, mode: 'bare' | 'framework'
  */
 export async function replayBareSpan(ctx: BenchContext, topic: string, expected: number, timeoutMs = 20 * 60_000): Promise<ReplayMeasure> {
   const resultFile = join(ctx.workDir, `replay-bare-span-${randomUUID().slice(0, 8)}.json`);
-  const child = spawnTs('bench/workers/bare-span.ts', { env: process.env, logFile: join(ctx.workDir, 'replay-bare-span.log'), args: [JSON.stringify({ brokers: ctx.brokers, topic, expected, resultFile })] });
+  const args = { brokers: ctx.brokers, topic, expected, resultFile };
+  return runReplayChild(ctx, { entry: 'bench/workers/bare-span.ts', logName: 'replay-bare-span', what: 'bare span consumer', args, resultFile, nodeArgs: [], timeoutMs });
+}
+
+/** Runs one replay child to its end (stopped after timeoutMs) and reads its result file (bench/workers/result.ts). */
+async function runReplayChild(
+  ctx: BenchContext,
+  opts: { entry: string; logName: string; what: string; args: Record<string, unknown>; resultFile: string; nodeArgs: string[]; timeoutMs: number },
+): Promise<ReplayMeasure> {
+  const child = spawnTs(opts.entry, { env: process.env, logFile: join(ctx.workDir, `${opts.logName}.log`), args: [JSON.stringify(opts.args)], nodeArgs: opts.nodeArgs });
   const rss = sampleRss(child.pid);
-  const timer = setTimeout(() => void child.stop(1000), timeoutMs);
+  const timer = setTimeout(() => void child.stop(1000), opts.timeoutMs);
   const code = await new Promise<number | null>((resolve) => child.child.once('exit', (c) => resolve(c)));
   clearTimeout(timer);
   const mem = rss.stop();
-  if (code !== 0 || !existsSync(resultFile)) throw new Error(`bare span consumer failed with exit code ${code}; see ${child.logFile}`);
-  const { events, ms, facts } = JSON.parse(readFileSync(resultFile, 'utf8')) as { events: number; ms: number; facts?: Record<string, number> };
+  if (code !== 0 || !existsSync(opts.resultFile)) throw new Error(`${opts.what} failed with exit code ${code}; see ${child.logFile}`);
+  const { events, ms, facts } = JSON.parse(readFileSync(opts.resultFile, 'utf8')) as { events: number; ms: number; facts?: Record<string, number> };
   return { events, ms, eventsPerSec: events / (ms / 1000), peakRssMb: Math.max(mem.peakRssMb, Number.isFinite(mem.hwmMb) ? mem.hwmMb : 0), ...(facts ? { facts } : {}) };
 }
 

@@ -61,8 +61,9 @@ export function createHandler(deps: HandlerDeps): (record: ConsumedRecord) => Pr
         // Another instance takes the event over once the lease has lapsed, so the call must fit in it. A claim
         // whose answer came back late (this process or the database held up) is given back and asked for again
         // rather than used for a call another instance may already be making.
-        if (!claimLeavesRoomForCall(performance.now() - asked, deps.leaseMs)) {
-          log().warn({ imsi: request.imsi, waited_ms: Math.round(performance.now() - asked), lease_ms: deps.leaseMs }, 'the claim came back too late to call WTL within its lease: claiming again');
+        const waitedMs = performance.now() - asked;
+        if (!claimLeavesRoomForCall(waitedMs, deps.leaseMs)) {
+          log().warn({ imsi: request.imsi, waited_ms: Math.round(waitedMs), lease_ms: deps.leaseMs }, 'the claim came back too late to call WTL within its lease: claiming again');
           await deps.store.release(envelope.event_id, deps.owner);
           continue;
         }

@@ -24,7 +24,7 @@ export interface Db extends Queryable {
    * PostgreSQL only (PGlite does not take COPY FROM STDIN through its API): runs `sql`, a
    * `COPY ... FROM STDIN` statement, with `data` as its input, in a transaction of its own.
    */
-  copyFrom?(sql: string, data: string | Buffer): Promise<void>;
+  copyFrom?(sql: string, data: Buffer): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -89,7 +89,7 @@ async function openPostgres(url: string, schema: string | undefined, poolSize: n
         client.release();
       }
     },
-    async copyFrom(sql: string, data: string | Buffer) {
+    async copyFrom(sql: string, data: Buffer) {
       const client = await pool.connect();
       let failure: unknown;
       try {
