@@ -26,7 +26,24 @@ export interface OutcomeRecord {
   topic: string;
   partition: number;
   offset: number;
+  /**
+   * More records of the same topic and partition with this very outcome: a batch's run of duplicates is one
+   * outcome record, not one each (in an operator replay they were a third of the consumer's time). The trail
+   * files one outcome per event, as if each had been published alone.
+   */
+  also?: AlsoRecord[];
 }
+
+export interface AlsoRecord {
+  event_id: string;
+  offset: number;
+}
+
+/**
+ * Most events one outcome record carries (itself and `also`): ~45 bytes each, so a record stays far below
+ * the broker's message size limit and a trail batch's statements stay small.
+ */
+export const MAX_EVENTS_PER_OUTCOME = 1000;
 
 const schemasDir = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'schemas');
 export const OUTCOME_SCHEMA = readFileSync(join(schemasDir, 'outcome.avsc'), 'utf8');
@@ -38,6 +55,8 @@ export class OutcomeCodec extends AvroCodec<OutcomeRecord> {
       o.offset = Number(o.offset);
       o.effect ??= {};
       o.reason ??= null;
+      o.also ??= [];
+      for (const a of o.also) a.offset = Number(a.offset);
       return o;
     });
   }

@@ -15,7 +15,7 @@ import { DEFAULT_RETRY, attempt, type RetryPolicy } from '../shared/retry.js';
 import { createObserver } from '../shared/runtime/observer.js';
 import { startReader } from '../shared/runtime/reader.js';
 import type { KeepGoing, RawRecord } from '../shared/runtime/records.js';
-import { eventRow, outcomeRow, retentionCutoff, type EventRow, type OutcomeRow } from './project.js';
+import { eventRow, outcomeRows, retentionCutoff, type EventRow, type OutcomeRow } from './project.js';
 import { writeRows } from './store.js';
 
 export interface TrailConsumerOptions {
@@ -40,7 +40,7 @@ export interface RunningTrailConsumer {
   stop(): Promise<void>;
 }
 
-type Row = { event: EventRow } | { outcome: OutcomeRow };
+type Row = { event: EventRow } | { outcomes: OutcomeRow[] };
 
 export async function runTrailConsumer(opts: TrailConsumerOptions): Promise<RunningTrailConsumer> {
   const retry = opts.retry ?? DEFAULT_RETRY;
@@ -67,7 +67,7 @@ export async function runTrailConsumer(opts: TrailConsumerOptions): Promise<Runn
       opts.logger.warn({ ...pos, reason: errorMessage(decoded.error) }, 'record cannot be decoded; not in the trail');
       return null;
     }
-    if (isOutcome) return { outcome: outcomeRow(decoded.value as Parameters<typeof outcomeRow>[0], pos) };
+    if (isOutcome) return { outcomes: outcomeRows(decoded.value as Parameters<typeof outcomeRows>[0], pos) };
     return { event: eventRow(decoded.value as Parameters<typeof eventRow>[0], raw.key, pos) };
   };
 
@@ -92,8 +92,11 @@ export async function runTrailConsumer(opts: TrailConsumerOptions): Promise<Runn
         if ('event' in row) {
           if (row.event.received_at < cutoff) expired++;
           else events.push(row.event);
-        } else if (row.outcome.at < cutoff) expired++;
-        else outcomes.push(row.outcome);
+        } else {
+          // The rows of one outcome record share its time.
+          if (row.outcomes[0]!.at < cutoff) expired += row.outcomes.length;
+          else outcomes.push(...row.outcomes);
+        }
       }
       const rows = events.length + outcomes.length;
       let fresh = 0;

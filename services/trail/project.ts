@@ -31,6 +31,8 @@ export interface OutcomeRow {
   outcome_topic: string;
   outcome_partition: number;
   outcome_offset: string;
+  /** Which event of the outcome record: 0 for its own, i + 1 for `also[i]`. */
+  outcome_index: number;
   event_id: string;
   consumer: string;
   outcome: string;
@@ -61,12 +63,23 @@ export function eventRow(envelope: Envelope, key: string | null, pos: Position):
   };
 }
 
-/** The outcome row of one outcome record at its position in the outcomes topic. */
+/**
+ * The outcome rows of one outcome record at its position in the outcomes topic: one for its event, and one
+ * for each record of its `also` run, as if each had been published alone.
+ */
+export function outcomeRows(o: OutcomeRecord, pos: Position): OutcomeRow[] {
+  const first = outcomeRow(o, pos);
+  if (!o.also || o.also.length === 0) return [first];
+  return [first, ...o.also.map((a, i) => ({ ...first, outcome_index: i + 1, event_id: a.event_id, offset: String(a.offset) }))];
+}
+
+/** The outcome row of one outcome record's own event at its position in the outcomes topic. */
 export function outcomeRow(o: OutcomeRecord, pos: Position): OutcomeRow {
   return {
     outcome_topic: pos.topic,
     outcome_partition: pos.partition,
     outcome_offset: pos.offset,
+    outcome_index: 0,
     event_id: o.event_id,
     consumer: o.consumer,
     outcome: o.outcome,

@@ -254,7 +254,7 @@ export async function getTimeline(db: Queryable, eventId: string): Promise<Event
     topic: string; partition: number; offset: string | number;
   }>(
     `SELECT consumer, outcome, attempt, reason, effect, at, topic, partition, "offset" FROM outcomes WHERE event_id = $1
-     ORDER BY at, outcome_partition, outcome_offset`,
+     ORDER BY at, outcome_partition, outcome_offset, outcome_index`,
     [eventId],
   )).rows;
   if (deliveries.length === 0 && outcomes.length === 0) return undefined;

@@ -46,12 +46,12 @@ async function insertEvents(tx: Queryable, rows: readonly EventRow[]): Promise<n
 async function insertOutcomes(tx: Queryable, rows: readonly OutcomeRow[]): Promise<number> {
   if (rows.length === 0) return 0;
   const params = rows.flatMap((r) => [
-    r.outcome_topic, r.outcome_partition, r.outcome_offset, r.event_id, r.consumer, r.outcome, r.attempt, r.reason, JSON.stringify(r.effect), r.at,
+    r.outcome_topic, r.outcome_partition, r.outcome_offset, r.outcome_index, r.event_id, r.consumer, r.outcome, r.attempt, r.reason, JSON.stringify(r.effect), r.at,
     r.topic, r.partition, r.offset,
   ]);
   const result = await tx.query(
-    `INSERT INTO outcomes (outcome_topic, outcome_partition, outcome_offset, event_id, consumer, outcome, attempt, reason, effect, at, topic, partition, "offset")
-     VALUES ${valuesList(rows.length, 13)} ON CONFLICT DO NOTHING`,
+    `INSERT INTO outcomes (outcome_topic, outcome_partition, outcome_offset, outcome_index, event_id, consumer, outcome, attempt, reason, effect, at, topic, partition, "offset")
+     VALUES ${valuesList(rows.length, 14)} ON CONFLICT DO NOTHING`,
     params,
   );
   return result.rowCount;

@@ -7,13 +7,14 @@ import { randomUUID } from 'node:crypto';
 import type { Producer } from 'kafkajs';
 import type { Db } from '../../services/shared/db.js';
 import { EnvelopeCodec, type Envelope } from '../../services/shared/envelope.js';
+import { OutcomeCodec, type OutcomeRecord } from '../../services/shared/outcome.js';
 import { createKafka, createProducer, produceAll } from '../../services/shared/kafka.js';
 import { rewindGroup } from '../../services/shared/replay.js';
 import { topicNames } from '../../services/shared/topics.js';
 import { loadProvisioningConfig } from '../../services/provisioning/config.js';
 import { startProvisioning, type RunningProvisioning } from '../../services/provisioning/main.js';
 import { startWtlEmulator, type WtlEmulator } from '../emulators/wtl.js';
-import { captureLogger, eventually, testDb, testKafkaConfig } from '../support/env.js';
+import { captureLogger, eventually, readTopic, testDb, testKafkaConfig } from '../support/env.js';
 
 function nspsPayload(eventId: string, imsi: string): Buffer {
   return Buffer.from(JSON.stringify({
@@ -99,5 +100,19 @@ describe('provisioning operator replay (group rewound)', () => {
     expect(sql.filter((s) => s.includes('event_id = ANY(')).length).toBeGreaterThan(0);
     // The handler's own check (store.start: done? older? claim) ran for the new event only, not for the 40 replayed ones.
     expect(sql.filter((s) => /LEFT JOIN processed_events p ON p\.consumer = \$1 AND p\.event_id = r\.event_id/.test(s)).length).toBe(1);
+
+    // The trail hears of each replayed event once, as `duplicate`, in runs (one outcome record per fetched
+    // batch's run), not in one record each.
+    const outcomeCodec = OutcomeCodec.create(kcfg.SCHEMA_REGISTRY_URL);
+    const duplicateRecords = async () => {
+      const read = await readTopic(kafka, names.outcomes, 10_000, 6_000);
+      const decoded = await Promise.all(read.map((m) => outcomeCodec.decode(m.value!)));
+      return decoded.filter((o) => o.consumer === 'provisioning' && o.outcome === 'duplicate');
+    };
+    let runs: OutcomeRecord[] = [];
+    expect(await eventually(async () => (runs = await duplicateRecords()).reduce((n, o) => n + 1 + (o.also?.length ?? 0), 0) >= 40, 30_000)).toBe(true);
+    const filed = runs.flatMap((o) => [o.event_id, ...(o.also ?? []).map((a) => a.event_id)]);
+    expect(filed.sort()).toEqual([...first].sort());
+    expect(runs.length).toBeLessThan(first.length / 4); // one per fetched batch: 3 partitions, a fetch or two each
   });
 });

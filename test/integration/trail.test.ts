@@ -56,7 +56,13 @@ describe('trail service', () => {
     outcome(nsps, names.nspsEvents, { consumer: 'sheet-export', effect: { tab: 'nsps', range: 'A2:F2' }, at: now - 32_000 }),
     ...batch.map((e) => outcome(e, names.onceEvents, { consumer: 'sheet-export', effect: { tab: '1nce-events' } })),
     outcome(report[1]!, names.sapReports, { consumer: 'scc-inventory', effect: { report_id: reportId, system_ids: 'a,b' } }),
+    // A replay's run of duplicates: one outcome record for the whole 1NCE batch, filed per event.
+    outcome(batch[0]!, names.onceEvents, {
+      consumer: 'sheet-export', outcome: 'duplicate', at: now - 20_000, offset: 7, also: batch.slice(1).map((e, i) => ({ event_id: e.event_id, offset: 8 + i })),
+    }),
   ];
+  /** The trail's outcome rows: one per event an outcome record stands for. */
+  const outcomeRowCount = outcomes.reduce((n, o) => n + 1 + (o.also?.length ?? 0), 0);
 
   const produceAllRecords = async () => {
     const message = async (topic: string, key: string, e: Envelope) => ({ key, value: await envelopeCodec.encode(topic, e) });
@@ -81,7 +87,7 @@ describe('trail service', () => {
     const res = await fetch(`${service.url}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
     return { status: res.status, headers: res.headers, body: (await res.json().catch(() => undefined)) as any };
   };
-  const total = 1 + batch.length + report.length + outcomes.length;
+  const total = 1 + batch.length + report.length + outcomeRowCount;
 
   beforeAll(async () => {
     await ensureTopics(kafka, kafkaCfg, [names.nspsEvents, names.onceEvents, names.onceUsage, names.sapReports, names.quarantine, names.outcomes]);
@@ -146,7 +152,14 @@ describe('trail service', () => {
     const middle = await get(`/events/${encodeURIComponent(batch[1]!.event_id)}`);
     expect(middle.body.event).toMatchObject({ source: '1nce', event_type: 'Update location', key: '89881', sibling_group: `1nce:${batchRequest}` });
     expect(middle.body.siblings).toEqual([batch[0]!.event_id, batch[2]!.event_id]);
-    expect(middle.body.outcomes.map((o: any) => o.outcome)).toEqual(['applied']);
+    expect(middle.body.outcomes.map((o: any) => o.outcome)).toEqual(['applied', 'duplicate']);
+    // Each event of the duplicate run is filed with its own record's position, and is its consumer's latest outcome.
+    for (const [i, e] of batch.entries()) {
+      const t = await get(`/events/${encodeURIComponent(e.event_id)}`);
+      expect(t.body.outcomes[1]).toMatchObject({ consumer: 'sheet-export', outcome: 'duplicate', topic: names.onceEvents, offset: 7 + i, at: new Date(now - 20_000).toISOString() });
+    }
+    const latest = await get(`/events?outcome=duplicate&consumer=sheet-export`);
+    expect(latest.body.items.map((e: any) => e.event_id).sort()).toEqual(batch.map((e) => e.event_id).sort());
 
     const part1 = await get(`/events/${encodeURIComponent(report[0]!.event_id)}`);
     expect(part1.body.event).toMatchObject({ source: 'sap', key: 'tenant-t', tenant: 'tenant-t', event_type: 'full' });
@@ -194,7 +207,7 @@ describe('trail service', () => {
 
   it('adds no row when the same records are produced again', async () => {
     const before = await rowCounts();
-    expect(before).toEqual({ events: 6, outcomes: outcomes.length });
+    expect(before).toEqual({ events: 6, outcomes: outcomeRowCount });
     const consumedBefore = await consumed();
     await produceAllRecords();
     expect(await eventually(async () => (await consumed()) >= consumedBefore + total, 60_000)).toBe(true);
@@ -207,7 +220,7 @@ describe('trail service', () => {
   it('prunes index rows older than the retention', async () => {
     // 31 days on, with the default retention of 30: everything is older than the cutoff.
     const pruned = await service.prune(new Date(now + 31 * 86_400_000));
-    expect(pruned).toEqual({ events: 6, outcomes: outcomes.length });
+    expect(pruned).toEqual({ events: 6, outcomes: outcomeRowCount });
     expect((await get(`/events/${encodeURIComponent(nsps.event_id)}`)).status).toBe(404);
     expect((await get('/events')).body.items).toEqual([]);
   });

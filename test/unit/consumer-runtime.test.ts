@@ -6,6 +6,7 @@ import type { Envelope } from '../../services/shared/envelope.js';
 import { PermanentError, TransientError } from '../../services/shared/errors.js';
 import { createLogger } from '../../services/shared/logger.js';
 import { createMetrics } from '../../services/shared/metrics.js';
+import { MAX_EVENTS_PER_OUTCOME, type OutcomePublisher, type OutcomeRecord } from '../../services/shared/outcome.js';
 import type { RetryPolicy } from '../../services/shared/retry.js';
 import { createBatchRunner } from '../../services/shared/runtime/batch-runner.js';
 import type { DeadLetterSink } from '../../services/shared/runtime/dead-letters.js';
@@ -136,6 +137,55 @@ describe('record runner', () => {
     const broken = createRecordRunner({ retry: policy, observer: observer(), deadLetter: deadLetters().sink, handle, alreadyProcessed: async () => { throw refused(); } });
     await broken([record(0, 'a'), record(1, 'b')], always, noBeat);
     expect(handled.sort()).toEqual(['e0', 'e1']);
+  });
+});
+
+describe('trail outcomes of duplicates', () => {
+  const publishing = () => {
+    const published: OutcomeRecord[] = [];
+    const publisher: OutcomePublisher = { publish: (o) => void published.push(o), flush: async () => undefined, close: async () => undefined };
+    const obs = createObserver('test', createMetrics('runtime-test'), createLogger({ service: 'runtime-test', level: 'silent' }), publisher);
+    return { published, obs };
+  };
+  /** Each event's outcomes as the trail files them: the record's own event, then its `also` run. */
+  const filed = (published: OutcomeRecord[]) =>
+    published.flatMap((o) => [{ event_id: o.event_id, offset: o.offset, outcome: o.outcome }, ...(o.also ?? []).map((a) => ({ event_id: a.event_id, offset: a.offset, outcome: o.outcome }))]);
+
+  it('tells the trail a batch\'s known duplicates in runs of at most MAX_EVENTS_PER_OUTCOME, every event once, in offset order', async () => {
+    const { published, obs } = publishing();
+    const n = 2 * MAX_EVENTS_PER_OUTCOME + 7;
+    const records = Array.from({ length: n }, (_, i) => record(i, `k${i % 50}`));
+    const fresh = new Set(['e3', `e${n - 1}`]);
+    const run = createRecordRunner({
+      retry: policy, observer: obs, deadLetter: deadLetters().sink, handle: async () => 'processed',
+      alreadyProcessed: async (ids) => new Set(ids.filter((id) => !fresh.has(id))),
+    });
+    expect(await run(records, always, noBeat)).toBe(true);
+    const ranges = published.filter((o) => o.outcome === 'duplicate');
+    expect(ranges.map((o) => 1 + (o.also?.length ?? 0))).toEqual([MAX_EVENTS_PER_OUTCOME, MAX_EVENTS_PER_OUTCOME, n - 2 - 2 * MAX_EVENTS_PER_OUTCOME]);
+    const dupes = filed(ranges);
+    expect(dupes.map((d) => d.event_id)).toEqual(records.map((r) => r.envelope.event_id).filter((id) => !fresh.has(id)));
+    expect(dupes.map((d) => d.offset)).toEqual(records.map((r) => Number(r.offset)).filter((o) => !fresh.has(`e${o}`)));
+    // What was handled is told one record each, as before.
+    expect(published.filter((o) => o.outcome === 'applied').map((o) => o.event_id).sort()).toEqual([...fresh].sort());
+    expect(published.every((o) => o.topic === 't' && o.partition === 0 && o.consumer === 'test')).toBe(true);
+  });
+
+  it('tells a redriven duplicate alone, after its redrive, and a duplicate with a reason or an effect alone', async () => {
+    const { published, obs } = publishing();
+    const redriven = { ...record(1, 'k'), headers: { 'sb-redriven-from': 't:0:9' } };
+    const run = createBatchRunner({
+      retry: policy, observer: obs, deadLetter: deadLetters().sink,
+      handleBatch: async (rs) => rs.map((r) => (r.offset === '2' ? { outcome: 'duplicate' as const, reason: 'already in the sheet' } : 'duplicate')),
+    });
+    expect(await run([record(0, 'k'), redriven, record(2, 'k'), record(3, 'k')], always, noBeat)).toBe(true);
+    expect(published.map((o) => [o.outcome, o.event_id, (o.also ?? []).map((a) => a.event_id)])).toEqual([
+      ['duplicate', 'e2', []],
+      ['redriven', 'e1', []],
+      ['duplicate', 'e1', []],
+      ['duplicate', 'e0', ['e3']],
+    ]);
+    expect(published.find((o) => o.event_id === 'e2')?.reason).toBe('already in the sheet');
   });
 });
 

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Envelope } from '../../services/shared/envelope.js';
 import type { OutcomeRecord } from '../../services/shared/outcome.js';
-import { eventRow, eventTypeOf, outcomeRow, retentionCutoff, siblingGroupOf } from '../../services/trail/project.js';
+import { eventRow, eventTypeOf, outcomeRow, outcomeRows, retentionCutoff, siblingGroupOf } from '../../services/trail/project.js';
 import { buildListSql, decodeCursor, encodeCursor, parseListQuery, MAX_LIMIT } from '../../services/trail/queries.js';
 import { isLater, latestByConsumer, valuesList } from '../../services/trail/store.js';
 
@@ -64,6 +64,15 @@ describe('outcomeRow and the latest outcome', () => {
       outcome_topic: 't.outcomes', outcome_partition: 0, outcome_offset: '5', event_id: 'e1', consumer: 'provisioning',
       outcome: 'applied', effect: { http_status: '200' }, topic: pos.topic, partition: 2, offset: '41',
     });
+  });
+
+  it('files an outcome record with a run of duplicates as one row per event, each with its own record', () => {
+    const rows = outcomeRows(outcome({ outcome: 'duplicate', offset: 41, also: [{ event_id: 'e2', offset: 42 }, { event_id: 'e9', offset: 50 }] }), opos('5'));
+    expect(rows.map((r) => [r.event_id, r.offset, r.outcome_offset, r.outcome_index, r.outcome])).toEqual([
+      ['e1', '41', '5', 0, 'duplicate'], ['e2', '42', '5', 1, 'duplicate'], ['e9', '50', '5', 2, 'duplicate'],
+    ]);
+    expect(new Set(rows.map((r) => r.at.getTime())).size).toBe(1);
+    expect(outcomeRows(outcome({}), opos('6'))).toEqual([outcomeRow(outcome({}), opos('6'))]);
   });
 
   it('picks each consumer’s latest by time, then by position in the outcomes topic', () => {

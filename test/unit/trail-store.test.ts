@@ -5,7 +5,7 @@ import { openDb, type Db } from '../../services/shared/db.js';
 import type { Envelope } from '../../services/shared/envelope.js';
 import type { OutcomeRecord } from '../../services/shared/outcome.js';
 import { migrateTrail } from '../../services/trail/main.js';
-import { eventRow, outcomeRow, type EventRow, type OutcomeRow } from '../../services/trail/project.js';
+import { eventRow, outcomeRow, outcomeRows, type EventRow, type OutcomeRow } from '../../services/trail/project.js';
 import { getTimeline, listEvents } from '../../services/trail/queries.js';
 import { prune, writeRows } from '../../services/trail/store.js';
 
@@ -87,5 +87,21 @@ describe('trail store and queries (PGlite)', () => {
     expect(await prune(db, new Date(T0 + 1000))).toEqual({ events: 2, outcomes: 5 });
     expect(await getTimeline(db, 'nsps:1')).toBeUndefined();
     expect((await db.query('SELECT * FROM latest_outcomes')).rows).toHaveLength(0);
+  });
+
+  it('files a run of duplicates as one row per event, once however often its record is read', async () => {
+    const at = T0 + 5000;
+    const record: OutcomeRecord = {
+      event_id: 'run:0', consumer: 'provisioning', outcome: 'duplicate', attempt: 1, reason: null, effect: {}, at, topic: 'raw', partition: 3, offset: 100,
+      // The same event twice in one run (a sender's re-send, both already done): two rows, one latest.
+      also: [{ event_id: 'run:1', offset: 101 }, { event_id: 'run:2', offset: 103 }, { event_id: 'run:1', offset: 104 }],
+    };
+    const rows = outcomeRows(record, { topic: 'outcomes', partition: 1, offset: '77' });
+    expect(await db.transaction((tx) => writeRows(tx, [], rows))).toEqual({ events: 0, outcomes: 4 });
+    expect(await db.transaction((tx) => writeRows(tx, [], outcomeRows(record, { topic: 'outcomes', partition: 1, offset: '77' })))).toEqual({ events: 0, outcomes: 0 });
+    const one = await getTimeline(db, 'run:1');
+    expect(one!.outcomes.map((o) => [o.outcome, o.offset, o.partition])).toEqual([['duplicate', 101, 3], ['duplicate', 104, 3]]);
+    expect((await getTimeline(db, 'run:2'))!.outcomes.map((o) => o.offset)).toEqual([103]);
+    expect((await db.query("SELECT event_id FROM latest_outcomes WHERE outcome = 'duplicate' ORDER BY event_id")).rows.map((r: any) => r.event_id)).toEqual(['run:0', 'run:1', 'run:2']);
   });
 });

@@ -42,7 +42,14 @@ export function createBatchRunner(opts: WholeBatchRunnerOptions): BatchRunner {
       const result = await attempt(() => opts.handleBatch(part, ctx), opts.retry, observer.retryHooks(keepGoing, topic, describe, part.length === 1 ? part[0] : undefined));
       if (result.status === 'abandoned' || (result.status === 'failed' && result.error instanceof AbandonedError)) return 'abandoned';
       if (result.status === 'failed') return { error: result.error, attempts: result.attempts };
-      result.value.forEach((outcome, i) => observer.handled(part[i]!, outcomeOf(outcome), result.attempts));
+      // A replay's records are mostly plain duplicates: the trail gets those as ranges (observer.duplicates).
+      const duplicates: ConsumedRecord[] = [];
+      result.value.forEach((outcome, i) => {
+        const handled = outcomeOf(outcome);
+        if (handled.outcome === 'duplicate' && handled.reason === undefined && handled.effect === undefined) duplicates.push(part[i]!);
+        else observer.handled(part[i]!, handled, result.attempts);
+      });
+      observer.duplicates(duplicates, result.attempts);
       return 'done';
     };
     const deadLetterAlone = (record: ConsumedRecord, failed: { error: unknown; attempts: number }) => opts.deadLetter(record, failed.error, failed.attempts, keepGoing);

@@ -7,7 +7,7 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { boundObserve, type Metrics } from '../metrics.js';
 import type { RetryHooks } from '../retry.js';
-import type { OutcomePublisher, TrailOutcome } from '../outcome.js';
+import { MAX_EVENTS_PER_OUTCOME, type AlsoRecord, type OutcomePublisher, type OutcomeRecord, type TrailOutcome } from '../outcome.js';
 import type { ConsumedRecord, Handled, KeepGoing, RawRecord } from './records.js';
 
 export interface RunnerObserver {
@@ -22,6 +22,12 @@ export interface RunnerObserver {
   waitingOnInfrastructure(): boolean;
   /** Counts a handled record and publishes its outcome to the trail. */
   handled(record: ConsumedRecord, handled: Handled, attempt: number): void;
+  /**
+   * Counts records found already done (one partition's, in offset order) and tells the trail in as few
+   * outcome records as MAX_EVENTS_PER_OUTCOME allows; a record read back from a redrive topic is told alone,
+   * after its `redriven` line.
+   */
+  duplicates(records: readonly ConsumedRecord[], attempt: number): void;
   /** Publishes an outcome to the trail (dead letters, retries). */
   report(record: RawRecord | ConsumedRecord, outcome: TrailOutcome, attempt: number, reason?: string, effect?: Record<string, string>): void;
   /** Moves the tallied counts into the metrics and stops following reads (on stop). */
@@ -64,16 +70,42 @@ export function createObserver(
       at: Date.now(), topic: record.topic, partition: record.partition, offset: Number(record.offset),
     });
   };
+  const handled: RunnerObserver['handled'] = (record, h, attempt) => {
+    count(record.topic, h.outcome);
+    // A record read back from the consumer's redrive topic: the trail shows the redrive, then what it did.
+    const redrivenFrom = record.headers['sb-redriven-from'];
+    if (redrivenFrom !== undefined) report(record, 'redriven', attempt, undefined, { redriven_from: String(redrivenFrom) });
+    report(record, TRAIL_NAMES[h.outcome], attempt, h.reason, h.effect);
+  };
   return {
     logger,
     count,
     report,
-    handled(record, h, attempt) {
-      count(record.topic, h.outcome);
-      // A record read back from the consumer's redrive topic: the trail shows the redrive, then what it did.
-      const redrivenFrom = record.headers['sb-redriven-from'];
-      if (redrivenFrom !== undefined) report(record, 'redriven', attempt, undefined, { redriven_from: String(redrivenFrom) });
-      report(record, TRAIL_NAMES[h.outcome], attempt, h.reason, h.effect);
+    handled,
+    duplicates(records, attempt) {
+      type Range = OutcomeRecord & { also: AlsoRecord[] };
+      let range: Range | undefined;
+      const publish = (r: Range | undefined) => {
+        if (r) outcomes?.publish(r);
+      };
+      for (const record of records) {
+        if (record.headers['sb-redriven-from'] !== undefined) {
+          handled(record, { outcome: 'duplicate' }, attempt);
+          continue;
+        }
+        count(record.topic, 'duplicate');
+        if (!outcomes) continue;
+        if (range && range.also.length + 1 < MAX_EVENTS_PER_OUTCOME && range.topic === record.topic && range.partition === record.partition) {
+          range.also.push({ event_id: record.envelope.event_id, offset: Number(record.offset) });
+          continue;
+        }
+        publish(range);
+        range = {
+          event_id: record.envelope.event_id, consumer: name, outcome: 'duplicate', attempt, reason: null, effect: {},
+          at: Date.now(), topic: record.topic, partition: record.partition, offset: Number(record.offset), also: [],
+        };
+      }
+      publish(range);
     },
     observeDuration(topic, seconds) {
       let observe = durations.get(topic);

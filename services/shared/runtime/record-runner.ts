@@ -40,10 +40,9 @@ export function createRecordRunner(opts: RecordRunnerOptions): BatchRunner {
     }
     if (known.size === 0) return records;
     const rest: ConsumedRecord[] = [];
-    for (const r of records) {
-      if (known.has(r.envelope.event_id)) observer.handled(r, { outcome: 'duplicate' }, 1);
-      else rest.push(r);
-    }
+    const duplicates: ConsumedRecord[] = [];
+    for (const r of records) (known.has(r.envelope.event_id) ? duplicates : rest).push(r);
+    observer.duplicates(duplicates, 1);
     return rest;
   };
 
