@@ -8,12 +8,48 @@ interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
   hitCount?: number;
+  children?: number[];
 }
 
 interface CpuProfile {
   nodes: ProfileNode[];
   samples: number[];
   timeDeltas: number[];
+}
+
+/** Where a run's work is: from the first sample inside this function (by name and file) to the last. */
+export interface ProfileWindow {
+  functionName: string;
+  urlEndsWith: string;
+}
+
+/**
+ * Which samples to count: all of them, or those from the first sample whose stack holds the window's
+ * function to the last one (so start-up, group join and shutdown of a short run are left out).
+ */
+function samplesInWindow(profile: CpuProfile, byId: Map<number, ProfileNode>, window: ProfileWindow | undefined): [number, number] {
+  if (!window) return [0, profile.samples.length];
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const inside = new Map<number, boolean>();
+  const isInside = (id: number): boolean => {
+    const known = inside.get(id);
+    if (known !== undefined) return known;
+    const node = byId.get(id);
+    const here = !!node && node.callFrame.functionName === window.functionName && node.callFrame.url.endsWith(window.urlEndsWith);
+    const up = parent.get(id);
+    const result = here || (up !== undefined && isInside(up));
+    inside.set(id, result);
+    return result;
+  };
+  let first = -1;
+  let last = -1;
+  profile.samples.forEach((id, i) => {
+    if (!isInside(id)) return;
+    if (first < 0) first = i;
+    last = i;
+  });
+  return first < 0 ? [0, 0] : [first, last + 1];
 }
 
 export interface OwnerShare {
@@ -39,11 +75,15 @@ export function ownerOf(url: string, functionName: string): string {
   return 'other';
 }
 
-export function summarizeProfile(file: string, top = 12): OwnerShare[] {
+export function summarizeProfile(file: string, top = 12, window?: ProfileWindow): OwnerShare[] {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const selfUs = new Map<number, number>();
-  profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  const [from, to] = samplesInWindow(profile, byId, window);
+  for (let i = from; i < to; i++) {
+    const id = profile.samples[i]!;
+    selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  }
   const owners = new Map<string, { us: number; fns: Map<string, number> }>();
   let total = 0;
   for (const [id, us] of selfUs) {

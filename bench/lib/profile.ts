@@ -4,7 +4,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchContext } from './context.js';
-import { latestProfile, summarizeProfile } from './cpuprofile.js';
+import { latestProfile, summarizeProfile, type ProfileWindow } from './cpuprofile.js';
 import type { HttpTarget } from './ingress.js';
 import { fmt, type Table } from './report.js';
 
@@ -37,7 +37,7 @@ export async function profileChild(
 }
 
 /** Profiles one run of a process that exits by itself (a replay worker or service run). */
-export async function profileRun(ctx: BenchContext, name: string, run: (nodeArgs: string[]) => Promise<unknown>): Promise<Table | undefined> {
+export async function profileRun(ctx: BenchContext, name: string, run: (nodeArgs: string[]) => Promise<unknown>, window?: ProfileWindow): Promise<Table | undefined> {
   const dir = join(ctx.workDir, `cpuprof-${name}`);
   mkdirSync(dir, { recursive: true });
   try {
@@ -49,8 +49,8 @@ export async function profileRun(ctx: BenchContext, name: string, run: (nodeArgs
   const file = latestProfile(dir);
   if (!file) return undefined;
   return {
-    caption: `CPU profile of ${name} (node --cpu-prof, separate unmeasured run; self time by owner, idle excluded, start-up included; ${file.replace(/^.*\/\.local\//, '.local/')})`,
+    caption: `CPU profile of ${name} (node --cpu-prof, separate unmeasured run; self time by owner, idle excluded, ${window ? `only from the first sample inside ${window.functionName}() to the last (start-up, group join and stop left out)` : 'start-up included'}; ${file.replace(/^.*\/\.local\//, '.local/')})`,
     headers: ['owner', 'self ms', 'share', 'top functions (share of all)'],
-    rows: summarizeProfile(file).map((o) => [o.owner, fmt(o.ms), `${fmt(o.share * 100, 1)} %`, o.topFunctions]),
+    rows: summarizeProfile(file, 12, window).map((o) => [o.owner, fmt(o.ms), `${fmt(o.share * 100, 1)} %`, o.topFunctions]),
   };
 }
