@@ -49,7 +49,7 @@ export function createMetrics(service: string): Metrics {
     }),
     outcomesDropped: new Counter({
       name: `${METRIC_PREFIX}outcomes_dropped_total`,
-      help: 'Outcomes a consumer could not publish to the outcomes topic (the trail is behind by them)',
+      help: 'Outcomes a consumer could not publish to the outcomes topic, one per event (the trail is behind by them)',
       labelNames: ['consumer'],
       registers,
     }),

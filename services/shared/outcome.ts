@@ -74,11 +74,18 @@ export interface OutcomePublisherOptions {
   codec: OutcomeCodec;
   topic: string;
   logger: Logger;
-  /** Counts outcomes that could not be published (the trail is behind by that many). */
+  /** Counts outcomes that could not be published, one per event (the trail is behind by that many). */
   onDropped?: (n: number) => void;
   /** Largest buffer; beyond it new outcomes are dropped rather than memory grow during a broker outage. */
   maxBuffered?: number;
   intervalMs?: number;
+}
+
+/** How many events' outcomes these records tell (a run of duplicates tells each of its events). */
+function eventsIn(outcomes: readonly OutcomeRecord[]): number {
+  let n = 0;
+  for (const o of outcomes) n += 1 + (o.also?.length ?? 0);
+  return n;
 }
 
 export function createOutcomePublisher(opts: OutcomePublisherOptions): OutcomePublisher {
@@ -117,7 +124,7 @@ export function createOutcomePublisher(opts: OutcomePublisherOptions): OutcomePu
         if (closed) return;
         // Oldest first, as they happened; what does not fit is dropped (counted) rather than memory grow.
         buffer = batch.concat(buffer);
-        if (buffer.length > maxBuffered) drop(buffer.splice(maxBuffered).length, 'outcome buffer full');
+        if (buffer.length > maxBuffered) drop(eventsIn(buffer.splice(maxBuffered)), 'outcome buffer full');
         failures++;
         retryAt = Date.now() + Math.min(5000, 200 * 2 ** Math.min(failures, 5));
         warn({ outcomes: buffer.length, reason: errorMessage(err) }, 'outcomes not published yet: kept and tried again');
@@ -139,7 +146,7 @@ export function createOutcomePublisher(opts: OutcomePublisherOptions): OutcomePu
   timer.unref();
   return {
     publish(outcome) {
-      if (buffer.length >= maxBuffered) return drop(1, 'outcome buffer full');
+      if (buffer.length >= maxBuffered) return drop(eventsIn([outcome]), 'outcome buffer full');
       buffer.push(outcome);
     },
     async flush() {
@@ -160,7 +167,7 @@ export function createOutcomePublisher(opts: OutcomePublisherOptions): OutcomePu
       await Promise.race([drain(), new Promise((r) => (timeout = setTimeout(r, 5000)))]);
       clearTimeout(timeout);
       closed = true;
-      const unsent = buffer.length + inFlight.length;
+      const unsent = eventsIn(buffer) + eventsIn(inFlight);
       buffer = [];
       if (unsent > 0) drop(unsent, 'stopped before they could be published');
     },

@@ -38,7 +38,7 @@ describe('outcome publisher', () => {
     const publisher = createOutcomePublisher({ producer, codec, topic, logger, intervalMs: 50, onDropped: (n) => (dropped += n) });
     await proxy.cut();
     publisher.publish(outcome('e1'));
-    publisher.publish(outcome('e2'));
+    publisher.publish({ ...outcome('e2'), outcome: 'duplicate', effect: {}, also: [{ event_id: 'e2b', offset: 5 }, { event_id: 'e2c', offset: 9 }] });
     await eventually(async () => lines.some((l) => l.includes('kept and tried again')) || undefined, 10_000, 50);
     publisher.publish(outcome('e3'));
     await proxy.restore();
@@ -47,6 +47,8 @@ describe('outcome publisher', () => {
     const decoded = await Promise.all(read.map((m) => codec.decode(m.value!)));
     expect(decoded.map((o) => o.event_id)).toEqual(['e1', 'e2', 'e3']);
     expect(decoded[0]!.effect).toEqual({ report_id: 'r1', system_ids: 'a,b' });
+    expect(decoded[0]!.also).toEqual([]);
+    expect(decoded[1]!.also).toEqual([{ event_id: 'e2b', offset: 5 }, { event_id: 'e2c', offset: 9 }]);
     expect(dropped).toBe(0);
     await publisher.close();
   });
@@ -59,9 +61,9 @@ describe('outcome publisher', () => {
     const publisher = createOutcomePublisher({ producer, codec, topic, logger, intervalMs: 50, onDropped: (n) => (dropped += n) });
     await own.cut();
     publisher.publish(outcome('s1'));
-    publisher.publish(outcome('s2'));
+    publisher.publish({ ...outcome('s2'), also: [{ event_id: 's3', offset: 2 }, { event_id: 's4', offset: 3 }] });
     await publisher.close();
-    expect(dropped).toBe(2);
+    expect(dropped).toBe(4); // one per event: a run of duplicates counts each of its events
     await own.close();
   });
 });
