@@ -49,6 +49,17 @@ function withLocalDefaults(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   };
 }
 
+/**
+ * On the embedded defaults the broker is npm start's, and Ctrl-C on npm start (step 1 of a provisioning,
+ * sheet-export or trail replay) stops it too: say how to run it alone rather than leave a bare ECONNREFUSED.
+ */
+function localBrokerHint(message: string): string {
+  if (process.env.KAFKA_BROKERS || !message.includes('ECONNREFUSED')) return '';
+  const { kafkaPort } = defaultStackOptions(process.env);
+  return `\nNo Kafka broker answers at 127.0.0.1:${kafkaPort}, the local one npm start runs (and stops on Ctrl-C). ` +
+    'Start it alone with `npm run infra:up`, run the replay again, then `npm start` (it uses that broker and leaves it running; `npm run infra:down` stops it).';
+}
+
 async function main(): Promise<void> {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
@@ -141,6 +152,7 @@ main().then(
   () => process.exit(0),
   (err: unknown) => {
     if (err instanceof GroupNotEmptyError || err instanceof ConfigError) fail(err.message, 1);
-    fail(`replay failed: ${err instanceof Error ? (process.env.LOG_LEVEL === 'debug' ? err.stack ?? err.message : err.message) : String(err)}`, 1);
+    const message = err instanceof Error ? (process.env.LOG_LEVEL === 'debug' ? err.stack ?? err.message : err.message) : String(err);
+    fail(`replay failed: ${message}${localBrokerHint(message)}`, 1);
   },
 );
