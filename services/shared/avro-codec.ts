@@ -92,15 +92,34 @@ export class AvroCodec<T> {
    * Another process registering the same new subject at the same moment (two instances starting together)
    * can make the registry refuse one of them; registration is idempotent, so the loser asks again and gets
    * the id the winner registered. An unreachable registry fails after these few tries, as before.
+   *
+   * The client also insists that the subject's compatibility level be BACKWARD. A subject whose level is
+   * something else — an operator's choice, or one left at the registry's default by a registrant that stopped
+   * between registering and setting the level (seen in CI with Apicurio) — would refuse every start for good.
+   * When our schema is already registered there, its id is all we need, so we take it and change nothing;
+   * a schema not yet registered under a subject with another level is still refused, with the client's message.
    */
   private async register(subject: string): Promise<number> {
     for (let tries = 1; ; tries++) {
       try {
         return (await this.registry.register({ type: SchemaType.AVRO, schema: this.schema }, { subject })).id;
       } catch (err) {
+        if (err instanceof Error && err.name === 'ConfluentSchemaRegistryCompatibilityError') {
+          const id = await this.registeredId(subject);
+          if (id !== undefined) return id;
+        }
         if (tries >= 4) throw err;
         await new Promise((r) => setTimeout(r, 150 * tries + Math.random() * 100));
       }
+    }
+  }
+
+  /** Our schema's id under the subject, or undefined when it is not registered there. */
+  private async registeredId(subject: string): Promise<number | undefined> {
+    try {
+      return await this.registry.getRegistryIdBySchema(subject, { type: SchemaType.AVRO, schema: this.schema });
+    } catch {
+      return undefined;
     }
   }
 
