@@ -8,7 +8,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
@@ -20,21 +19,10 @@ import { DEV_DEFAULTS, SERVICES } from '../../scripts/dev-defaults.js';
 import { EnvelopeCodec, type Envelope } from '../../services/shared/envelope.js';
 import { rawTopics, topicNames } from '../../services/shared/topics.js';
 import { startWtlEmulator, type WtlEmulator } from '../emulators/wtl.js';
-import { eventually, readTopic } from '../support/env.js';
+import { eventually, freePort, readTopic } from '../support/env.js';
 
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const sample = (name: string): string => readFileSync(join(repoRoot, 'samples', name), 'utf8');
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 interface Outcome {
   source: 'nsps' | '1nce' | 'sap';

@@ -1,6 +1,7 @@
 // Shared helpers for integration tests: the real broker, registry and PostgreSQL that
 // global-setup provides, with names unique to each test so files never see each other's data.
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
 import { Writable } from 'node:stream';
 import type { Kafka, KafkaMessage } from 'kafkajs';
 import { kafkaConfigShape, loadConfig, type KafkaConfig } from '../../services/shared/config.js';
@@ -82,4 +83,16 @@ export async function eventually<T>(check: () => Promise<T>, timeoutMs = 30_000,
     last = await check();
   }
   return last;
+}
+
+/** A port nothing listens on right now: bound on 127.0.0.1, read, released. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
 }
