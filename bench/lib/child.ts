@@ -1,7 +1,7 @@
 // Runs a TypeScript entry point as one child process (node --import tsx, no wrapper process, so
 // the pid we sample is the process doing the work), logs to a file, waits until it answers HTTP.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { closeSync, createWriteStream, openSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { repoRoot } from '../../infra/local/stack.js';
@@ -27,15 +27,29 @@ export function freePort(): Promise<number> {
   });
 }
 
-export function spawnTs(entry: string, opts: { env: NodeJS.ProcessEnv; logFile: string; args?: string[]; nodeArgs?: string[] }): RunningChild {
-  const out = createWriteStream(opts.logFile, { flags: 'a' });
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', join(repoRoot, entry), ...(opts.args ?? [])], {
-    cwd: repoRoot,
-    env: opts.env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout!.pipe(out);
-  child.stderr!.pipe(out);
+/**
+ * `output: 'file'` (the default) gives the child the log file itself as stdout and stderr: the kernel writes its
+ * logs, and this process (which also runs the load generators) never copies a byte of them. A service logging a
+ * line per request through a pipe into this process cost it about a tenth of a core, taken from the load
+ * generator and from the machine the service shares. `'pipe'` is for a child whose output is read (its first
+ * line is an address); it is then copied into the file.
+ */
+export function spawnTs(entry: string, opts: { env: NodeJS.ProcessEnv; logFile: string; args?: string[]; nodeArgs?: string[]; output?: 'file' | 'pipe' }): RunningChild {
+  const argv = [...(opts.nodeArgs ?? []), '--import', 'tsx', join(repoRoot, entry), ...(opts.args ?? [])];
+  let child: ChildProcess;
+  if (opts.output === 'pipe') {
+    const out = createWriteStream(opts.logFile, { flags: 'a' });
+    child = spawn(process.execPath, argv, { cwd: repoRoot, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout!.pipe(out);
+    child.stderr!.pipe(out);
+  } else {
+    const fd = openSync(opts.logFile, 'a');
+    try {
+      child = spawn(process.execPath, argv, { cwd: repoRoot, env: opts.env, stdio: ['ignore', fd, fd] });
+    } finally {
+      closeSync(fd); // the child holds its own copy
+    }
+  }
   let done = false;
   const exit = new Promise<void>((resolve) => child.once('exit', () => { done = true; resolve(); }));
   if (child.pid === undefined) throw new Error(`could not start ${entry}`);

@@ -147,7 +147,7 @@ export interface WtlProcess {
 }
 
 export async function startWtlProcess(ctx: BenchContext): Promise<WtlProcess> {
-  const child = spawnTs('test/emulators/wtl.ts', { env: process.env, logFile: join(ctx.workDir, 'wtl-emulator.log') });
+  const child = spawnTs('test/emulators/wtl.ts', { env: process.env, logFile: join(ctx.workDir, 'wtl-emulator.log'), output: 'pipe' });
   const { url, control } = await new Promise<{ url: string; control: string }>((resolve, reject) => {
     let buf = '';
     const onData = (chunk: Buffer): void => {
