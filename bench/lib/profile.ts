@@ -18,6 +18,7 @@ export async function profileChild(
   name: string,
   start: (nodeArgs: string[]) => Promise<HttpTarget>,
   load: (target: HttpTarget) => Promise<unknown>,
+  window?: ProfileWindow,
 ): Promise<Table | undefined> {
   const dir = join(ctx.workDir, `cpuprof-${name}`);
   mkdirSync(dir, { recursive: true });
@@ -28,12 +29,7 @@ export async function profileChild(
     await target.child.stop(20_000);
   }
   const file = latestProfile(dir);
-  if (!file) return undefined;
-  return {
-    caption: `CPU profile of ${name} under the same load (node --cpu-prof, separate unmeasured run; self time by owner, idle excluded; ${file.replace(/^.*\/\.local\//, '.local/')})`,
-    headers: ['owner', 'self ms', 'share', 'top functions (share of all)'],
-    rows: summarizeProfile(file).map((o) => [o.owner, fmt(o.ms), `${fmt(o.share * 100, 1)} %`, o.topFunctions]),
-  };
+  return file ? profileTable(`CPU profile of ${name} under the same load`, file, window, 'start-up and stop left out') : undefined;
 }
 
 /** Profiles one run of a process that exits by itself (a replay worker or service run). */
@@ -47,9 +43,14 @@ export async function profileRun(ctx: BenchContext, name: string, run: (nodeArgs
     return undefined;
   }
   const file = latestProfile(dir);
-  if (!file) return undefined;
+  return file ? profileTable(`CPU profile of ${name}`, file, window, 'start-up, group join and stop left out') : undefined;
+}
+
+/** A window keeps a short run's profile to its work: without one, module loading and start-up weigh in. */
+function profileTable(title: string, file: string, window: ProfileWindow | undefined, leftOut: string): Table {
+  const span = window ? `only from the first sample inside ${window.functionName}() to the last (${leftOut})` : 'start-up included';
   return {
-    caption: `CPU profile of ${name} (node --cpu-prof, separate unmeasured run; self time by owner, idle excluded, ${window ? `only from the first sample inside ${window.functionName}() to the last (start-up, group join and stop left out)` : 'start-up included'}; ${file.replace(/^.*\/\.local\//, '.local/')})`,
+    caption: `${title} (node --cpu-prof, separate unmeasured run; self time by owner, idle excluded, ${span}; ${file.replace(/^.*\/\.local\//, '.local/')})`,
     headers: ['owner', 'self ms', 'share', 'top functions (share of all)'],
     rows: summarizeProfile(file, 12, window).map((o) => [o.owner, fmt(o.ms), `${fmt(o.share * 100, 1)} %`, o.topFunctions]),
   };

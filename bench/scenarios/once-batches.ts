@@ -65,7 +65,9 @@ export async function onceBatchesScenario(ctx: BenchContext, clients: BenchClien
     const chosen = clientChoiceRow(`${fmt(sizes.onceBatchRecords)}-record batches, records/s`, runs.get(INGRESS('platformatic'))!.map((r) => r.recordsPerSec), runs.get(INGRESS('kafkajs'))!.map((r) => r.recordsPerSec));
     const profile = !met && profilingEnabled()
       ? await profileChild(ctx, 'ingress-1nce', (nodeArgs) => startIngressChild(ctx, 'ingress-1nce-prof', nodeArgs, { KAFKA_PRODUCER_CLIENT: defaultClient }), (t) =>
-        batchHttpLoad({ url: `${t.url}${ONCE_PATH}`, clients: sizes.onceClients, seconds, headers: { authorization: basicAuthHeader() }, body: nextHttp }))
+        batchHttpLoad({ url: `${t.url}${ONCE_PATH}`, clients: sizes.onceClients, seconds, headers: { authorization: basicAuthHeader() }, body: nextHttp }),
+        // Every batch goes through it: the window is the load, without ingress's start-up.
+        { functionName: 'parseBatchStructure', urlEndsWith: 'services/ingress/domain/once-batch.ts' })
       : undefined;
     const names = [...PRODUCER_CLIENTS.map(INGRESS), ...PRODUCER_CLIENTS.map(PRODUCER), ...(broker ? [BROKER] : [])];
     return {
