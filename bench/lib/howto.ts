@@ -12,7 +12,7 @@ export const HOW_TO_RUN = `## Running the harness
 | \`BENCH_STACK_DIR\` | \`.local/bench-stack\` | state of the private stack started when the two above are unset; stopped at the end unless it was already running |
 | \`BENCH_KAFKA_PORT\`, \`BENCH_KAFKA_CONTROLLER_PORT\`, \`BENCH_REGISTRY_PORT\` | 30092, 30093, 30081 | ports of the private stack |
 | \`BENCH_DATABASE_URL\` | \`DATABASE_URL\`, else \`postgres://postgres@127.0.0.1:5432/test\` | PostgreSQL for the SCC rebuild and provisioning (one fresh schema per run) |
-| \`BENCH_LOG_LEVEL\` | \`info\` | LOG_LEVEL of the service children (their logs go to \`.local/bench-runs/<run>/\`) |
+| \`BENCH_LOG_LEVEL\` | \`info\` | LOG_LEVEL of the service children (each writes its log straight into its own file in \`.local/bench-runs/<run>/\`) |
 | \`BENCH_CPU_PROF\` | \`true\` | profile (\`node --cpu-prof\`, separate unmeasured run) where a target is missed |
 | \`BENCH_RENDER_FROM\` | unset | \`results.json\` of a finished run (in \`.local/bench-runs/<run>/\`), or several comma-separated (later ones replace the same scenarios): writes the report again without running anything, e.g. after editing \`bench/analysis.md\` |
 | \`BENCH_GROWTH_BUDGET_S\` | 300 | a growth replay size is skipped when it is predicted to take longer than this |
@@ -32,6 +32,7 @@ Decisions where the brief was silent:
 - **Ingress's Kafka client is chosen by numbers**: both clients run in every round (6 per load in full mode) and are compared by the median of their per-round ratios with a 95 % bootstrap interval; "faster: X" only when the interval excludes 1, else "not separated".
 - **The bare producer is the same kafkajs producer as ingress's** (services/shared/kafka.ts \`createProducer\`: idempotent, acks=-1), sending pre-encoded envelopes, so "Kafka ceiling" means Kafka and kafkajs, not our encoding.
 - **Services that do real work per event replay fewer events** (SCC rebuild, provisioning): their rate does not depend on the topic's length (scenario 6), and 100,000 events at their rates would take the whole run.
+- **A child's log goes into a file, not through the harness**: the harness also runs the load generators, and copying a service's log lines (one per request at \`info\`) took about a tenth of a core from them and from the cores the service shares; a pipe the harness is too busy to drain also stalls the service's synchronous log writes. A file costs the service only its own write.
 - **Memory targets** are judged on the peak of VmRSS sampled every 25–50 ms and VmHWM, whichever is higher.
 - **"Replay memory does not grow"** is met when the peak RSS of the largest replay is within +25 % or +50 MB of the next smaller one (10× fewer events). Not from the smallest: a 10,000-event replay ends in a fraction of a second, before the fetch buffers and the heap reach their steady size, so it would count warm-up as growth.
 `;
