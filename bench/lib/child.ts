@@ -36,19 +36,17 @@ export function freePort(): Promise<number> {
  */
 export function spawnTs(entry: string, opts: { env: NodeJS.ProcessEnv; logFile: string; args?: string[]; nodeArgs?: string[]; output?: 'file' | 'pipe' }): RunningChild {
   const argv = [...(opts.nodeArgs ?? []), '--import', 'tsx', join(repoRoot, entry), ...(opts.args ?? [])];
+  const fd = opts.output === 'pipe' ? undefined : openSync(opts.logFile, 'a');
   let child: ChildProcess;
-  if (opts.output === 'pipe') {
+  try {
+    child = spawn(process.execPath, argv, { cwd: repoRoot, env: opts.env, stdio: ['ignore', fd ?? 'pipe', fd ?? 'pipe'] });
+  } finally {
+    if (fd !== undefined) closeSync(fd); // the child holds its own copy
+  }
+  if (fd === undefined) {
     const out = createWriteStream(opts.logFile, { flags: 'a' });
-    child = spawn(process.execPath, argv, { cwd: repoRoot, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.pipe(out);
     child.stderr!.pipe(out);
-  } else {
-    const fd = openSync(opts.logFile, 'a');
-    try {
-      child = spawn(process.execPath, argv, { cwd: repoRoot, env: opts.env, stdio: ['ignore', fd, fd] });
-    } finally {
-      closeSync(fd); // the child holds its own copy
-    }
   }
   let done = false;
   const exit = new Promise<void>((resolve) => child.once('exit', () => { done = true; resolve(); }));
