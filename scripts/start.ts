@@ -1,8 +1,9 @@
 // `npm start`: the whole system on its embedded defaults, in one terminal.
 // Provisions and starts the local Kafka broker and schema registry (unless KAFKA_BROKERS and
 // SCHEMA_REGISTRY_URL point elsewhere), then ingress and the three consumers as child processes,
-// prints where everything listens and the credentials to send a first webhook, and on Ctrl-C
-// stops the services (each drains and commits) and then the local infrastructure it started.
+// prints where everything listens and the credentials to send a first webhook, restarts a service
+// that dies once the system runs (restart-policy.ts), and on Ctrl-C stops the services (each drains
+// and commits) and then the local infrastructure it started.
 //
 // Ctrl-C reaches every process of the terminal's foreground group at once: the services get the
 // terminal's SIGINT and this script's SIGTERM, and take both as one stop (services/shared/shutdown.ts).
@@ -19,6 +20,7 @@ import { SignJWT } from 'jose';
 import { defaultStackOptions, portAnswers, repoRoot, startStack, stopStack } from '../infra/local/stack.js';
 import { SIGNAL_WINDOW_MS } from '../services/shared/shutdown.js';
 import { DEV_DEFAULTS, SERVICES } from './dev-defaults.js';
+import { DEFAULT_RESTART_POLICY, decideRestart } from './restart-policy.js';
 import { randomBytes } from 'node:crypto';
 
 
@@ -82,7 +84,12 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  for (const svc of SERVICES) {
+  // Set once every service answered /readyz: from then on a service that exits is restarted
+  // (restart-policy.ts); before that an exit is a start-up failure and stops everything.
+  let running = false;
+  const restartedAt = new Map<string, number[]>();
+  const restartTimers = new Set<NodeJS.Timeout>();
+  const launch = (svc: (typeof SERVICES)[number]): void => {
     // node --import tsx (not the tsx CLI, whose extra wrapper process would not pass on a SIGKILL).
     const child = spawn(process.execPath, ['--import', 'tsx', svc.entry], {
       cwd: repoRoot,
@@ -105,14 +112,37 @@ async function main(): Promise<void> {
       });
     }
     child.on('exit', (code, signal) => {
+      const how = `exited (code ${code ?? signal}); see ${join(logDir, `${svc.name}.log`)}`;
       if (stopping) {
         if (code !== 0) say(`[${svc.name}] exited (code ${code ?? signal})`);
-      } else {
-        say(`[${svc.name}] exited (code ${code ?? signal}); see ${join(logDir, `${svc.name}.log`)}. Stopping everything.`);
-        void shutdown(1);
+        return;
       }
+      if (!running) {
+        say(`[${svc.name}] ${how}. Stopping everything.`);
+        void shutdown(1);
+        return;
+      }
+      const history = restartedAt.get(svc.name) ?? [];
+      const decision = decideRestart(history, Date.now());
+      if (!decision.restart) {
+        say(`[${svc.name}] ${how}. It exited ${decision.restarts + 1} times within ${DEFAULT_RESTART_POLICY.windowMs / 60_000} minutes: stopping everything.`);
+        void shutdown(1);
+        return;
+      }
+      say(`[${svc.name}] ${how}. Restarting it in ${decision.delayMs / 1000} s (restart ${decision.attempt} of ${DEFAULT_RESTART_POLICY.maxRestarts} allowed within ${DEFAULT_RESTART_POLICY.windowMs / 60_000} minutes).`);
+      const timer = setTimeout(() => {
+        restartTimers.delete(timer);
+        if (stopping) return;
+        restartedAt.set(svc.name, [...history, Date.now()]);
+        launch(svc);
+        void waitReady(svc.name, portOf(svc)).then((ok) => {
+          if (ok && !stopping) say(`[${svc.name}] running again.`);
+        });
+      }, decision.delayMs);
+      restartTimers.add(timer);
     });
-  }
+  };
+  for (const svc of SERVICES) launch(svc);
 
   const waitReady = async (name: string, port: number): Promise<boolean> => {
     const deadline = Date.now() + 90_000;
@@ -130,6 +160,7 @@ async function main(): Promise<void> {
   };
   const ready = await Promise.all(SERVICES.map((s) => waitReady(s.name, portOf(s))));
   if (stopping) return;
+  running = true;
 
   const [ingressPort, provisioningPort, sheetPort, inventoryPort, trailPort] = SERVICES.map(portOf);
   const ingress = `http://127.0.0.1:${ingressPort}`;
@@ -167,6 +198,7 @@ async function main(): Promise<void> {
   async function shutdown(code: number): Promise<void> {
     if (stopping) return;
     stopping = true;
+    for (const timer of restartTimers) clearTimeout(timer);
     say(`\nDraining… each service stops accepting, finishes or abandons its in-flight work, commits and disconnects. Ctrl-C again (after ${SIGNAL_WINDOW_MS / 1000} s) to exit at once.`);
     await Promise.all(
       [...children.values()].map(
