@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../../infra/local/stack.js';
 import { loadIngressConfig } from '../../services/ingress/config.js';
@@ -25,6 +26,7 @@ const SAP_SECRET = 'sap-shared-secret-7f3e2d1c0b9a';
 const NSPS_401 = { message: 'Authentication failed', error: 'Invalid API token', type: 'AUTHENTICATION_ERROR' };
 const SAP_401 = { error: { code: 401, message: 'unauthorized' } };
 const FIVE_MB = 5 * 1024 * 1024;
+const NSPS_LIMIT = 64 * 1024;
 
 /** The senders' example request bodies exactly as their documents write them (samples/ when the documents are absent). */
 function referenceExamples(): { nsps: string; onceEvent: string; onceUsage: string; sapDelta: string; sapFull: string } {
@@ -98,7 +100,7 @@ describe('ingress sources', () => {
       SAP_JWT_ALGORITHMS: 'HS256,RS256',
       BODY_TIMEOUT_MS: '2000',
       HTTP_REQUEST_TIMEOUT_MS: '10000',
-      NSPS_MAX_BODY_BYTES: String(64 * 1024),
+      NSPS_MAX_BODY_BYTES: String(NSPS_LIMIT),
     });
     ingress = await startIngress(cfg, { logger });
   });
@@ -450,6 +452,73 @@ describe('ingress sources', () => {
       const sap = await send('PUT', '/api/v1/notifications?reportType=delta', { ...(await sapAuth()), 'content-type': '' }, '{}');
       expect(sap.status).toBe(400);
       expect(sap.json).toEqual({ error: { code: 400, message: 'failed to parse request body' } });
+    });
+  });
+
+  describe('content encodings', () => {
+    it('decodes gzip, deflate, br and chains of them: the stored payload is the JSON the sender compressed', async () => {
+      const event = JSON.stringify({ event_id: 'ce-gzip-1', data: { event_type: 'SIM/Updated', variables: { note: 'zipped ü€' } } });
+      const nsps = await send('POST', '/process-event', { ...nspsAuth(), 'content-encoding': 'gzip' }, gzipSync(event));
+      expect(nsps.status, nsps.text).toBe(202);
+      const [record] = await recordsOf(topics.nspsEvents, nsps.requestId, 1);
+      expect(record!.envelope.event_id).toBe('ce-gzip-1');
+      expect(record!.envelope.payload.toString()).toBe(event);
+
+      const usage = JSON.parse(examples.onceUsage.trim())[0] as Record<string, unknown>;
+      const records = [1, 2, 3].map((i) => JSON.stringify({ ...usage, id: 770_000 + i }, null, i));
+      const batch = `[${records.join(',\n')}]`;
+      for (const [coding, body] of [
+        ['br', brotliCompressSync(batch)],
+        ['deflate', deflateSync(batch)],
+        // Applied in the order listed: deflate first, then gzip; identity means nothing was applied.
+        ['identity, deflate, GZIP', gzipSync(deflateSync(batch))],
+      ] as const) {
+        const once = await send('POST', '/1nce/data-streamer', { ...onceAuth(), 'content-encoding': coding }, body);
+        expect(once.status, `${coding}: ${once.text}`).toBe(200);
+        expect(once.json).toEqual({ accepted: 3, quarantined: 0 });
+        const stored = await recordsOf(topics.onceUsage, once.requestId, 3);
+        expect(stored.map((r) => r.envelope.payload.toString()).sort(), coding).toEqual([...records].sort());
+      }
+    });
+
+    it('refuses a coding it cannot undo, and data that does not decode, in each source\'s shape', async () => {
+      const event = JSON.stringify({ event_id: 'ce-refused', data: { event_type: 'SIM/Updated' } });
+      const unsupported = 'Content-Encoding compress is not supported (gzip, deflate, br and identity are)';
+      const nsps = await send('POST', '/process-event', { ...nspsAuth(), 'content-encoding': 'compress' }, event);
+      expect(nsps.status).toBe(422);
+      expect(nsps.json).toEqual({ message: 'Validation failed', error: unsupported, type: 'VALIDATION_ERROR' });
+      const once = await send('POST', '/1nce/data-streamer', { ...onceAuth(), 'content-encoding': 'compress' }, '[]');
+      expect(once.status).toBe(415);
+      expect(once.json).toEqual({ error: 'unsupported_encoding', message: unsupported });
+      const sap = await send('PUT', '/api/v1/notifications?reportType=delta', { ...(await sapAuth()), 'content-encoding': 'compress' }, '{}');
+      expect(sap.status).toBe(400);
+      expect(sap.json).toEqual({ error: { code: 400, message: 'failed to parse request body' } });
+
+      // Says gzip, is plain JSON.
+      const notGzip = await send('POST', '/process-event', { ...nspsAuth(), 'content-encoding': 'gzip' }, event);
+      expect(notGzip.status).toBe(400);
+      expect(notGzip.json).toMatchObject({ message: 'Validation failed', type: 'VALIDATION_ERROR' });
+      expect((notGzip.json as { error: string }).error).toMatch(/^the request body could not be decoded as its Content-Encoding says: /);
+      const onceNotBr = await send('POST', '/1nce/data-streamer', { ...onceAuth(), 'content-encoding': 'br' }, '[{"id": 1}]');
+      expect(onceNotBr.status).toBe(400);
+      expect(onceNotBr.json).toMatchObject({ error: 'body_unreadable' });
+      const sapNotDeflate = await send('PUT', '/api/v1/notifications?reportType=delta', { ...(await sapAuth()), 'content-encoding': 'deflate' }, '{}');
+      expect(sapNotDeflate.status).toBe(400);
+      expect(sapNotDeflate.json).toEqual({ error: { code: 400, message: 'faild to retrieve request body' } });
+    });
+
+    it('holds the size limit on the decoded body: a few KB of gzip that decode to 10 MB are a 413, not 10 MB in memory', async () => {
+      const bomb = gzipSync(JSON.stringify({ event_id: 'ce-bomb', data: { event_type: 'a', variables: { pad: ' '.repeat(10 * 1024 * 1024) } } }));
+      expect(bomb.length).toBeLessThan(NSPS_LIMIT);
+      const r = await send('POST', '/process-event', { ...nspsAuth(), 'content-encoding': 'gzip' }, bomb);
+      expect(r.status).toBe(413);
+      expect(r.json).toEqual({ message: 'Validation failed', error: `request body larger than ${NSPS_LIMIT} bytes`, type: 'VALIDATION_ERROR' });
+      // Just under the limit once decoded: accepted.
+      const fits = JSON.stringify({ event_id: 'ce-fits', data: { event_type: 'a', variables: { pad: ' '.repeat(NSPS_LIMIT - 100) } } });
+      expect(fits.length).toBeLessThanOrEqual(NSPS_LIMIT);
+      const ok = await send('POST', '/process-event', { ...nspsAuth(), 'content-encoding': 'gzip' }, gzipSync(fits));
+      expect(ok.status, ok.text).toBe(202);
+      written[topics.nspsEvents] = (written[topics.nspsEvents] ?? 0) + 1;
     });
   });
 

@@ -1,14 +1,16 @@
-// Reads a request body into one Buffer with a size limit and a time limit. Each source answers
-// "too large" (413) and "too slow" (408) in its own documented shape, so the errors carry a
-// statusCode and a reason (a refusal of sources/replies.ts, which answers it).
+// Reads a request body into one Buffer with a size limit and a time limit, decoding a compressed
+// body (Content-Encoding) on the way. Each source answers "too large" (413), "too slow" (408) and
+// "cannot decode" in its own documented shape, so the errors carry a statusCode and a reason (a
+// refusal of sources/replies.ts, which answers it).
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { FastifyRequest } from 'fastify';
 
 export class BodyError extends Error {
   constructor(
-    readonly statusCode: 400 | 408 | 413,
-    readonly reason: 'body_unreadable' | 'body_timeout' | 'body_too_large',
+    readonly statusCode: 400 | 408 | 413 | 415,
+    readonly reason: 'body_unreadable' | 'body_timeout' | 'body_too_large' | 'unsupported_encoding',
     message: string,
   ) {
     super(message);
@@ -29,6 +31,8 @@ const LINGER_MAX_BYTES = 16 * 1024 * 1024;
 const LINGER_MAX_MS = 2000;
 
 function discardRest(payload: Readable, alreadyRead: number, declared: number | undefined): Promise<void> {
+  // Nothing left to read (a compressed body can end before its decoded size passes the limit).
+  if (payload.readableEnded) return Promise.resolve();
   if (declared !== undefined && declared - alreadyRead > LINGER_MAX_BYTES) return Promise.resolve();
   return new Promise<void>((resolve) => {
     let discarded = 0;
@@ -54,29 +58,71 @@ function discardRest(payload: Readable, alreadyRead: number, declared: number | 
   });
 }
 
-function collectBody(payload: Readable, declaredLength: string | undefined, limits: BodyLimits): Promise<Buffer> {
+type Coding = 'gzip' | 'deflate' | 'br';
+const CODINGS: Record<string, Coding> = { gzip: 'gzip', 'x-gzip': 'gzip', deflate: 'deflate', br: 'br' };
+
+/**
+ * The codings of a Content-Encoding header in the order they were applied (`identity` dropped), or the
+ * first one this reader cannot undo. Compression is not in any source's documentation, but an HTTP client
+ * or a proxy in front of ingress may add it; refusing it as "not UTF-8" would be a permanent error for data
+ * that is fine.
+ */
+export function contentCodings(header: string | undefined): { codings: Coding[] } | { unsupported: string } {
+  const codings: Coding[] = [];
+  if (header === undefined) return { codings };
+  for (const raw of header.split(',')) {
+    const name = raw.trim().toLowerCase();
+    if (name === '' || name === 'identity') continue;
+    const coding = CODINGS[name];
+    if (!coding) return { unsupported: raw.trim() };
+    codings.push(coding);
+  }
+  return { codings };
+}
+
+const decoderFor = { gzip: createGunzip, deflate: createInflate, br: createBrotliDecompress } as const;
+
+function collectBody(payload: Readable, headers: IncomingMessage['headers'], limits: BodyLimits): Promise<Buffer> {
   const tooLarge = (): BodyError => new BodyError(413, 'body_too_large', `request body larger than ${limits.limitBytes} bytes`);
+  const declaredLength = headers['content-length'];
   const declared = declaredLength === undefined ? undefined : Number(declaredLength);
   // Refuse before buffering a byte when the sender already told us the size.
   if (declared !== undefined && Number.isFinite(declared) && declared > limits.limitBytes) {
     return discardRest(payload, 0, declared).then(() => Promise.reject(tooLarge()));
   }
+  const encoding = contentCodings(headers['content-encoding']);
+  if ('unsupported' in encoding) {
+    const err = new BodyError(415, 'unsupported_encoding', `Content-Encoding ${encoding.unsupported} is not supported (gzip, deflate, br and identity are)`);
+    return discardRest(payload, 0, declared).then(() => Promise.reject(err));
+  }
+  // Decoded in the reverse order of their application. The limit holds for the bytes on the wire and for
+  // the decoded bytes alike, so a small body that decodes to gigabytes stops at the limit.
+  const decoders = encoding.codings.reverse().map((coding) => decoderFor[coding]());
+  let source: Readable = payload;
+  for (const decoder of decoders) source = source.pipe(decoder);
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let wireSize = 0;
     let settled = false;
     const finish = (err: BodyError | undefined): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      payload.removeListener('data', onData);
-      payload.removeListener('end', onEnd);
+      source.removeListener('data', onData);
+      source.removeListener('end', onEnd);
+      payload.removeListener('data', onWireData);
       payload.removeListener('error', onError);
       payload.removeListener('aborted', onAborted);
+      for (const decoder of decoders) {
+        decoder.removeListener('error', onUndecodable);
+        if (err) decoder.destroy();
+      }
+      if (decoders.length > 0) payload.unpipe();
       if (err) {
         // Stop buffering; the response carries Connection: close.
         chunks.length = 0;
-        if (err.reason === 'body_too_large') void discardRest(payload, size, declared).then(() => reject(err));
+        if (err.reason === 'body_too_large') void discardRest(payload, wireSize, declared).then(() => reject(err));
         else {
           payload.pause();
           reject(err);
@@ -88,21 +134,28 @@ function collectBody(payload: Readable, declaredLength: string | undefined, limi
       if (size > limits.limitBytes) finish(tooLarge());
       else chunks.push(chunk);
     };
+    const onWireData = (chunk: Buffer): void => {
+      wireSize += chunk.length;
+      if (wireSize > limits.limitBytes) finish(tooLarge());
+    };
     const onEnd = (): void => finish(undefined);
     const onError = (): void => finish(new BodyError(400, 'body_unreadable', 'failed to read the request body'));
     const onAborted = onError;
+    const onUndecodable = (err: Error): void => finish(new BodyError(400, 'body_unreadable', `the request body could not be decoded as its Content-Encoding says: ${err.message}`));
     const timer = setTimeout(
       () => finish(new BodyError(408, 'body_timeout', `request body not received within ${limits.timeoutMs} ms`)),
       limits.timeoutMs,
     );
-    payload.on('data', onData);
-    payload.on('end', onEnd);
+    for (const decoder of decoders) decoder.on('error', onUndecodable);
+    if (decoders.length > 0) payload.on('data', onWireData);
+    source.on('data', onData);
+    source.on('end', onEnd);
     payload.on('error', onError);
     payload.on('aborted', onAborted);
   });
 }
 
-/** A fastify content-type parser that hands the handler the exact bytes received. */
+/** A fastify content-type parser that hands the handler the body's bytes: as received, or decoded (Content-Encoding). */
 export function bodyParser(limits: BodyLimits): (req: FastifyRequest, payload: IncomingMessage) => Promise<Buffer> {
-  return (req, payload) => collectBody(payload, req.headers['content-length'], limits);
+  return (req, payload) => collectBody(payload, req.headers, limits);
 }

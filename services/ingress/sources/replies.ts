@@ -11,7 +11,7 @@ import type { SourceDeps } from './common.js';
 
 type Refusal =
   | 'unauthorized' | 'no_tenant' | 'jwks_unavailable'
-  | 'body_too_large' | 'body_timeout' | 'body_unreadable'
+  | 'body_too_large' | 'body_timeout' | 'body_unreadable' | 'unsupported_encoding'
   | 'bad_request' | 'unsupported_media_type'
   | 'invalid_json' | 'invalid_event' | 'not_an_array' | 'too_many_records' | 'record_too_large'
   | 'invalid_report_type' | 'missing_property'
@@ -44,6 +44,9 @@ const ANSWERS: Record<Refusal, Partial<Record<Source, Answer>>> = {
   body_timeout: { nsps: { status: 408 }, '1nce': { status: 408 }, sap: { status: 408, text: 'timeout' } },
   // The adapter's documented message, spelling included.
   body_unreadable: { nsps: { status: 400 }, '1nce': { status: 400 }, sap: { status: 400, text: 'faild to retrieve request body' } },
+  // A Content-Encoding ingress cannot undo: to NSPS and the adapter a body they cannot read (their answer to
+  // any unreadable body), to 1NCE the HTTP status for it.
+  unsupported_encoding: { nsps: { status: 422 }, '1nce': { status: 415 }, sap: { status: 400, text: PARSE_FAILED } },
   // The adapter answers whatever it cannot decode with the parse error.
   bad_request: { nsps: { status: 422 }, '1nce': { status: 'same' }, sap: { status: 400, text: PARSE_FAILED, reason: 'invalid_json' } },
   unsupported_media_type: { nsps: { status: 422, reason: 'bad_request' }, '1nce': { status: 'same' }, sap: { status: 400, text: PARSE_FAILED, reason: 'invalid_json' } },
