@@ -2,8 +2,8 @@
 // Provisions and starts the local Kafka broker and schema registry (unless KAFKA_BROKERS and
 // SCHEMA_REGISTRY_URL point elsewhere), then ingress and the three consumers as child processes,
 // prints where everything listens and the credentials to send a first webhook, restarts a service
-// that dies once the system runs (restart-policy.ts), and on Ctrl-C stops the services (each drains
-// and commits) and then the local infrastructure it started.
+// or a local Kafka/registry process that dies once the system runs (restart-policy.ts), and on Ctrl-C
+// stops the services (each drains and commits) and then the local infrastructure it started.
 //
 // Ctrl-C reaches every process of the terminal's foreground group at once: the services get the
 // terminal's SIGINT and this script's SIGTERM, and take both as one stop (services/shared/shutdown.ts).
@@ -17,7 +17,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import 'dotenv/config';
 import { SignJWT } from 'jose';
-import { defaultStackOptions, portAnswers, repoRoot, startStack, stopStack } from '../infra/local/stack.js';
+import { defaultStackOptions, portAnswers, processRuns, repoRoot, stackProcesses, startStack, stopStack } from '../infra/local/stack.js';
 import { SIGNAL_WINDOW_MS } from '../services/shared/shutdown.js';
 import { DEV_DEFAULTS, SERVICES } from './dev-defaults.js';
 import { DEFAULT_RESTART_POLICY, decideRestart } from './restart-policy.js';
@@ -49,6 +49,7 @@ async function main(): Promise<void> {
   mkdirSync(logDir, { recursive: true });
 
   let startedInfra = false;
+  let stackWatch: NodeJS.Timeout | undefined;
   const stackOpts = defaultStackOptions(env);
   if (!env.KAFKA_BROKERS || !env.SCHEMA_REGISTRY_URL) {
     say('Starting the local Kafka broker and schema registry (first run downloads them from Maven Central)…');
@@ -161,6 +162,7 @@ async function main(): Promise<void> {
   const ready = await Promise.all(SERVICES.map((s) => waitReady(s.name, portOf(s))));
   if (stopping) return;
   running = true;
+  if (startedInfra) watchStack();
 
   const [ingressPort, provisioningPort, sheetPort, inventoryPort, trailPort] = SERVICES.map(portOf);
   const ingress = `http://127.0.0.1:${ingressPort}`;
@@ -195,9 +197,56 @@ async function main(): Promise<void> {
   say(`Try one by hand:  curl -i -X POST ${ingress}/process-event -H 'Authorization: Bearer ${usingDefaults.has('NSPS_API_TOKENS') ? env.NSPS_API_TOKENS : '<token>'}' -H 'Content-Type: application/json' --data @samples/nsps-event.json`);
   say('Stop everything with Ctrl-C (each service drains and commits; a second Ctrl-C exits at once).');
 
+  /**
+   * The local Kafka and registry this command started are watched like the services: one that dies is
+   * started again under the same policy (startStack starts only what is not running; a broker keeps its
+   * data folder, so nothing acknowledged is lost), while the services wait for it as for any outage.
+   */
+  function watchStack(): void {
+    let watched = stackProcesses(stackOpts.stateDir);
+    const restarts = new Map<string, number[]>();
+    let restarting = false;
+    stackWatch = setInterval(() => {
+      if (stopping || restarting) return;
+      const dead = watched.filter((p) => !processRuns(p.pid));
+      if (dead.length === 0) return;
+      restarting = true;
+      void (async () => {
+        let delayMs = 0;
+        for (const p of dead) {
+          const history = restarts.get(p.name) ?? [];
+          const decision = decideRestart(history, Date.now());
+          if (!decision.restart) {
+            say(`The local ${p.name} (pid ${p.pid}) exited; see ${p.log}. It exited ${decision.restarts + 1} times within ${DEFAULT_RESTART_POLICY.windowMs / 60_000} minutes: stopping everything.`);
+            void shutdown(1);
+            return;
+          }
+          restarts.set(p.name, [...history, Date.now()]);
+          delayMs = Math.max(delayMs, decision.delayMs);
+          say(`The local ${p.name} (pid ${p.pid}) exited; see ${p.log}. Starting it again in ${decision.delayMs / 1000} s (restart ${decision.attempt} of ${DEFAULT_RESTART_POLICY.maxRestarts} allowed within ${DEFAULT_RESTART_POLICY.windowMs / 60_000} minutes); the services wait for it.`);
+        }
+        const names = dead.map((p) => p.name).join(' and ');
+        try {
+          await new Promise((r) => setTimeout(r, delayMs));
+          if (stopping) return;
+          await startStack({ ...stackOpts, log: (l) => say(`  ${l}`) });
+          watched = stackProcesses(stackOpts.stateDir);
+          if (!stopping) say(`The local ${names} ${dead.length > 1 ? 'are' : 'is'} running again.`);
+        } catch (err) {
+          if (stopping) return;
+          say(`The local ${names} could not be started again: ${err instanceof Error ? err.message : String(err)}. Stopping everything.`);
+          void shutdown(1);
+        } finally {
+          restarting = false;
+        }
+      })();
+    }, 2000);
+  }
+
   async function shutdown(code: number): Promise<void> {
     if (stopping) return;
     stopping = true;
+    if (stackWatch) clearInterval(stackWatch);
     for (const timer of restartTimers) clearTimeout(timer);
     say(`\nDraining… each service stops accepting, finishes or abandons its in-flight work, commits and disconnects. Ctrl-C again (after ${SIGNAL_WINDOW_MS / 1000} s) to exit at once.`);
     await Promise.all(

@@ -590,6 +590,31 @@ export async function stopStack(stateDir: string, log: (l: string) => void = con
   ]);
 }
 
+/** A JVM of the stack started from this state folder that is running now: its name, pid and log file. */
+export interface StackProcess {
+  name: string;
+  pid: number;
+  log: string;
+}
+
+/** The stack's processes that run now (their pid files point at a live process), Kafka nodes first. */
+export function stackProcesses(stateDir: string): StackProcess[] {
+  const dirs = existsSync(stateDir) ? readdirSync(stateDir).filter((d) => /^kafka(-\d+)?$/.test(d)).sort() : [];
+  const parts = [
+    ...dirs.map((d) => ({ name: d === 'kafka' ? 'Kafka broker' : `Kafka node ${d.slice(6)}`, dir: join(stateDir, d), pidFile: 'kafka.pid', log: 'kafka.log' })),
+    { name: 'schema registry', dir: join(stateDir, 'registry'), pidFile: 'registry.pid', log: 'registry.log' },
+  ];
+  return parts.flatMap((p) => {
+    const pid = readPid(join(p.dir, p.pidFile));
+    return pid === undefined ? [] : [{ name: p.name, pid, log: join(p.dir, p.log) }];
+  });
+}
+
+/** Whether a process runs (signal 0 only checks). */
+export function processRuns(pid: number): boolean {
+  return isAlive(pid);
+}
+
 export function defaultStackOptions(env: NodeJS.ProcessEnv = process.env): StackOptions {
   const num = (name: string, fallback: number): number => {
     const raw = env[name];

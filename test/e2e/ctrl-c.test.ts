@@ -5,7 +5,6 @@
 // request cut (no connection reset; only 2xx or a retriable 503 before the listener closes, then a
 // refused connection), every acknowledged event in Kafka, and provisioning's committed offsets never
 // past an event WTL did not receive.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,8 +19,8 @@ import { EnvelopeCodec, type Envelope } from '../../services/shared/envelope.js'
 import { rawTopics, topicNames } from '../../services/shared/topics.js';
 import { startWtlEmulator, type WtlEmulator } from '../emulators/wtl.js';
 import { eventually, freePort, readTopic } from '../support/env.js';
+import { launchNpmStart, type NpmStart } from '../support/npm-start.js';
 
-const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const sample = (name: string): string => readFileSync(join(repoRoot, 'samples', name), 'utf8');
 
 interface Outcome {
@@ -45,11 +44,9 @@ describe('Ctrl-C on npm start: SIGINT to the whole process group under load', ()
   const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-ctrlc-'));
   const prefix = `${run}.`;
   const groups = { provisioning: `${run}-provisioning`, sheet: `${run}-sheet-export`, scc: `${run}-scc-inventory`, trail: `${run}-trail` };
-  let system: ChildProcess;
+  let system: NpmStart;
   let wtl: WtlEmulator;
-  let output = '';
   let ingressUrl = '';
-  let exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   // A database of its own on the test PostgreSQL server (faster to start than three PGlite instances).
   const serverUrl = process.env.DATABASE_URL!;
   const database = run.toLowerCase();
@@ -74,11 +71,7 @@ describe('Ctrl-C on npm start: SIGINT to the whole process group under load', ()
     for (const svc of SERVICES) ports[`${svc.name.toUpperCase().replace('-', '_')}_PORT`] = String(await freePort());
     ingressUrl = `http://127.0.0.1:${ports.INGRESS_PORT}`;
     // npm itself passes the signal on as well, as it does in a terminal: one more signal of the same stop.
-    system = spawn(npm, ['start', '--silent'], {
-      cwd: repoRoot,
-      // A process group of its own, as a terminal's foreground job is.
-      detached: true,
-      env: {
+    system = await launchNpmStart({
         ...process.env,
         ...ports,
         DATA_DIR: dataDir,
@@ -93,24 +86,11 @@ describe('Ctrl-C on npm start: SIGINT to the whole process group under load', ()
         WTL_BASE_URL: wtl.url,
         WTL_TIMEOUT_MS: '5000',
         SHEETS_BATCH_MAX_WAIT_MS: '300',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    system.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-    system.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-    exit = new Promise((resolve) => system.once('exit', (code, signal) => resolve({ code, signal })));
-    const up = await eventually(async () => output.includes('Switchboard is running') || system.exitCode !== null, 150_000, 300);
-    if (!up || !output.includes('Switchboard is running')) throw new Error(`system did not start:\n${output}`);
   }, 180_000);
 
   afterAll(async () => {
-    if (system?.pid && system.exitCode === null && system.signalCode === null) {
-      try {
-        process.kill(-system.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    system?.kill();
     await wtl?.close();
     await adminQuery(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch(() => undefined);
   });
@@ -177,9 +157,10 @@ describe('Ctrl-C on npm start: SIGINT to the whole process group under load', ()
     expect(busy, `load running (${outcomes.length} answers) and WTL calls in flight (${wtl.pendingAnswers()})`).toBe(true);
     const inFlightAtSignal = wtl.pendingAnswers();
     sigintAt = Date.now();
-    process.kill(-system.pid!, 'SIGINT');
+    process.kill(-system.process.pid!, 'SIGINT');
 
-    const { code, signal } = await Promise.race([exit, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`npm start did not exit within 60 s:\n${output}`)), 60_000))]);
+    const { code, signal } = await system.exited();
+    const output = system.output();
     await Promise.race([Promise.all(workers), new Promise((r) => setTimeout(r, 10_000))]);
     // start.ts exits 0; npm, like a shell, then ends itself with the signal it got.
     expect(code === 0 || signal === 'SIGINT', `exit ${code ?? signal}\n${output}`).toBe(true);

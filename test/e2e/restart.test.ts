@@ -1,7 +1,7 @@
 // A service that dies under `npm start` once the system runs is started again (scripts/restart-policy.ts):
 // sheet-export is SIGKILLed, ingress keeps accepting meanwhile, and the restarted process writes the row
 // of the event sent while it was down. Then Ctrl-C still stops everything cleanly.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,8 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../../infra/local/stack.js';
 import { DEV_DEFAULTS, SERVICES } from '../../scripts/dev-defaults.js';
 import { eventually, freePort } from '../support/env.js';
-
-const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+import { launchNpmStart, type NpmStart } from '../support/npm-start.js';
 
 /** The pid of the process running `entry` below `root` in the process tree (npm → sh → start.ts → services). */
 function descendantRunning(root: number, entry: string): number | undefined {
@@ -32,10 +31,8 @@ function descendantRunning(root: number, entry: string): number | undefined {
 describe('npm start restarts a service that dies', () => {
   const run = `restart${Date.now().toString(36)}`;
   const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-restart-'));
-  let system: ChildProcess;
-  let output = '';
+  let system: NpmStart;
   let ingressUrl = '';
-  let exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   const serverUrl = process.env.DATABASE_URL!;
   const database = run.toLowerCase();
   const adminQuery = async (sql: string): Promise<void> => {
@@ -55,10 +52,7 @@ describe('npm start restarts a service that dies', () => {
     const ports: Record<string, string> = {};
     for (const svc of SERVICES) ports[`${svc.name.toUpperCase().replace('-', '_')}_PORT`] = String(await freePort());
     ingressUrl = `http://127.0.0.1:${ports.INGRESS_PORT}`;
-    system = spawn(npm, ['start', '--silent'], {
-      cwd: repoRoot,
-      detached: true,
-      env: {
+    system = await launchNpmStart({
         ...process.env,
         ...ports,
         DATA_DIR: dataDir,
@@ -71,31 +65,18 @@ describe('npm start restarts a service that dies', () => {
         SCC_INVENTORY_GROUP_ID: `${run}-scc-inventory`,
         TRAIL_GROUP_ID: `${run}-trail`,
         SHEETS_BATCH_MAX_WAIT_MS: '200',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    system.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-    system.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-    exit = new Promise((resolve) => system.once('exit', (code, signal) => resolve({ code, signal })));
-    const up = await eventually(async () => output.includes('Switchboard is running') || system.exitCode !== null, 150_000, 300);
-    if (!up || !output.includes('Switchboard is running')) throw new Error(`system did not start:\n${output}`);
   }, 180_000);
 
   afterAll(async () => {
-    if (system?.pid && system.exitCode === null && system.signalCode === null) {
-      try {
-        process.kill(-system.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    system?.kill();
     await adminQuery(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch(() => undefined);
   });
 
   it('SIGKILL of sheet-export: restarted, the event sent while it was down gets its row, Ctrl-C still drains', async () => {
     const entry = 'services/sheet-export/main.ts';
-    const first = descendantRunning(system.pid!, entry);
-    expect(first, `sheet-export's process under npm start\n${output}`).toBeDefined();
+    const first = descendantRunning(system.process.pid!, entry);
+    expect(first, `sheet-export's process under npm start\n${system.output()}`).toBeDefined();
     process.kill(first!, 'SIGKILL');
 
     // Ingress is not taken down with it: the sender's event is accepted while sheet-export is gone.
@@ -108,11 +89,12 @@ describe('npm start restarts a service that dies', () => {
     });
     expect(res.status).toBe(202);
 
-    expect(await eventually(async () => output.includes('[sheet-export] running again.'), 90_000, 300), output).toBe(true);
+    expect(await eventually(async () => system.output().includes('[sheet-export] running again.'), 90_000, 300), system.output()).toBe(true);
+    const output = system.output();
     expect(output).toContain('[sheet-export] exited (code SIGKILL)');
     expect(output).toMatch(/\[sheet-export\] exited \(code SIGKILL\); see .*\. Restarting it in 1 s \(restart 1 of 5 allowed within 10 minutes\)\./);
     expect(output).not.toContain('Stopping everything');
-    const second = descendantRunning(system.pid!, entry);
+    const second = descendantRunning(system.process.pid!, entry);
     expect(second).toBeDefined();
     expect(second).not.toBe(first);
 
@@ -121,10 +103,10 @@ describe('npm start restarts a service that dies', () => {
     expect(written, `the row of ${event.event_id} in ${csv}`).toBe(true);
     expect(readFileSync(csv, 'utf8').split(event.event_id).length - 1, 'one row for the event').toBe(1);
 
-    process.kill(-system.pid!, 'SIGINT');
-    const { code, signal } = await Promise.race([exit, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`npm start did not exit within 60 s:\n${output}`)), 60_000))]);
-    expect(code === 0 || signal === 'SIGINT', `exit ${code ?? signal}\n${output}`).toBe(true);
-    expect(output).toContain('Stopped.');
-    expect(output.match(/\[sheet-export\] stopped after/g), 'the restarted sheet-export drained').toHaveLength(1);
+    process.kill(-system.process.pid!, 'SIGINT');
+    const { code, signal } = await system.exited();
+    expect(code === 0 || signal === 'SIGINT', `exit ${code ?? signal}\n${system.output()}`).toBe(true);
+    expect(system.output()).toContain('Stopped.');
+    expect(system.output().match(/\[sheet-export\] stopped after/g), 'the restarted sheet-export drained').toHaveLength(1);
   }, 180_000);
 });
