@@ -1,6 +1,7 @@
 // Builds the ingress fastify app from configuration and already-connected dependencies,
 // so tests can `inject` into it or listen on a port, and main.ts only wires and starts.
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import underPressure from '@fastify/under-pressure';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { EnvelopeCodec } from '../shared/envelope.js';
@@ -12,6 +13,7 @@ import type { RecordWriter } from '../shared/record-writer.js';
 import type { TopicNames } from '../shared/topics.js';
 import { ProduceBatcher } from './batcher.js';
 import { enabledSources, type IngressConfig } from './config.js';
+import { deferContinue } from './http/body.js';
 import { createIngressMetrics, type IngressMetrics } from './metrics.js';
 import type { SourceDeps } from './sources/common.js';
 import { nspsSource } from './sources/nsps.js';
@@ -48,6 +50,11 @@ export function buildIngressApp(cfg: IngressConfig, deps: IngressAppDeps): { app
     return503OnClosing: true,
   });
   const ingressMetrics = createIngressMetrics(deps.metrics.registry);
+  // Expect: 100-continue is answered when a source reads the body, not before authentication (http/body.ts).
+  app.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    deferContinue(req, res);
+    app.server.emit('request', req, res);
+  });
 
   // While shutting down, in-flight requests still get their answer, but their keep-alive connection
   // is closed after it: otherwise an idle keep-alive socket would hold close() until the client leaves.

@@ -522,6 +522,60 @@ describe('ingress sources', () => {
     });
   });
 
+  describe('Expect: 100-continue', () => {
+    /**
+     * Sends the head only, as a client that waits for "100 Continue" does; sends `body` once the interim
+     * answer arrives; resolves with everything read when the final answer is complete (or the socket closes).
+     */
+    const exchange = (head: string, body: string) =>
+      new Promise<{ raw: string; ms: number }>((resolve) => {
+        const started = Date.now();
+        const socket = connect(Number(new URL(ingress.url).port), '127.0.0.1');
+        let raw = '';
+        let sent = false;
+        const done = () => {
+          socket.destroy();
+          resolve({ raw, ms: Date.now() - started });
+        };
+        socket.on('data', (d) => {
+          raw += d.toString();
+          if (!sent && raw.startsWith('HTTP/1.1 100 Continue\r\n\r\n')) {
+            sent = true;
+            socket.write(body);
+          }
+          const final = raw.replace(/^HTTP\/1\.1 100 Continue\r\n\r\n/, '');
+          const end = final.indexOf('\r\n\r\n');
+          const length = /content-length: (\d+)/i.exec(final);
+          if (end >= 0 && length && final.length >= end + 4 + Number(length[1])) done();
+        });
+        socket.on('close', done);
+        socket.on('error', done);
+        socket.write(head);
+      });
+
+    it('answers a refused sender without asking for its body, and asks an accepted one for it only then', async () => {
+      const event = JSON.stringify({ event_id: 'expect-continue-1', data: { event_type: 'SIM/Updated' } });
+      const head = (authorization: string, length = Buffer.byteLength(event)) =>
+        `POST /process-event HTTP/1.1\r\nHost: x\r\nAuthorization: ${authorization}\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\nExpect: 100-continue\r\n\r\n`;
+
+      const wrong = await exchange(head('Bearer not-the-token'), event);
+      expect(wrong.raw).toMatch(/^HTTP\/1\.1 401 /);
+      expect(wrong.raw).not.toContain('100 Continue');
+
+      const tooLarge = await exchange(head(`Bearer ${NSPS_TOKENS[0]}`, NSPS_LIMIT + 1), event);
+      expect(tooLarge.raw).toMatch(/^HTTP\/1\.1 413 /);
+      expect(tooLarge.raw).not.toContain('100 Continue');
+      // Not held for the body it told the sender not to send.
+      expect(tooLarge.ms).toBeLessThan(1500);
+
+      const right = await exchange(head(`Bearer ${NSPS_TOKENS[0]}`), event);
+      expect(right.raw).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 202 /);
+      const requestId = /x-request-id: (\S+)/i.exec(right.raw)![1]!;
+      const [record] = await recordsOf(topics.nspsEvents, requestId, 1);
+      expect(record!.envelope.payload.toString()).toBe(event);
+    });
+  });
+
   describe('operations', () => {
     it('serves /healthz, /readyz (Kafka and registry) and /metrics with the ingress families', async () => {
       expect((await send('GET', '/healthz', {})).status).toBe(200);

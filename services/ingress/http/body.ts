@@ -2,7 +2,7 @@
 // body (Content-Encoding) on the way. Each source answers "too large" (413), "too slow" (408) and
 // "cannot decode" in its own documented shape, so the errors carry a statusCode and a reason (a
 // refusal of sources/replies.ts, which answers it).
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { FastifyRequest } from 'fastify';
@@ -58,6 +58,36 @@ function discardRest(payload: Readable, alreadyRead: number, declared: number | 
   });
 }
 
+const PENDING_CONTINUE = Symbol('switchboard.pendingContinue');
+type AwaitingContinue = IncomingMessage & { [PENDING_CONTINUE]?: ServerResponse };
+
+/**
+ * `Expect: 100-continue`: Node would answer "100 Continue" before any hook ran, so a sender with a wrong
+ * password uploaded its whole batch before hearing 401. The server's checkContinue handler marks the
+ * request instead, and the interim answer goes out only when a source starts reading the body — after
+ * authentication and the declared-size check passed. A refused sender is told so without sending its body.
+ */
+export function deferContinue(req: IncomingMessage, res: ServerResponse): void {
+  (req as AwaitingContinue)[PENDING_CONTINUE] = res;
+}
+
+/** Sends the deferred "100 Continue", if the request asked for one: the sender may now send its body. */
+function releaseContinue(payload: Readable): void {
+  const req = payload as AwaitingContinue;
+  const res = req[PENDING_CONTINUE];
+  if (!res) return;
+  delete req[PENDING_CONTINUE];
+  if (!res.headersSent) res.writeContinue();
+}
+
+/** A refusal before the body was read: linger for its rest only when the sender may be sending it. */
+function refuseUnread(payload: Readable, declared: number | undefined, err: BodyError): Promise<never> {
+  const awaiting = (payload as AwaitingContinue)[PENDING_CONTINUE] !== undefined;
+  // Still waiting for "100 Continue": the sender holds its body back; the final answer tells it not to send.
+  if (awaiting) return Promise.reject(err);
+  return discardRest(payload, 0, declared).then(() => Promise.reject(err));
+}
+
 type Coding = 'gzip' | 'deflate' | 'br';
 const CODINGS: Record<string, Coding> = { gzip: 'gzip', 'x-gzip': 'gzip', deflate: 'deflate', br: 'br' };
 
@@ -87,14 +117,12 @@ function collectBody(payload: Readable, headers: IncomingMessage['headers'], lim
   const declaredLength = headers['content-length'];
   const declared = declaredLength === undefined ? undefined : Number(declaredLength);
   // Refuse before buffering a byte when the sender already told us the size.
-  if (declared !== undefined && Number.isFinite(declared) && declared > limits.limitBytes) {
-    return discardRest(payload, 0, declared).then(() => Promise.reject(tooLarge()));
-  }
+  if (declared !== undefined && Number.isFinite(declared) && declared > limits.limitBytes) return refuseUnread(payload, declared, tooLarge());
   const encoding = contentCodings(headers['content-encoding']);
   if ('unsupported' in encoding) {
-    const err = new BodyError(415, 'unsupported_encoding', `Content-Encoding ${encoding.unsupported} is not supported (gzip, deflate, br and identity are)`);
-    return discardRest(payload, 0, declared).then(() => Promise.reject(err));
+    return refuseUnread(payload, declared, new BodyError(415, 'unsupported_encoding', `Content-Encoding ${encoding.unsupported} is not supported (gzip, deflate, br and identity are)`));
   }
+  releaseContinue(payload);
   // Decoded in the reverse order of their application. The limit holds for the bytes on the wire and for
   // the decoded bytes alike, so a small body that decodes to gigabytes stops at the limit.
   const decoders = encoding.codings.reverse().map((coding) => decoderFor[coding]());
