@@ -107,7 +107,21 @@ export function createBatcher(opts: BatcherOptions): Batcher {
       for (const w of waiters) w.reject(err);
       return;
     }
-    for (const w of waiters) w.resolve({ appended, duplicates, ranges });
+    // Each caller is told about its own rows: an id appended in this flush counts as appended for the first
+    // caller that brought it and as a duplicate for any later one (one row, one "processed").
+    const claimed = new Set<string>();
+    for (const w of waiters) {
+      const mine = new Set<string>();
+      const theirs = new Set<string>();
+      for (const { eventId } of w.entries) {
+        if (mine.has(eventId)) continue;
+        if (appended.has(eventId) && !claimed.has(eventId)) {
+          claimed.add(eventId);
+          mine.add(eventId);
+        } else theirs.add(eventId);
+      }
+      w.resolve({ appended: mine, duplicates: theirs, ranges });
+    }
   };
 
   return {

@@ -34,11 +34,16 @@ export function createBatchHandler(deps: { batcher: Batcher; tabs: TabNames; log
     await Promise.all(
       [...byTab].map(async ([tab, group]) => {
         const result = await deps.batcher.add(tab, group.entries);
+        // One row per event id: its first record in the batch is the one that wrote it, any later copy (a
+        // re-delivery read in the same batch) is a duplicate, as it would have been in the next batch.
+        const counted = new Set<string>();
         group.entries.forEach((entry, i) => {
+          const wroteIt = result.appended.has(entry.eventId) && !counted.has(entry.eventId);
+          counted.add(entry.eventId);
           const range = result.ranges?.get(entry.eventId);
-          outcomes[group.indexes[i]!] = result.duplicates.has(entry.eventId)
-            ? { outcome: 'duplicate', effect: { tab } }
-            : { outcome: 'processed', effect: range ? { tab, range } : { tab } };
+          outcomes[group.indexes[i]!] = wroteIt
+            ? { outcome: 'processed', effect: range ? { tab, range } : { tab } }
+            : { outcome: 'duplicate', effect: { tab } };
         });
       }),
     );

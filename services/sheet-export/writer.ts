@@ -68,8 +68,8 @@ export function createTabWriter(opts: WriterOptions): TabWriter {
         const already = await ledger.exported([...unique.keys()]);
         const duplicates = new Set(entries.map((e) => e.eventId).filter((id) => already.has(id)));
         for (const id of already) unique.delete(id);
-        // An event id that appeared twice in this batch is appended once; its second copy is a duplicate
-        // too, but it is reported under the same id, so callers see "appended".
+        // An event id that appeared twice in this batch is appended once; its later copies are reported as
+        // duplicates by the caller (exporter.ts counts the first record of an id as the one that wrote it).
         if (unique.size === 0) return { appended: new Set(), duplicates };
 
         const batchId = await ledger.beginBatch(tab, [...unique.keys()]);

@@ -10,6 +10,9 @@ import { markNotApplied, type Sink } from '../../services/sheet-export/sink.js';
 import { completeLength, parseCsv, toCsv } from '../../services/sheet-export/csv-sink.js';
 import { createBatcher } from '../../services/sheet-export/batcher.js';
 import type { Row } from '../../services/sheet-export/rows.js';
+import { createBatchHandler } from '../../services/sheet-export/exporter.js';
+import type { BatchContext, ConsumedRecord } from '../../services/shared/consumer.js';
+import { captureLogger } from '../support/env.js';
 
 function memorySink() {
   const tabs = new Map<string, Row[]>();
@@ -74,6 +77,32 @@ describe('sheet writer', () => {
     expect(Object.fromEntries(first.ranges ?? [])).toEqual({ a: 'T!A2:A3', b: 'T!A2:A3' });
     expect(Object.fromEntries(second.ranges ?? [])).toEqual({ c: 'T!A4:A4' });
     expect(sink.tabs.get('T')![0]).toEqual(['Event ID', 'v']);
+  });
+
+  it('counts one "processed" per row: later copies of an event id, in the same batch or another caller\'s, are duplicates', async () => {
+    const batcher = createBatcher({ maxRows: 100, maxWaitMs: 20, minIntervalMs: 0, flush: (tab, e) => writer.write(tab, ['Event ID', 'v'], e) });
+    const handle = createBatchHandler({ batcher, tabs: { nsps: 'N', onceEvents: 'E', onceUsage: 'U' }, logger: captureLogger().logger });
+    const record = (id: string, partition: number, offset: number): ConsumedRecord => ({
+      topic: 'raw.nsps.events', partition, offset: String(offset), key: id, headers: {}, value: Buffer.alloc(0),
+      envelope: {
+        event_id: id, source: 'nsps', kind: 'nsps.event', tenant: null, received_at: 1_767_225_600_000, request_id: `req-${id}`,
+        content_type: 'application/json', payload: Buffer.from(JSON.stringify({ event_id: id, data: { event_type: 'SIM/Updated' } })), attributes: {},
+      },
+    });
+    const ctx: BatchContext = { deadLetter: async () => undefined, heartbeat: async () => undefined, isStale: () => false };
+    // Two partitions' batches in one flush: x twice in the first (a re-delivery read in the same batch), y in both.
+    const [first, second] = await Promise.all([
+      handle([record('x', 0, 1), record('y', 0, 2), record('x', 0, 3)], ctx),
+      handle([record('y', 1, 10), record('z', 1, 11)], ctx),
+    ]);
+    expect(first.map((o) => o.outcome)).toEqual(['processed', 'processed', 'duplicate']);
+    expect(second.map((o) => o.outcome)).toEqual(['duplicate', 'processed']);
+    expect(idsIn('N')).toEqual(['x', 'y', 'z']);
+    // A later batch with all three: nothing new, three duplicates.
+    const again = await handle([record('z', 1, 12), record('x', 0, 4), record('y', 0, 5)], ctx);
+    expect(again.map((o) => o.outcome)).toEqual(['duplicate', 'duplicate', 'duplicate']);
+    expect(idsIn('N')).toEqual(['x', 'y', 'z']);
+    await batcher.close();
   });
 
   it('after a crash between append and record, reconciles from column A instead of appending again', async () => {
