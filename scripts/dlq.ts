@@ -9,7 +9,7 @@ import { createKafka, createProducer } from '../services/shared/kafka.js';
 import { createLogger } from '../services/shared/logger.js';
 import { readDeadLetters, redrive, type DeadLetter } from '../services/shared/dead-letter.js';
 import { ensureTopics, topicNames } from '../services/shared/topics.js';
-import { wantsHelp } from './cli.js';
+import { wantsHelp, withLocalDefaults } from './cli.js';
 
 const USAGE = `usage:
   npm run dlq -- list <consumer> [--json]
@@ -96,7 +96,7 @@ export async function runDlq(argv: string[], source: Record<string, string | und
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href && wantsHelp(process.argv.slice(2))) {
   process.stdout.write(`${USAGE}\n`);
 } else if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  runDlq(process.argv.slice(2), process.env, (line) => process.stdout.write(`${line}\n`)).then(
+  runDlq(process.argv.slice(2), withLocalDefaults(process.env), (line) => process.stdout.write(`${line}\n`)).then(
     (code) => process.exit(code),
     (err: unknown) => {
       if (err instanceof UsageError) process.stderr.write(`${err.message}\n${USAGE}\n`);

@@ -13,7 +13,7 @@ import { createKafka, createProducer } from '../services/shared/kafka.js';
 import { createLogger } from '../services/shared/logger.js';
 import { topicNames } from '../services/shared/topics.js';
 import { planRedrive, readQuarantine, writeRedrive, type QuarantinedRecord } from '../services/ingress/quarantine.js';
-import { wantsHelp } from './cli.js';
+import { wantsHelp, withLocalDefaults } from './cli.js';
 
 const USAGE = `usage:
   npm run quarantine -- list [--json] [--reason REASON]
@@ -127,7 +127,7 @@ export async function runQuarantine(argv: string[], source: Record<string, strin
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href && wantsHelp(process.argv.slice(2))) {
   process.stdout.write(`${USAGE}\n`);
 } else if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  runQuarantine(process.argv.slice(2), process.env, (line) => process.stdout.write(`${line}\n`)).then(
+  runQuarantine(process.argv.slice(2), withLocalDefaults(process.env), (line) => process.stdout.write(`${line}\n`)).then(
     (code) => process.exit(code),
     (err: unknown) => {
       if (err instanceof UsageError) process.stderr.write(`${err.message}\n${USAGE}\n`);

@@ -19,6 +19,7 @@ import { GroupNotEmptyError, rewindGroup } from '../services/shared/replay.js';
 import { rawTopics, topicNames } from '../services/shared/topics.js';
 import { EnvelopeCodec } from '../services/shared/envelope.js';
 import { defaultStackOptions } from '../infra/local/stack.js';
+import { withLocalDefaults } from './cli.js';
 
 const USAGE = `usage:
   npm run replay -- scc-inventory [--as-of <ISO time> [--snapshot <name>]] [--wait <seconds>] [--skip-undecodable]
@@ -36,17 +37,6 @@ function parseTime(name: string, value: string | undefined): Date | undefined {
   const d = new Date(value);
   if (Number.isNaN(d.getTime())) fail(`--${name}: not an ISO time: "${value}" (e.g. 2026-01-31T12:00:00Z)`);
   return d;
-}
-
-/** The same defaults as `npm start`: the local broker and registry when nothing else is configured. */
-function withLocalDefaults(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const local = defaultStackOptions(env);
-  return {
-    ...env,
-    KAFKA_BROKERS: env.KAFKA_BROKERS || `127.0.0.1:${local.kafkaPort}`,
-    SCHEMA_REGISTRY_URL: env.SCHEMA_REGISTRY_URL || `http://127.0.0.1:${local.registryPort}/apis/ccompat/v7`,
-    DATA_DIR: env.DATA_DIR || './data',
-  };
 }
 
 /**
