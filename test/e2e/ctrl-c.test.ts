@@ -11,15 +11,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { Kafka, logLevel } from 'kafkajs';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../../infra/local/stack.js';
 import { DEV_DEFAULTS, SERVICES } from '../../scripts/dev-defaults.js';
 import { EnvelopeCodec, type Envelope } from '../../services/shared/envelope.js';
 import { rawTopics, topicNames } from '../../services/shared/topics.js';
 import { startWtlEmulator, type WtlEmulator } from '../emulators/wtl.js';
-import { eventually, freePort, readTopic } from '../support/env.js';
-import { launchNpmStart, type NpmStart } from '../support/npm-start.js';
+import { eventually, readTopic } from '../support/env.js';
+import { launchNpmStart, ownDatabase, servicePorts, type NpmStart } from '../support/npm-start.js';
 
 const sample = (name: string): string => readFileSync(join(repoRoot, 'samples', name), 'utf8');
 
@@ -47,52 +46,38 @@ describe('Ctrl-C on npm start: SIGINT to the whole process group under load', ()
   let system: NpmStart;
   let wtl: WtlEmulator;
   let ingressUrl = '';
-  // A database of its own on the test PostgreSQL server (faster to start than three PGlite instances).
-  const serverUrl = process.env.DATABASE_URL!;
-  const database = run.toLowerCase();
-  const adminQuery = async (sql: string): Promise<void> => {
-    const client = new pg.Client({ connectionString: serverUrl });
-    await client.connect();
-    try {
-      await client.query(sql);
-    } finally {
-      await client.end();
-    }
-  };
+  let database: Awaited<ReturnType<typeof ownDatabase>>;
 
   beforeAll(async () => {
-    await adminQuery(`CREATE DATABASE ${database}`);
-    const databaseUrl = new URL(serverUrl);
-    databaseUrl.pathname = `/${database}`;
+    database = await ownDatabase(run);
     wtl = await startWtlEmulator();
     // Slow answers keep provisioning's calls in flight when the signal arrives.
     wtl.setLatency(400);
-    const ports: Record<string, string> = {};
-    for (const svc of SERVICES) ports[`${svc.name.toUpperCase().replace('-', '_')}_PORT`] = String(await freePort());
+    const ports = await servicePorts();
     ingressUrl = `http://127.0.0.1:${ports.INGRESS_PORT}`;
     // npm itself passes the signal on as well, as it does in a terminal: one more signal of the same stop.
     system = await launchNpmStart({
-        ...process.env,
-        ...ports,
-        DATA_DIR: dataDir,
-        DATABASE_URL: databaseUrl.toString(),
-        LOG_LEVEL: 'info',
-        KAFKA_TOPIC_PREFIX: prefix,
-        KAFKA_TOPIC_PARTITIONS: '3',
-        PROVISIONING_GROUP_ID: groups.provisioning,
-        SHEET_EXPORT_GROUP_ID: groups.sheet,
-        SCC_INVENTORY_GROUP_ID: groups.scc,
-        TRAIL_GROUP_ID: groups.trail,
-        WTL_BASE_URL: wtl.url,
-        WTL_TIMEOUT_MS: '5000',
-        SHEETS_BATCH_MAX_WAIT_MS: '300',
+      ...process.env,
+      ...ports,
+      DATA_DIR: dataDir,
+      DATABASE_URL: database.url,
+      LOG_LEVEL: 'info',
+      KAFKA_TOPIC_PREFIX: prefix,
+      KAFKA_TOPIC_PARTITIONS: '3',
+      PROVISIONING_GROUP_ID: groups.provisioning,
+      SHEET_EXPORT_GROUP_ID: groups.sheet,
+      SCC_INVENTORY_GROUP_ID: groups.scc,
+      TRAIL_GROUP_ID: groups.trail,
+      WTL_BASE_URL: wtl.url,
+      WTL_TIMEOUT_MS: '5000',
+      SHEETS_BATCH_MAX_WAIT_MS: '300',
     });
   }, 180_000);
 
   afterAll(async () => {
     system?.kill();
     await wtl?.close();
-    await adminQuery(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch(() => undefined);
+    await database?.drop();
   });
 
   it('every service drains once; no request is cut and nothing acknowledged is lost', async () => {

@@ -6,12 +6,11 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../../infra/local/stack.js';
-import { DEV_DEFAULTS, SERVICES } from '../../scripts/dev-defaults.js';
-import { eventually, freePort } from '../support/env.js';
-import { launchNpmStart, type NpmStart } from '../support/npm-start.js';
+import { DEV_DEFAULTS } from '../../scripts/dev-defaults.js';
+import { eventually } from '../support/env.js';
+import { launchNpmStart, ownDatabase, servicePorts, type NpmStart } from '../support/npm-start.js';
 
 /** The pid of the process running `entry` below `root` in the process tree (npm → sh → start.ts → services). */
 function descendantRunning(root: number, entry: string): number | undefined {
@@ -33,44 +32,31 @@ describe('npm start restarts a service that dies', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'switchboard-restart-'));
   let system: NpmStart;
   let ingressUrl = '';
-  const serverUrl = process.env.DATABASE_URL!;
-  const database = run.toLowerCase();
-  const adminQuery = async (sql: string): Promise<void> => {
-    const client = new pg.Client({ connectionString: serverUrl });
-    await client.connect();
-    try {
-      await client.query(sql);
-    } finally {
-      await client.end();
-    }
-  };
+  let database: Awaited<ReturnType<typeof ownDatabase>>;
 
   beforeAll(async () => {
-    await adminQuery(`CREATE DATABASE ${database}`);
-    const databaseUrl = new URL(serverUrl);
-    databaseUrl.pathname = `/${database}`;
-    const ports: Record<string, string> = {};
-    for (const svc of SERVICES) ports[`${svc.name.toUpperCase().replace('-', '_')}_PORT`] = String(await freePort());
+    database = await ownDatabase(run);
+    const ports = await servicePorts();
     ingressUrl = `http://127.0.0.1:${ports.INGRESS_PORT}`;
     system = await launchNpmStart({
-        ...process.env,
-        ...ports,
-        DATA_DIR: dataDir,
-        DATABASE_URL: databaseUrl.toString(),
-        LOG_LEVEL: 'info',
-        KAFKA_TOPIC_PREFIX: `${run}.`,
-        KAFKA_TOPIC_PARTITIONS: '2',
-        PROVISIONING_GROUP_ID: `${run}-provisioning`,
-        SHEET_EXPORT_GROUP_ID: `${run}-sheet-export`,
-        SCC_INVENTORY_GROUP_ID: `${run}-scc-inventory`,
-        TRAIL_GROUP_ID: `${run}-trail`,
-        SHEETS_BATCH_MAX_WAIT_MS: '200',
+      ...process.env,
+      ...ports,
+      DATA_DIR: dataDir,
+      DATABASE_URL: database.url,
+      LOG_LEVEL: 'info',
+      KAFKA_TOPIC_PREFIX: `${run}.`,
+      KAFKA_TOPIC_PARTITIONS: '2',
+      PROVISIONING_GROUP_ID: `${run}-provisioning`,
+      SHEET_EXPORT_GROUP_ID: `${run}-sheet-export`,
+      SCC_INVENTORY_GROUP_ID: `${run}-scc-inventory`,
+      TRAIL_GROUP_ID: `${run}-trail`,
+      SHEETS_BATCH_MAX_WAIT_MS: '200',
     });
   }, 180_000);
 
   afterAll(async () => {
     system?.kill();
-    await adminQuery(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch(() => undefined);
+    await database?.drop();
   });
 
   it('SIGKILL of sheet-export: restarted, the event sent while it was down gets its row, Ctrl-C still drains', async () => {

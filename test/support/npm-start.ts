@@ -1,8 +1,10 @@
 // `npm start` as a test drives it: in a process group of its own (as a terminal's foreground job), its
 // console collected, started once "Switchboard is running" is printed.
 import { spawn, type ChildProcess } from 'node:child_process';
+import pg from 'pg';
 import { repoRoot } from '../../infra/local/stack.js';
-import { eventually } from './env.js';
+import { SERVICES } from '../../scripts/dev-defaults.js';
+import { eventually, freePort } from './env.js';
 
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
@@ -44,4 +46,33 @@ export async function launchNpmStart(env: NodeJS.ProcessEnv, startTimeoutMs = 15
     throw new Error(`system did not start:\n${output}`);
   }
   return started;
+}
+
+/** A free port for every service, as the `<NAME>_PORT` variables npm start passes on. */
+export async function servicePorts(): Promise<Record<string, string>> {
+  const ports: Record<string, string> = {};
+  for (const svc of SERVICES) ports[`${svc.name.toUpperCase().replace('-', '_')}_PORT`] = String(await freePort());
+  return ports;
+}
+
+/**
+ * A database of its own on the test PostgreSQL server for one npm start (faster to start than three PGlite
+ * instances): its URL, and drop() for afterAll.
+ */
+export async function ownDatabase(name: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const serverUrl = process.env.DATABASE_URL!;
+  const database = name.toLowerCase();
+  const adminQuery = async (sql: string): Promise<void> => {
+    const client = new pg.Client({ connectionString: serverUrl });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
+  await adminQuery(`CREATE DATABASE ${database}`);
+  const url = new URL(serverUrl);
+  url.pathname = `/${database}`;
+  return { url: url.toString(), drop: () => adminQuery(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch(() => undefined) };
 }

@@ -6,12 +6,11 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { processRuns, repoRoot, stackProcesses } from '../../../infra/local/stack.js';
-import { DEV_DEFAULTS, SERVICES } from '../../../scripts/dev-defaults.js';
+import { DEV_DEFAULTS } from '../../../scripts/dev-defaults.js';
 import { eventually, freePort } from '../../support/env.js';
-import { launchNpmStart, type NpmStart } from '../../support/npm-start.js';
+import { launchNpmStart, ownDatabase, servicePorts, type NpmStart } from '../../support/npm-start.js';
 
 describe('npm start restarts the local Kafka broker it started', () => {
   const run = `stack${Date.now().toString(36)}`;
@@ -19,24 +18,11 @@ describe('npm start restarts the local Kafka broker it started', () => {
   const stackDir = mkdtempSync(join(tmpdir(), 'switchboard-stack-'));
   let system: NpmStart;
   let ingressUrl = '';
-  const serverUrl = process.env.DATABASE_URL!;
-  const database = run.toLowerCase();
-  const adminQuery = async (sql: string): Promise<void> => {
-    const client = new pg.Client({ connectionString: serverUrl });
-    await client.connect();
-    try {
-      await client.query(sql);
-    } finally {
-      await client.end();
-    }
-  };
+  let database: Awaited<ReturnType<typeof ownDatabase>>;
 
   beforeAll(async () => {
-    await adminQuery(`CREATE DATABASE ${database}`);
-    const databaseUrl = new URL(serverUrl);
-    databaseUrl.pathname = `/${database}`;
-    const ports: Record<string, string> = {};
-    for (const svc of SERVICES) ports[`${svc.name.toUpperCase().replace('-', '_')}_PORT`] = String(await freePort());
+    database = await ownDatabase(run);
+    const ports = await servicePorts();
     ingressUrl = `http://127.0.0.1:${ports.INGRESS_PORT}`;
     const env: NodeJS.ProcessEnv = {
       ...process.env,
@@ -51,7 +37,7 @@ describe('npm start restarts the local Kafka broker it started', () => {
       // The registry also takes the next port (its management interface).
       LOCAL_REGISTRY_PORT: String(await freePort()),
       DATA_DIR: dataDir,
-      DATABASE_URL: databaseUrl.toString(),
+      DATABASE_URL: database.url,
       LOG_LEVEL: 'info',
       SHEETS_BATCH_MAX_WAIT_MS: '200',
     };
@@ -62,7 +48,7 @@ describe('npm start restarts the local Kafka broker it started', () => {
     system?.kill();
     // A JVM the test's SIGKILL of the group did not reach (they run detached).
     for (const p of stackProcesses(stackDir)) process.kill(p.pid, 'SIGKILL');
-    await adminQuery(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch(() => undefined);
+    await database?.drop();
   });
 
   it('SIGKILL of the broker: 503 + Retry-After meanwhile, the broker started again, the retry accepted and exported once', async () => {
