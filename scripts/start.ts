@@ -24,6 +24,14 @@ import { DEFAULT_RESTART_POLICY, decideRestart } from './restart-policy.js';
 import { randomBytes } from 'node:crypto';
 
 
+/**
+ * kafkajs 2.2.4 sets a negative timer when its request queue is idle; Node 24 warns about each such timer
+ * once per process (`TimeoutNegativeWarning`, kafkajs issue #1751: Node runs it after 1 ms, as before). The
+ * console of `npm start` shows every line a service prints that is not a log line, so that one warning type,
+ * and only it, is switched off.
+ */
+const QUIET_KNOWN_WARNINGS = ['--disable-warning=TimeoutNegativeWarning'];
+
 function say(line = ''): void {
   process.stdout.write(`${line}\n`);
 }
@@ -92,7 +100,7 @@ async function main(): Promise<void> {
   const restartTimers = new Set<NodeJS.Timeout>();
   const launch = (svc: (typeof SERVICES)[number]): void => {
     // node --import tsx (not the tsx CLI, whose extra wrapper process would not pass on a SIGKILL).
-    const child = spawn(process.execPath, ['--import', 'tsx', svc.entry], {
+    const child = spawn(process.execPath, [...QUIET_KNOWN_WARNINGS, '--import', 'tsx', svc.entry], {
       cwd: repoRoot,
       env: { ...env, PORT: String(portOf(svc)) },
       stdio: ['ignore', 'pipe', 'pipe'],
