@@ -17,7 +17,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import 'dotenv/config';
 import { SignJWT } from 'jose';
-import { defaultStackOptions, portAnswers, processRuns, repoRoot, stackProcesses, startStack, stopStack } from '../infra/local/stack.js';
+import { defaultStackOptions, markStackOwner, portAnswers, processRuns, repoRoot, stackLeftByDeadOwner, stackProcesses, startStack, stopStack } from '../infra/local/stack.js';
 import { SIGNAL_WINDOW_MS } from '../services/shared/shutdown.js';
 import { DEV_DEFAULTS, SERVICES } from './dev-defaults.js';
 import { DEFAULT_RESTART_POLICY, decideRestart } from './restart-policy.js';
@@ -32,8 +32,22 @@ import { randomBytes } from 'node:crypto';
  */
 const QUIET_KNOWN_WARNINGS = ['--disable-warning=TimeoutNegativeWarning'];
 
+/**
+ * The console can go away while the system runs: `npm start | tee start.log` loses its reader on Ctrl-C
+ * (the terminal signals tee too), and a closed terminal window takes the tty. Writing to it then fails
+ * (EPIPE, EIO); from then on only the log files are written, and the drain and the stop of the local
+ * Kafka and registry go on. Unhandled, the first failed write would end this script mid-drain and leave
+ * the JVMs running.
+ */
+let consoleGone = false;
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', () => {
+    consoleGone = true;
+  });
+}
+
 function say(line = ''): void {
-  process.stdout.write(`${line}\n`);
+  if (!consoleGone) process.stdout.write(`${line}\n`);
 }
 
 async function main(): Promise<void> {
@@ -61,9 +75,14 @@ async function main(): Promise<void> {
   const stackOpts = defaultStackOptions(env);
   if (!env.KAFKA_BROKERS || !env.SCHEMA_REGISTRY_URL) {
     say('Starting the local Kafka broker and schema registry (first run downloads them from Maven Central)…');
-    // Leave a stack that was already running (npm run infra:up) running on exit.
-    startedInfra = !(await portAnswers(stackOpts.kafkaPort));
+    // Leave a stack that was already running (npm run infra:up) running on exit; take over one that an
+    // earlier npm start left behind when it was killed, so that it stops with this one.
+    const alreadyRunning = await portAnswers(stackOpts.kafkaPort);
+    const leftBy = alreadyRunning ? stackLeftByDeadOwner(stackOpts.stateDir) : undefined;
+    if (leftBy !== undefined) say(`  taking over the local Kafka and registry that an earlier npm start (pid ${leftBy}) left running; they stop with this one`);
+    startedInfra = !alreadyRunning || leftBy !== undefined;
     const { brokers, registryUrl, replicationFactor } = await startStack({ ...stackOpts, log: (l) => say(`  ${l}`) });
+    if (startedInfra) markStackOwner(stackOpts.stateDir, process.pid);
     env.KAFKA_BROKERS = brokers;
     env.SCHEMA_REGISTRY_URL = registryUrl;
     // LOCAL_KAFKA_NODES=3: the services' topics are replicated like the cluster (unless set in .env).
@@ -93,6 +112,8 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // A closed terminal window: the same stop as Ctrl-C (the services take its SIGHUP the same way).
+  process.on('SIGHUP', onSignal);
   // Set once every service answered /readyz: from then on a service that exits is restarted
   // (restart-policy.ts); before that an exit is a start-up failure and stops everything.
   let running = false;
@@ -103,7 +124,8 @@ async function main(): Promise<void> {
     const child = spawn(process.execPath, [...QUIET_KNOWN_WARNINGS, '--import', 'tsx', svc.entry], {
       cwd: repoRoot,
       env: { ...env, PORT: String(portOf(svc)) },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      // stdin: a pipe never written to, whose end tells the service that this script is gone (shutdown.ts).
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
     children.set(svc.name, child);
     const file = createWriteStream(join(logDir, `${svc.name}.log`), { flags: 'a' });

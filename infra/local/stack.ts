@@ -588,6 +588,31 @@ export async function stopStack(stateDir: string, log: (l: string) => void = con
     stopKafka(stateDir, log),
     stopPid(join(stateDir, 'registry', 'registry.pid'), 'schema registry', log),
   ]);
+  clearStackOwner(stateDir);
+}
+
+/**
+ * Which process started this stack and stops it on exit (`npm start`), so that a stack it left running
+ * when it was killed (SIGKILL, an out-of-memory kill) is taken over by the next `npm start` instead of
+ * running on, unowned, forever. A stack started by `npm run infra:up` has no owner: it is the user's.
+ */
+const ownerFile = (stateDir: string): string => join(stateDir, 'owner.pid');
+
+export function markStackOwner(stateDir: string, pid: number): void {
+  mkdirSync(stateDir, { recursive: true });
+  writeFileSync(ownerFile(stateDir), String(pid));
+}
+
+export function clearStackOwner(stateDir: string): void {
+  rmSync(ownerFile(stateDir), { force: true });
+}
+
+/** The pid of the process that started this running stack and is gone without stopping it, if there is one. */
+export function stackLeftByDeadOwner(stateDir: string): number | undefined {
+  if (!existsSync(ownerFile(stateDir))) return undefined;
+  const pid = Number(readFileSync(ownerFile(stateDir), 'utf8').trim());
+  if (!Number.isInteger(pid) || pid <= 0 || isAlive(pid)) return undefined;
+  return stackProcesses(stateDir).length > 0 ? pid : undefined;
 }
 
 /** A JVM of the stack started from this state folder that is running now: its name, pid and log file. */

@@ -6,7 +6,7 @@ import { config as loadDotenv } from 'dotenv';
 import { ConfigError } from './config.js';
 import { errorMessage } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
-import { installShutdown } from './shutdown.js';
+import { installShutdown, stopWhenSupervisorGone } from './shutdown.js';
 
 export function isEntryPoint(moduleUrl: string): boolean {
   const script = process.argv[1];
@@ -30,7 +30,8 @@ export const CONFIG_ERROR_EXIT = 2;
 /**
  * Runs a service as a program when its module is the entry point: configuration errors exit with
  * CONFIG_ERROR_EXIT and one message naming every wrong variable (no stack trace for an operator's typo);
- * a failed start exits 1 after a fatal log line; a started service stops gracefully on SIGTERM/SIGINT.
+ * a failed start exits 1 after a fatal log line; a started service stops gracefully on SIGTERM/SIGINT/SIGHUP,
+ * and under `npm start` also when `npm start` is gone.
  */
 export function runService<C extends { LOG_LEVEL: string }>(program: ServiceProgram<C>): void {
   if (!isEntryPoint(program.moduleUrl)) return;
@@ -43,7 +44,10 @@ export function runService<C extends { LOG_LEVEL: string }>(program: ServiceProg
   }
   const logger = createLogger({ service: program.name, level: config.LOG_LEVEL });
   program.start(config, logger).then(
-    (running) => installShutdown(logger, [{ name: program.name, run: () => running.stop() }]),
+    (running) => {
+      const stop = installShutdown(logger, [{ name: program.name, run: () => running.stop() }]);
+      if (process.env.SWITCHBOARD_STARTED_BY === 'npm-start') stopWhenSupervisorGone(stop);
+    },
     (err: unknown) => {
       logger.fatal({ err: errorMessage(err) }, `${program.name} failed to start`);
       process.exit(1);

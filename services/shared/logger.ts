@@ -73,9 +73,18 @@ class TurnBatchedStdout {
   private scheduled = false;
   /** pino's synchronous stdout (sonic-boom): retries a full pipe (EAGAIN) instead of dropping. */
   private readonly out = pino.destination({ dest: 1, sync: true });
+  /**
+   * Set when standard output is gone (EPIPE: the reader of the pipe, e.g. `npm start` or `| tee`, died;
+   * EIO: the terminal was closed). The service then goes on, or drains, without its log lines rather than
+   * dying mid-request on the first line it cannot write.
+   */
+  private gone = false;
 
   constructor() {
     process.on('exit', () => this.flush());
+    this.out.on('error', () => {
+      this.gone = true;
+    });
   }
 
   write(line: string): boolean {
@@ -95,6 +104,7 @@ class TurnBatchedStdout {
 
   /** Writes what is pending now; pino's logger.flush(cb) calls it with a callback. */
   flush(done?: (err?: Error) => void): void {
+    if (this.gone) this.pending = [];
     if (this.pending.length > 0) {
       const data = this.pending.length === 1 ? this.pending[0]! : this.pending.join('');
       this.pending = [];

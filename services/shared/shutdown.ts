@@ -1,4 +1,4 @@
-// Graceful shutdown: on SIGTERM/SIGINT run the steps in order (stop accepting, drain, commit, disconnect), once.
+// Graceful shutdown: on SIGTERM/SIGINT/SIGHUP run the steps in order (stop accepting, drain, commit, disconnect), once.
 //
 // One Ctrl-C often arrives as several signals: the terminal sends SIGINT to the whole foreground process
 // group, and `npm start` (or a supervisor) passes a SIGTERM on as well. Every signal within
@@ -59,11 +59,27 @@ export function shutdownHandler(logger: Logger, steps: ShutdownStep[], opts: Shu
   };
 }
 
-export function installShutdown(logger: Logger, steps: ShutdownStep[], graceMs = 20_000): void {
+export function installShutdown(logger: Logger, steps: ShutdownStep[], graceMs = 20_000): (reason: string) => Promise<void> {
   const handle = shutdownHandler(logger, steps, { graceMs });
   // `on`, not `once`: a signal that found no listener would end the process with the default action.
   process.on('SIGTERM', () => void handle('SIGTERM'));
   process.on('SIGINT', () => void handle('SIGINT'));
+  // The terminal it runs in was closed (or a supervisor's hang-up): drain as for any stop rather than die
+  // at once, which is SIGHUP's default. There is no configuration to reload on it.
+  process.on('SIGHUP', () => void handle('SIGHUP'));
+  return handle;
+}
+
+/**
+ * Under `npm start` a service's standard input is a pipe from it that is never written: the end of that
+ * pipe is the end of `npm start` itself, also when it was killed (SIGKILL, an out-of-memory kill) and could
+ * not stop its services. The service then drains and exits instead of running on unsupervised, its log
+ * lines going nowhere and its port blocking the next `npm start`.
+ */
+export function stopWhenSupervisorGone(stop: (reason: string) => Promise<void>): void {
+  process.stdin.on('error', () => undefined);
+  process.stdin.once('end', () => void stop('npm start is gone'));
+  process.stdin.resume();
 }
 
 /**

@@ -48,6 +48,24 @@ export async function launchNpmStart(env: NodeJS.ProcessEnv, startTimeoutMs = 15
   return started;
 }
 
+/**
+ * The variables that give npm start a local Kafka and registry of its own (own ports, state folder
+ * `stackDir`), so a test may kill them without touching the shared test broker.
+ */
+export async function ownStackEnv(stackDir: string): Promise<Record<string, string>> {
+  return {
+    // Without these two npm start provisions and starts Kafka and the registry itself.
+    KAFKA_BROKERS: '',
+    SCHEMA_REGISTRY_URL: '',
+    LOCAL_STACK_DIR: stackDir,
+    LOCAL_KAFKA_PORT: String(await freePort()),
+    LOCAL_KAFKA_CONTROLLER_PORT: String(await freePort()),
+    LOCAL_KAFKA_METRICS_PORT: String(await freePort()),
+    // The registry also takes the next port (its management interface).
+    LOCAL_REGISTRY_PORT: String(await freePort()),
+  };
+}
+
 /** A free port for every service, as the `<NAME>_PORT` variables npm start passes on. */
 export async function servicePorts(): Promise<Record<string, string>> {
   const ports: Record<string, string> = {};

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { processRuns, repoRoot, stackProcesses } from '../../../infra/local/stack.js';
 import { DEV_DEFAULTS } from '../../../scripts/dev-defaults.js';
-import { eventually, freePort } from '../../support/env.js';
-import { launchNpmStart, ownDatabase, servicePorts, type NpmStart } from '../../support/npm-start.js';
+import { eventually } from '../../support/env.js';
+import { launchNpmStart, ownDatabase, ownStackEnv, servicePorts, type NpmStart } from '../../support/npm-start.js';
 
 describe('npm start restarts the local Kafka broker it started', () => {
   const run = `stack${Date.now().toString(36)}`;
@@ -27,15 +27,7 @@ describe('npm start restarts the local Kafka broker it started', () => {
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       ...ports,
-      // Its own stack: without these two npm start provisions and starts Kafka and the registry itself.
-      KAFKA_BROKERS: '',
-      SCHEMA_REGISTRY_URL: '',
-      LOCAL_STACK_DIR: stackDir,
-      LOCAL_KAFKA_PORT: String(await freePort()),
-      LOCAL_KAFKA_CONTROLLER_PORT: String(await freePort()),
-      LOCAL_KAFKA_METRICS_PORT: String(await freePort()),
-      // The registry also takes the next port (its management interface).
-      LOCAL_REGISTRY_PORT: String(await freePort()),
+      ...(await ownStackEnv(stackDir)),
       DATA_DIR: dataDir,
       DATABASE_URL: database.url,
       LOG_LEVEL: 'info',
