@@ -92,7 +92,10 @@ async function main(): Promise<void> {
   // Ingress accepts the public development credentials on a non-loopback HOST only under npm start.
   env.SWITCHBOARD_STARTED_BY = 'npm-start';
 
-  const portOf = (svc: (typeof SERVICES)[number]): number => Number(env[`${svc.name.toUpperCase().replace('-', '_')}_PORT`] ?? svc.port);
+  const portVariable = (svc: (typeof SERVICES)[number]): string => `${svc.name.toUpperCase().replace('-', '_')}_PORT`;
+  const portOf = (svc: (typeof SERVICES)[number]): number => Number(env[portVariable(svc)] ?? svc.port);
+  // Services whose start failed because their port is taken, for a message that says what to do about it.
+  const portTaken = new Set<string>();
   const children = new Map<string, ChildProcess>();
   let stopping = false;
   let stopSignalAt = 0;
@@ -132,6 +135,7 @@ async function main(): Promise<void> {
     for (const stream of [child.stdout!, child.stderr!]) {
       createInterface({ input: stream }).on('line', (line) => {
         file.write(`${line}\n`);
+        if (!running && line.includes('EADDRINUSE')) portTaken.add(svc.name);
         // The console shows warnings, errors and anything that is not a JSON log line (start-up failures),
         // and each service's drain and stop (a service may log its drain before this script saw the signal).
         if (!line.startsWith('{') || /"level":"(warn|error|fatal)"/.test(line)) say(`[${svc.name}] ${line}`);
@@ -149,6 +153,7 @@ async function main(): Promise<void> {
         return;
       }
       if (!running) {
+        if (portTaken.has(svc.name)) say(`[${svc.name}] port ${portOf(svc)} is taken by another program: stop it, or set ${portVariable(svc)} to a free port in .env.`);
         say(`[${svc.name}] ${how}. Stopping everything.`);
         void shutdown(1);
         return;
@@ -186,7 +191,8 @@ async function main(): Promise<void> {
       }
       await new Promise((r) => setTimeout(r, 300));
     }
-    say(`[${name}] not ready after 90 s; see ${join(logDir, `${name}.log`)}`);
+    // Stopping (another service failed to start, or Ctrl-C) is not this one's failure: nothing to say.
+    if (!stopping) say(`[${name}] not ready after 90 s; see ${join(logDir, `${name}.log`)}`);
     return false;
   };
   const ready = await Promise.all(SERVICES.map((s) => waitReady(s.name, portOf(s))));
