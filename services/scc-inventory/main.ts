@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import type { Kafka } from 'kafkajs';
 import { runConsumer, type Handled, type RunningConsumer } from '../shared/consumer.js';
-import { migrate, openDb, type Db } from '../shared/db.js';
+import { logWaitingForPostgres, migrate, openDb, type Db } from '../shared/db.js';
 import { EnvelopeCodec } from '../shared/envelope.js';
 import { outcomeTarget } from '../shared/outcome.js';
 import { kafkaReachable } from '../shared/http.js';
@@ -42,12 +42,12 @@ export interface RunningSccInventory {
 }
 
 /** Opens the service's database (PostgreSQL when DATABASE_URL is set, else PGlite under DATA_DIR) and migrates it. */
-export async function openInventoryDb(config: SccInventoryConfig): Promise<Db> {
+export async function openInventoryDb(config: SccInventoryConfig, logger?: Logger): Promise<Db> {
   const dataDir = join(config.DATA_DIR, 'scc-inventory', 'pglite');
   // PGlite is one process's database: a second process opening the same folder would corrupt it.
   const release = config.DATABASE_URL ? () => undefined : lockDataDir(`${dataDir}.lock`);
   try {
-    const db = await openDb({ url: config.DATABASE_URL, dataDir, schema: config.DB_SCHEMA, poolSize: config.SCC_KEY_CONCURRENCY + 4 });
+    const db = await openDb({ url: config.DATABASE_URL, dataDir, schema: config.DB_SCHEMA, poolSize: config.SCC_KEY_CONCURRENCY + 4, ...(logger ? { onWaiting: logWaitingForPostgres(logger) } : {}) });
     await migrateInventory(db);
     return { ...db, close: () => db.close().finally(release) };
   } catch (err) {
@@ -68,7 +68,7 @@ export async function startSccInventory(config: SccInventoryConfig, deps: SccInv
   const logger = deps.logger ?? createLogger({ service: CONSUMER_NAME, level: config.LOG_LEVEL });
   const metrics = deps.metrics ?? createMetrics(CONSUMER_NAME);
   const ownDb = !deps.db;
-  const db = deps.db ?? (await openInventoryDb(config));
+  const db = deps.db ?? (await openInventoryDb(config, logger));
   if (deps.db) await migrateInventory(db);
   const sccMetrics = createSccMetrics(metrics);
   registerSystemsGauge(metrics, db);

@@ -4,6 +4,8 @@ import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import pgCopy from 'pg-copy-streams';
+import { classifyError, errorMessage } from './errors.js';
+import type { Logger } from './logger.js';
 
 export interface QueryResult<R> {
   rows: R[];
@@ -36,25 +38,50 @@ export interface OpenDbOptions {
   /** Schema to create (if missing) and use as search_path: isolates tests and services. */
   schema?: string | undefined;
   poolSize?: number;
+  /**
+   * Told each time the first connection fails because PostgreSQL is not there (yet): a service started
+   * before its database, or during its restart, waits for it instead of exiting.
+   */
+  onWaiting?: (err: string, retryInMs: number) => void;
 }
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 export async function openDb(opts: OpenDbOptions): Promise<Db> {
   if (opts.schema !== undefined && !SCHEMA_NAME.test(opts.schema)) throw new Error(`invalid schema name: ${opts.schema}`);
-  return opts.url ? openPostgres(opts.url, opts.schema, opts.poolSize ?? 5) : openPglite(opts.dataDir ?? 'memory://', opts.schema);
+  if (!opts.url) return openPglite(opts.dataDir ?? 'memory://', opts.schema);
+  await waitForPostgres(opts.url, opts.schema, opts.onWaiting);
+  return openPostgres(opts.url, opts.schema, opts.poolSize ?? 5);
+}
+
+/** The onWaiting of a service: one warning per failed try, so an operator sees what the service waits for. */
+export function logWaitingForPostgres(logger: Logger): NonNullable<OpenDbOptions['onWaiting']> {
+  return (err, retryInMs) => logger.warn({ err, retry_in_ms: retryInMs }, 'PostgreSQL is not reachable: waiting for it');
+}
+
+/** Connects once (creating the schema, if one is asked for), retrying with backoff for as long as the server is not there. */
+async function waitForPostgres(url: string, schema: string | undefined, onWaiting: OpenDbOptions['onWaiting']): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      if (schema) await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+      return;
+    } catch (err) {
+      // Not reachable or not ready yet (starting, restarting, a host name a compose network has not made yet):
+      // waited out. Anything else — a wrong password, a missing database — is the operator's to fix.
+      if (classifyError(err) !== 'unavailable') throw err;
+      const delayMs = Math.min(500 * 2 ** attempt, 10_000);
+      onWaiting?.(errorMessage(err), delayMs);
+      await new Promise((r) => setTimeout(r, delayMs));
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
 }
 
 async function openPostgres(url: string, schema: string | undefined, poolSize: number): Promise<Db> {
-  if (schema) {
-    const setup = new pg.Client({ connectionString: url });
-    await setup.connect();
-    try {
-      await setup.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
-    } finally {
-      await setup.end();
-    }
-  }
   const pool = new pg.Pool({
     connectionString: url,
     max: poolSize,

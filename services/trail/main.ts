@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import type { Kafka } from 'kafkajs';
 import { Counter } from 'prom-client';
-import { migrate, openDb, type Db } from '../shared/db.js';
+import { logWaitingForPostgres, migrate, openDb, type Db } from '../shared/db.js';
 import { runService } from '../shared/entry.js';
 import { EnvelopeCodec } from '../shared/envelope.js';
 import { errorMessage } from '../shared/errors.js';
@@ -47,12 +47,12 @@ export async function migrateTrail(db: Db): Promise<void> {
 }
 
 /** Opens the trail's database (PostgreSQL when DATABASE_URL is set, else PGlite under DATA_DIR/trail) and migrates it. */
-export async function openTrailDb(config: TrailConfig): Promise<Db> {
+export async function openTrailDb(config: TrailConfig, logger?: Logger): Promise<Db> {
   const dataDir = join(config.DATA_DIR, 'trail', 'pglite');
   // PGlite is one process's database: a second process opening the same folder would corrupt it.
   const release = config.DATABASE_URL ? () => undefined : lockDataDir(`${dataDir}.lock`);
   try {
-    const db = await openDb({ url: config.DATABASE_URL, dataDir, schema: config.DB_SCHEMA, poolSize: 6 });
+    const db = await openDb({ url: config.DATABASE_URL, dataDir, schema: config.DB_SCHEMA, poolSize: 6, ...(logger ? { onWaiting: logWaitingForPostgres(logger) } : {}) });
     await migrateTrail(db);
     return { ...db, close: () => db.close().finally(release) };
   } catch (err) {
@@ -67,7 +67,7 @@ export async function startTrail(config: TrailConfig, deps: TrailDeps = {}): Pro
   const logger = deps.logger ?? createLogger({ service: SERVICE_NAME, level: config.LOG_LEVEL });
   const metrics = deps.metrics ?? createMetrics(SERVICE_NAME);
   const ownDb = !deps.db;
-  const db = deps.db ?? (await openTrailDb(config));
+  const db = deps.db ?? (await openTrailDb(config, logger));
   if (deps.db) await migrateTrail(db);
   const pruned = new Counter({
     name: `${METRIC_PREFIX}trail_pruned_rows_total`,
