@@ -13,7 +13,8 @@ import { createKafka, createProducer } from '../services/shared/kafka.js';
 import { createLogger } from '../services/shared/logger.js';
 import { topicNames } from '../services/shared/topics.js';
 import { planRedrive, readQuarantine, writeRedrive, type QuarantinedRecord } from '../services/ingress/quarantine.js';
-import { wantsHelp, withLocalDefaults } from './cli.js';
+import { errorMessage } from '../services/shared/errors.js';
+import { localBrokerHint, START_THE_BROKER, wantsHelp, withLocalDefaults } from './cli.js';
 
 const USAGE = `usage:
   npm run quarantine -- list [--json] [--reason REASON]
@@ -132,7 +133,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href &
     (err: unknown) => {
       if (err instanceof UsageError) process.stderr.write(`${err.message}\n${USAGE}\n`);
       else if (err instanceof ConfigError) process.stderr.write(`${err.message}\n`);
-      else process.stderr.write(`quarantine failed: ${err instanceof Error ? err.message : String(err)}\n`);
+      else process.stderr.write(`quarantine failed: ${errorMessage(err)}${localBrokerHint(errorMessage(err), START_THE_BROKER)}\n`);
       process.exit(1);
     },
   );

@@ -18,8 +18,7 @@ import { createLogger } from '../services/shared/logger.js';
 import { GroupNotEmptyError, rewindGroup } from '../services/shared/replay.js';
 import { rawTopics, topicNames } from '../services/shared/topics.js';
 import { EnvelopeCodec } from '../services/shared/envelope.js';
-import { defaultStackOptions } from '../infra/local/stack.js';
-import { withLocalDefaults } from './cli.js';
+import { localBrokerHint, withLocalDefaults } from './cli.js';
 
 const USAGE = `usage:
   npm run replay -- scc-inventory [--as-of <ISO time> [--snapshot <name>]] [--wait <seconds>] [--skip-undecodable]
@@ -39,16 +38,9 @@ function parseTime(name: string, value: string | undefined): Date | undefined {
   return d;
 }
 
-/**
- * On the embedded defaults the broker is npm start's, and Ctrl-C on npm start (step 1 of a provisioning,
- * sheet-export or trail replay) stops it too: say how to run it alone rather than leave a bare ECONNREFUSED.
- */
-function localBrokerHint(message: string): string {
-  if (process.env.KAFKA_BROKERS || !message.includes('ECONNREFUSED')) return '';
-  const { kafkaPort } = defaultStackOptions(process.env);
-  return `\nNo Kafka broker answers at 127.0.0.1:${kafkaPort}, the local one npm start runs (and stops on Ctrl-C). ` +
-    'Start it alone with `npm run infra:up`, run the replay again, then `npm start` (it uses that broker and leaves it running; `npm run infra:down` stops it).';
-}
+/** Step 1 of a provisioning, sheet-export or trail replay is Ctrl-C on npm start, which stops its broker too. */
+const REPLAY_WITHOUT_NPM_START =
+  'Start it alone with `npm run infra:up`, run the replay again, then `npm start` (it uses that broker and leaves it running; `npm run infra:down` stops it).';
 
 async function main(): Promise<void> {
   const { positionals, values } = parseArgs({
@@ -143,6 +135,6 @@ main().then(
   (err: unknown) => {
     if (err instanceof GroupNotEmptyError || err instanceof ConfigError) fail(err.message, 1);
     const message = err instanceof Error ? (process.env.LOG_LEVEL === 'debug' ? err.stack ?? err.message : err.message) : String(err);
-    fail(`replay failed: ${message}${localBrokerHint(message)}`, 1);
+    fail(`replay failed: ${message}${localBrokerHint(message, REPLAY_WITHOUT_NPM_START)}`, 1);
   },
 );
