@@ -4,7 +4,7 @@
 import { bearerToken, secretMatcher } from '../shared/credentials.js';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Db } from '../shared/db.js';
-import { registerOpsRoutes, type ReadinessCheck } from '../shared/http.js';
+import { refuseNulInUrl, registerOpsRoutes, type ReadinessCheck } from '../shared/http.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import { getSystem, listSnapshots, listSystems, sccSummaries, snapshotExists, type Source } from './queries.js';
@@ -44,10 +44,19 @@ interface SystemsQuery {
 }
 
 export function buildApi(opts: ApiOptions): FastifyInstance {
-  const app: FastifyInstance = Fastify({ loggerInstance: opts.logger as FastifyBaseLogger, requestIdHeader: 'x-request-id' });
+  const app: FastifyInstance = Fastify({
+    loggerInstance: opts.logger as FastifyBaseLogger,
+    requestIdHeader: 'x-request-id',
+    // An unknown query parameter is refused, not dropped (fastify's default): a misspelt filter (`tenantId`,
+    // `asOf`) would otherwise answer the whole inventory, or today's, as if it were what was asked for.
+    ajv: { customOptions: { removeAdditional: false } },
+  });
   registerOpsRoutes(app, opts.metrics, opts.ready);
+  refuseNulInUrl(app);
 
-  app.setErrorHandler((err: { statusCode?: number; message: string; validation?: unknown }, _req, reply) => {
+  app.setErrorHandler((err: { statusCode?: number; message: string; validation?: Array<{ keyword: string; params: { additionalProperty?: string } }> }, _req, reply) => {
+    const unknown = err.validation?.find((v) => v.keyword === 'additionalProperties')?.params.additionalProperty;
+    if (unknown !== undefined) return reply.code(400).send({ error: 'bad request', message: `unknown parameter "${unknown}"` });
     if (err.validation) return reply.code(400).send({ error: 'bad request', message: err.message });
     opts.logger.error({ err: err.message }, 'query failed');
     return reply.code(err.statusCode && err.statusCode < 500 ? err.statusCode : 500).send({ error: 'internal error' });

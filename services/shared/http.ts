@@ -16,6 +16,16 @@ export function registerOpsRoutes(app: FastifyInstance, metrics: Metrics, ready:
   });
 }
 
+/**
+ * A query API refuses a NUL character (%00) anywhere in its URL with a 400: PostgreSQL text cannot hold one,
+ * so such an id or filter would otherwise end in the database's error, answered as a 500.
+ */
+export function refuseNulInUrl(app: FastifyInstance): void {
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.url.includes('%00')) return reply.code(400).send({ error: 'bad request', message: 'the URL holds a NUL character (%00)' });
+  });
+}
+
 /** A small server for consumer services that have no API of their own. */
 export async function startOpsServer(opts: { host: string; port: number; metrics: Metrics; ready: ReadinessCheck }): Promise<FastifyInstance> {
   const app = Fastify({ logger: false });

@@ -3,7 +3,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { bearerToken, secretMatcher } from '../shared/credentials.js';
 import type { Db } from '../shared/db.js';
-import { registerOpsRoutes, type ReadinessCheck } from '../shared/http.js';
+import { refuseNulInUrl, registerOpsRoutes, type ReadinessCheck } from '../shared/http.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import { TRAIL_PAGE } from './page.js';
@@ -21,6 +21,7 @@ export interface TrailApiOptions {
 export function buildTrailApi(opts: TrailApiOptions): FastifyInstance {
   const app: FastifyInstance = Fastify({ loggerInstance: opts.logger as FastifyBaseLogger, requestIdHeader: 'x-request-id' });
   registerOpsRoutes(app, opts.metrics, opts.ready);
+  refuseNulInUrl(app);
 
   app.setErrorHandler((err: { statusCode?: number; message: string; validation?: unknown }, _req, reply) => {
     if (err.validation) return reply.code(400).send({ error: 'bad request', message: err.message });

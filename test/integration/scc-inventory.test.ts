@@ -93,6 +93,14 @@ describe('scc-inventory service', () => {
     expect(seen).toHaveLength(4);
     expect([...seen].sort()).toEqual(seen);
     expect((await getJson(`${service.url}/systems?status=sideways`, TOKEN)).status).toBe(400);
+    // A misspelt filter is refused by name, not dropped (which would answer every tenant's systems).
+    const misspelt = await getJson(`${service.url}/systems?tenantId=tenant-a`, TOKEN);
+    expect(misspelt.status).toBe(400);
+    expect(misspelt.body).toEqual({ error: 'bad request', message: 'unknown parameter "tenantId"' });
+    expect((await getJson(`${service.url}/sccs?asOf=2020-01-01T00:00:00Z`, TOKEN)).body.message).toBe('unknown parameter "asOf"');
+    // A NUL character cannot reach PostgreSQL text: the client's 400, not the database's 500.
+    expect((await getJson(`${service.url}/systems/abc%00`, TOKEN)).status).toBe(400);
+    expect((await getJson(`${service.url}/systems?tenant=a%00b`, TOKEN)).status).toBe(400);
 
     const id = systemId({ tenant: 'tenant-a', subaccount: 'sa-1', locationId: 'loc-1', host: 'h1:80' });
     const one = await getJson(`${service.url}/systems/${id}`, TOKEN);

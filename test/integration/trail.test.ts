@@ -198,11 +198,15 @@ describe('trail service', () => {
     expect(seen.at(-1)).toBe(nsps.event_id);
     expect(new Set(seen).size).toBe(6);
 
-    for (const bad of ['limit=0', 'limit=501', 'outcome=exploded', 'from=yesterday', 'cursor=abc', 'colour=red']) {
+    for (const bad of ['limit=0', 'limit=501', 'outcome=exploded', 'from=yesterday', 'cursor=abc', 'colour=red', 'key=a%00b']) {
       const res = await get(`/events?${bad}`);
       expect(res.status, bad).toBe(400);
       expect(res.body.error).toBe('bad request');
     }
+    // A NUL character cannot reach PostgreSQL text: the client's 400, not the database's 500.
+    const nul = await get('/events/abc%00def');
+    expect(nul.status).toBe(400);
+    expect(nul.body.message).toContain('NUL');
   });
 
   it('adds no row when the same records are produced again', async () => {
