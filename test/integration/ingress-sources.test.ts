@@ -122,6 +122,15 @@ describe('ingress sources', () => {
       expect(record!.envelope.payload.equals(Buffer.from(examples.nsps))).toBe(true);
     });
 
+    it('serves the URL with a trailing slash as well, and authenticates it the same', async () => {
+      const r = await send('POST', '/process-event/', nspsAuth(), examples.nsps);
+      expect(r.status).toBe(202);
+      const [record] = await recordsOf(topics.nspsEvents, r.requestId, 1);
+      expect(record!.envelope.payload.equals(Buffer.from(examples.nsps))).toBe(true);
+      const refused = await send('POST', '/process-event/', { authorization: 'Bearer not-the-token' }, examples.nsps);
+      expect(refused.status).toBe(401);
+    });
+
     it('accepts the second configured token and an unknown event type; generates a request id when none is sent', async () => {
       const body = JSON.stringify({ event_id: 'evt-unknown-1', data: { event_type: 'Brand/New', variables: {} }, pb_data: { account_info: { i_account: 42 } } });
       const res = await fetch(`${ingress.url}/process-event`, { method: 'POST', headers: nspsAuth(NSPS_TOKENS[1]), body });

@@ -1,6 +1,6 @@
 // NSPS (PortaBilling event notifications): POST /process-event with a Bearer token.
 // Here an NSPS webhook becomes one Kafka record on the nspsEvents topic.
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { errorMessage } from '../../shared/errors.js';
 import { boundObserve } from '../../shared/metrics.js';
 import { bearerToken, secretMatcher } from '../../shared/credentials.js';
@@ -34,7 +34,7 @@ export function nspsSource(deps: SourceDeps): FastifyPluginAsync {
       else done();
     });
 
-    app.post('/process-event', { config: { source: 'nsps' }, schema }, async (req, reply) => {
+    const handler = async (req: FastifyRequest, reply: FastifyReply) => {
       const receivedAt = Date.now();
       const body = rawBody(req);
       observeBodyBytes(body.length);
@@ -59,6 +59,9 @@ export function nspsSource(deps: SourceDeps): FastifyPluginAsync {
       accepted.inc();
       req.logFacts = { event_id: event.event_id, event_type: event.data.event_type };
       return reply.code(202).send(ACCEPTED);
-    });
+    };
+    // An operator may well type the URL with a trailing slash (SAP's and 1NCE's own examples do): serve both
+    // spellings rather than answer 404, which a sender takes as final.
+    for (const url of ['/process-event', '/process-event/']) app.post(url, { config: { source: 'nsps' }, schema }, handler);
   };
 }
