@@ -131,6 +131,18 @@ describe('ingress sources', () => {
       expect(refused.status).toBe(401);
     });
 
+    it('refuses an event_id over 255 bytes with 422 naming it (it keys every consumer\'s database), stores nothing; 255 bytes is accepted', async () => {
+      const event = (id: string) => JSON.stringify({ event_id: id, data: { event_type: 'SIM/Updated' }, pb_data: { sim_info: { imsi: '001010000000777' } } });
+      const long = await send('POST', '/process-event', nspsAuth(), event(`long-${'x'.repeat(251)}`));
+      expect(long.status).toBe(422);
+      expect(long.json).toEqual({ message: 'Validation failed', error: 'event_id: must be at most 255 bytes', type: 'VALIDATION_ERROR' });
+      const edge = await send('POST', '/process-event', nspsAuth(), event(`edge-${'x'.repeat(250)}`));
+      expect(edge.status, edge.text).toBe(202);
+      const [record] = await recordsOf(topics.nspsEvents, edge.requestId, 1);
+      expect(record!.envelope.event_id).toHaveLength(255);
+      expect(await recordsOf(topics.nspsEvents, long.requestId, 0)).toEqual([]);
+    });
+
     it('accepts the second configured token and an unknown event type; generates a request id when none is sent', async () => {
       const body = JSON.stringify({ event_id: 'evt-unknown-1', data: { event_type: 'Brand/New', variables: {} }, pb_data: { account_info: { i_account: 42 } } });
       const res = await fetch(`${ingress.url}/process-event`, { method: 'POST', headers: nspsAuth(NSPS_TOKENS[1]), body });
@@ -310,6 +322,19 @@ describe('ingress sources', () => {
       expect(none[0]).toBe('not in the quarantine topic: not-there');
     });
 
+    it('quarantines a record whose id is over 255 bytes (no usable id) and stores its neighbours: 200', async () => {
+      const good = JSON.stringify({ id: 'bounded-ok-1', event_type: { id: 1 }, sim: { iccid: '8988303000000001234' } });
+      const long = JSON.stringify({ id: `long-${'9'.repeat(251)}`, event_type: { id: 1 } });
+      const r = await send('POST', '/1nce/data-streamer', onceAuth(), `[${good},${long}]`);
+      expect(r.status, r.text).toBe(200);
+      expect(r.json).toEqual({ accepted: 1, quarantined: 1 });
+      const [event] = await recordsOf(topics.onceEvents, r.requestId, 1);
+      expect(event!.envelope.event_id).toBe('1nce-event:bounded-ok-1');
+      const [q] = await recordsOf(topics.quarantine, r.requestId, 1);
+      expect(q!.envelope.attributes).toMatchObject({ reason: 'no_id', index: '1', detail: 'record 1: id: must be at most 255 bytes' });
+      expect(q!.envelope.payload.toString()).toBe(long);
+    });
+
     it('takes a batch of exactly 3,000 records: every one lands in its topic with its exact bytes; 3,001 are refused', async () => {
       const event = JSON.parse(examples.onceEvent.trim())[0] as Record<string, unknown>;
       const usage = JSON.parse(examples.onceUsage.trim())[0] as Record<string, unknown>;
@@ -366,6 +391,22 @@ describe('ingress sources', () => {
         expect(record!.envelope.attributes).toMatchObject({ report_type: type, part: '1', parts: '1', external_tenant: DEFAULT_TENANT.externalTenant });
         expect(record!.envelope.event_id).toBe(`sap:${record!.envelope.attributes.report_id}:1`);
         expect(record!.envelope.payload.toString()).toBe(body);
+      }
+    });
+
+    it('refuses a report whose host, subaccount or location id is over 255 bytes (they key the inventory) with 400 naming it', async () => {
+      const report = (scc: Record<string, unknown>, host: string) => JSON.stringify({ type: 'notification-service', value: [
+        { subaccount: 'sa-1', locationId: 'loc-1', ...scc, exposedSystems: [{ protocol: 'HTTPS', host: 'ok:443', type: 'on-premise-system', status: 'reachable' }, { protocol: 'HTTPS', host, type: 'on-premise-system', status: 'reachable' }] },
+      ] });
+      for (const [body, field] of [
+        [report({}, `h${'é'.repeat(128)}`), 'host'],
+        [report({ subaccount: 's'.repeat(256) }, 'h:1'), 'subaccount'],
+        [report({ locationId: 'l'.repeat(256) }, 'h:1'), 'locationId'],
+      ] as const) {
+        const r = await send('PUT', '/api/v1/notifications?reportType=full', await sapAuth(), body);
+        expect(r.status, field).toBe(400);
+        expect(r.json).toEqual({ error: { code: 400, message: `${field}: must be at most 255 bytes` } });
+        expect(await recordsOf(topics.sapReports, r.requestId, 0)).toEqual([]);
       }
     });
 

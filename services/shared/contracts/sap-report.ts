@@ -4,6 +4,7 @@
 // them (Go encoding/json into its structs, then ozzo-validation), keys matched case-insensitively.
 // Also here: the reportType query value, the tenant claim, and the split of a body into record parts.
 import { isObject } from '../json.js';
+import { identifierTooLong, identifierTooLongMessage } from './identifiers.js';
 
 export type ReportType = 'full' | 'delta';
 
@@ -105,6 +106,7 @@ function decode(body: unknown): Decoded {
 }
 
 const required = (key: string): { ok: false; message: string } => ({ ok: false, message: `${key} key is required` });
+const tooLong = (key: string): { ok: false; message: string } => ({ ok: false, message: identifierTooLongMessage(key) });
 
 /** The adapter's validation rules, in the order it declares them. */
 function validate(d: Decoded): SapReportParse {
@@ -124,7 +126,17 @@ function validate(d: Decoded): SapReportParse {
     }
     value.push({ subaccount: scc.subaccount, locationId: scc.locationId ?? '', exposedSystems });
   }
-  return { ok: true, report: { type: d.type, value } };
+  return boundedIdentifiers(value) ?? { ok: true, report: { type: d.type, value } };
+}
+
+/** After all of the adapter's own checks passed: the parts of a system's key are bounded (identifiers.ts). */
+function boundedIdentifiers(value: SapScc[]): { ok: false; message: string } | undefined {
+  for (const scc of value) {
+    if (identifierTooLong(scc.subaccount)) return tooLong('subaccount');
+    if (identifierTooLong(scc.locationId)) return tooLong('locationId');
+    for (const s of scc.exposedSystems) if (identifierTooLong(s.host)) return tooLong('host');
+  }
+  return undefined;
 }
 
 /**
@@ -182,8 +194,9 @@ export function tenantFromClaims(claims: Record<string, unknown>): TenantClaim |
   }
   if (!isObject(tenant)) return undefined;
   const { consumerTenant, externalTenant } = tenant;
-  if (typeof consumerTenant !== 'string' || consumerTenant === '') return undefined;
-  if (typeof externalTenant !== 'string' || externalTenant === '') return undefined;
+  // The tenant keys the inventory and the records: one too long to be an identifier (identifiers.ts) is no tenant.
+  if (typeof consumerTenant !== 'string' || consumerTenant === '' || identifierTooLong(consumerTenant)) return undefined;
+  if (typeof externalTenant !== 'string' || externalTenant === '' || identifierTooLong(externalTenant)) return undefined;
   return { consumerTenant, externalTenant };
 }
 
