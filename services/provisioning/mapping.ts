@@ -4,7 +4,7 @@
 // is read with the NSPS contract (shared/contracts/nsps-event.ts), the one ingress accepted it with.
 import { isObject } from '../shared/json.js';
 import { parseNspsEvent, type NspsEvent } from '../shared/contracts/nsps-event.js';
-import { identifierTooLong, identifierTooLongMessage } from '../shared/contracts/identifiers.js';
+import { identifierProblem } from '../shared/contracts/identifiers.js';
 
 export const WTL_ACTIONS = ['insert', 'update', 'delete', 'set', 'unset', 'modify'] as const;
 export type WtlAction = (typeof WTL_ACTIONS)[number];
@@ -60,7 +60,8 @@ export function mapEvent(event: NspsEvent, settings: MappingSettings): MappingRe
   const imsi = typeof sim.imsi === 'string' ? sim.imsi.trim() : typeof sim.imsi === 'number' ? String(sim.imsi) : '';
   if (imsi === '') return { kind: 'invalid', reason: 'pb_data.sim_info.imsi is missing' };
   // Provisioning's per-subscriber state is keyed by the IMSI (identifiers.ts bounds such keys).
-  if (identifierTooLong(imsi)) return { kind: 'invalid', reason: identifierTooLongMessage('pb_data.sim_info.imsi') };
+  const imsiProblem = identifierProblem(imsi);
+  if (imsiProblem) return { kind: 'invalid', reason: `pb_data.sim_info.imsi: ${imsiProblem}` };
   if (settings.imsiPattern && !settings.imsiPattern.test(imsi)) {
     return { kind: 'invalid', reason: `IMSI ${imsi} does not match WTL_IMSI_REGEXP ${settings.imsiPattern.source}` };
   }

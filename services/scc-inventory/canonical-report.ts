@@ -5,6 +5,8 @@
 // Anything else — another spelling, an extra key, a null where a value is required, an empty required
 // value, a wrong type — gives undefined, and the contract itself reads the body (and words the rejection).
 import { isObject } from '../shared/json.js';
+import { isUsableIdentifier } from '../shared/contracts/identifiers.js';
+import { storableOrNull, storableText } from '../shared/pg-text.js';
 import type { ReportedScc } from './fold.js';
 
 export function readCanonicalReport(json: unknown): ReportedScc[] | undefined {
@@ -38,6 +40,8 @@ function readScc(item: unknown): ReportedScc | undefined {
     else return undefined;
   }
   if (!nonEmptyString(subaccount) || !optionalString(locationId) || !Array.isArray(exposed)) return undefined;
+  // An unusable key part (identifiers.ts) is the contract's rejection to word.
+  if (!isUsableIdentifier(subaccount) || (typeof locationId === 'string' && !isUsableIdentifier(locationId))) return undefined;
   const systems: ReportedScc['systems'] = [];
   for (const s of exposed) {
     if (!isObject(s)) return undefined;
@@ -59,8 +63,9 @@ function readScc(item: unknown): ReportedScc | undefined {
       }
     }
     if (!nonEmptyString(protocol) || !nonEmptyString(host) || !nonEmptyString(type) || !nonEmptyString(status)) return undefined;
-    if (!optionalString(description) || !optionalString(systemNumber)) return undefined;
-    systems.push({ host, protocol, type, systemStatus: status, description: description ?? null, systemNumber: systemNumber ?? null });
+    if (!optionalString(description) || !optionalString(systemNumber) || !isUsableIdentifier(host)) return undefined;
+    // Free text is stored as fold.ts's readByContract stores it (pg-text.ts).
+    systems.push({ host, protocol: storableText(protocol), type: storableText(type), systemStatus: storableText(status), description: storableOrNull(description ?? null), systemNumber: storableOrNull(systemNumber ?? null) });
   }
   return { subaccount, locationId: locationId ?? '', systems };
 }

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { bytesView, decodeText } from '../shared/contracts/json.js';
 import { decodeSapReport, PARSE_FAILED, type ReportType } from '../shared/contracts/sap-report.js';
 import { readCanonicalReport } from './canonical-report.js';
+import { storableOrNull, storableText } from '../shared/pg-text.js';
 
 export type { ReportType };
 
@@ -96,7 +97,9 @@ function readByContract(json: unknown): ReportedScc[] {
     subaccount: scc.subaccount,
     locationId: scc.locationId,
     systems: scc.exposedSystems.map((s) => ({
-      host: s.host, protocol: s.protocol, type: s.type, systemStatus: s.status, description: s.description, systemNumber: s.systemNumber,
+      // Free text with a U+0000 is stored with U+FFFD in its place (pg-text.ts); the key parts cannot hold one (the contract refuses it).
+      host: s.host, protocol: storableText(s.protocol), type: storableText(s.type), systemStatus: storableText(s.status),
+      description: storableOrNull(s.description), systemNumber: storableOrNull(s.systemNumber),
     })),
   }));
 }

@@ -7,6 +7,7 @@ import { parseOnceRecord, type OnceKind } from '../shared/contracts/once-record.
 import type { Envelope } from '../shared/envelope.js';
 import { PermanentError } from '../shared/errors.js';
 import { isObject } from '../shared/json.js';
+import { storableText } from '../shared/pg-text.js';
 
 export type Cell = string | number | boolean;
 export type Row = Cell[];
@@ -196,6 +197,9 @@ function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
 
+/** Clipped to what a cell holds; a U+0000 (useless in a cell, risky for the API) becomes U+FFFD as in the database (pg-text.ts). */
 function clip(c: Cell): Cell {
-  return typeof c === 'string' && c.length > MAX_CELL_CHARS ? `${c.slice(0, MAX_CELL_CHARS - 1)}…` : c;
+  if (typeof c !== 'string') return c;
+  const text = storableText(c);
+  return text.length > MAX_CELL_CHARS ? `${text.slice(0, MAX_CELL_CHARS - 1)}…` : text;
 }

@@ -4,6 +4,7 @@ import { parseNspsEvent } from '../shared/contracts/nsps-event.js';
 import { parseOnceRecord } from '../shared/contracts/once-record.js';
 import type { Envelope } from '../shared/envelope.js';
 import type { OutcomeRecord } from '../shared/outcome.js';
+import { storableOrNull, storableText, storableValues } from '../shared/pg-text.js';
 
 export interface Position {
   topic: string;
@@ -45,21 +46,21 @@ export interface OutcomeRow {
   offset: string;
 }
 
-/** The event row of one raw record. */
+/** The event row of one raw record; what a sender chose is made storable (pg-text.ts). */
 export function eventRow(envelope: Envelope, key: string | null, pos: Position): EventRow {
   return {
     ...pos,
-    event_id: envelope.event_id,
+    event_id: storableText(envelope.event_id),
     source: envelope.source,
     kind: envelope.kind,
-    event_type: eventTypeOf(envelope),
-    key,
-    tenant: envelope.tenant,
+    event_type: storableOrNull(eventTypeOf(envelope)),
+    key: storableOrNull(key),
+    tenant: storableOrNull(envelope.tenant),
     request_id: envelope.request_id,
     received_at: new Date(envelope.received_at),
     size: envelope.payload.length,
     sibling_group: siblingGroupOf(envelope),
-    attributes: envelope.attributes,
+    attributes: storableValues(envelope.attributes),
   };
 }
 
@@ -70,7 +71,7 @@ export function eventRow(envelope: Envelope, key: string | null, pos: Position):
 export function outcomeRows(o: OutcomeRecord, pos: Position): OutcomeRow[] {
   const first = outcomeRow(o, pos);
   if (!o.also || o.also.length === 0) return [first];
-  return [first, ...o.also.map((a, i) => ({ ...first, outcome_index: i + 1, event_id: a.event_id, offset: String(a.offset) }))];
+  return [first, ...o.also.map((a, i) => ({ ...first, outcome_index: i + 1, event_id: storableText(a.event_id), offset: String(a.offset) }))];
 }
 
 /** The outcome row of one outcome record's own event at its position in the outcomes topic. */
@@ -80,12 +81,12 @@ export function outcomeRow(o: OutcomeRecord, pos: Position): OutcomeRow {
     outcome_partition: pos.partition,
     outcome_offset: pos.offset,
     outcome_index: 0,
-    event_id: o.event_id,
+    event_id: storableText(o.event_id),
     consumer: o.consumer,
     outcome: o.outcome,
     attempt: o.attempt,
-    reason: o.reason,
-    effect: o.effect,
+    reason: storableOrNull(o.reason),
+    effect: storableValues(o.effect),
     at: new Date(o.at),
     topic: o.topic,
     partition: o.partition,

@@ -193,6 +193,21 @@ describe('scc-inventory service', () => {
     expect(await outcomeCount(service.metrics, 'dead_lettered')).toBe(deadBefore);
   });
 
+  it('stores a system whose description holds U+0000 with U+FFFD in its place, with the rest of its report, not a dead letter', async () => {
+    // JSON may carry "\u0000"; PostgreSQL text and jsonb may not (the history holds jsonb).
+    const body = Buffer.from(JSON.stringify({ type: 'notification-service', value: [{ subaccount: 'SA-Nul', locationId: 'loc-nul', exposedSystems: [
+      { protocol: 'HTTP', host: 'nul-1:80', type: 'on-premise-system', status: 'enabled', description: 'a\u0000b', systemNumber: '\u0000' },
+      { protocol: 'HTTP', host: 'nul-2:80', type: 'on-premise-system', status: 'enabled' },
+    ] }] }));
+    expect(body.includes('\\u0000')).toBe(true);
+    const deadBefore = await outcomeCount(service.metrics, 'dead_lettered');
+    await produce(reportEnvelopes({ tenant: 'tenant-nul', reportType: 'full', body }));
+    expect(await settled()).toBe(true);
+    const systems = await getJson(`${service.url}/systems?tenant=tenant-nul`, TOKEN);
+    expect(systems.body.items.map((s: any) => [s.host, s.description, s.systemNumber]).sort()).toEqual([['nul-1:80', 'a\uFFFDb', '\uFFFD'], ['nul-2:80', null, null]]);
+    expect(await outcomeCount(service.metrics, 'dead_lettered')).toBe(deadBefore);
+  });
+
   it('drops an incomplete split report once a record of its tenant arrives SCC_PART_TTL_MS later', async () => {
     const t = Date.parse('2026-03-01T00:00:00Z');
     const stale = reportEnvelopes({ tenant: 'tenant-ttl', reportType: 'full', parts: 2, receivedAt: t, body: reportBody([{ subaccount: 's', exposedSystems: [{ host: 'never' }] }]) });

@@ -312,8 +312,9 @@ describe('parseReport: a body spelled exactly as the contract names its keys is 
       fc.array(fc.tuple(fc.constantFrom(...Object.keys(spec).map((k) => k.toUpperCase()), 'extra', 'Host', 'LocationID'), value(str)), { maxLength: 1 }),
       fc.nat(4),
     ).map(([known, others, pick]) => (pick > 0 ? known : { ...known, ...Object.fromEntries(others) }));
-  const system = fields({ protocol: str, host: fc.constantFrom('h1', 'h2', 'h3'), type: str, status: str, description: str, systemNumber: str });
-  const scc = fields({ subaccount: fc.constantFrom('s1', 's2'), locationId: fc.constantFrom('l1', 'l2', ''), exposedSystems: fc.array(system, { maxLength: 4 }) });
+  // Key parts unusable as identifiers (over 255 bytes, a U+0000) are the contract's rejection on both paths.
+  const system = fields({ protocol: str, host: fc.constantFrom('h1', 'h2', 'h3', 'h'.repeat(256), 'h\u0000'), type: str, status: str, description: str, systemNumber: str });
+  const scc = fields({ subaccount: fc.constantFrom('s1', 's2', 's\u0000'), locationId: fc.constantFrom('l1', 'l2', '', 'l'.repeat(256)), exposedSystems: fc.array(system, { maxLength: 4 }) });
   const report = fields({ type: str, value: fc.array(scc, { maxLength: 3 }) });
 
   it('gives what the contract and the merge give, for well-formed and malformed bodies alike', () => {

@@ -185,4 +185,10 @@ describe('sheet rows', () => {
     const row = byHeader('onceEvents', toRow(envelope('1nce.event', '1nce-event:1', long)).row);
     expect((row.Description as string).length).toBe(MAX_CELL_CHARS);
   });
+
+  it('writes a U+0000 in a field as U+FFFD, as the database stores it', () => {
+    const odd = { ...ONCE_EVENT, description: 'a\u0000b' };
+    const row = byHeader('onceEvents', toRow(envelope('1nce.event', '1nce-event:1', odd)).row);
+    expect(row.Description).toBe('a\uFFFDb');
+  });
 });

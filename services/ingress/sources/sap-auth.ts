@@ -32,7 +32,7 @@ export function createSapVerifier(cfg: IngressConfig): (token: string) => Promis
         ...(cfg.SAP_JWT_AUDIENCE ? { audience: cfg.SAP_JWT_AUDIENCE } : {}),
       });
       const tenant = tenantFromClaims(payload);
-      if (!tenant) return { ok: false, reason: 'no_tenant', detail: 'tenant.consumerTenant and tenant.externalTenant are required (non-empty strings of at most 255 bytes)' };
+      if (!tenant) return { ok: false, reason: 'no_tenant', detail: 'tenant.consumerTenant and tenant.externalTenant are required (non-empty strings of at most 255 bytes, without U+0000)' };
       return { ok: true, tenant };
     } catch (err) {
       if (err instanceof joseErrors.JWKSTimeout || !(err instanceof joseErrors.JOSEError)) {

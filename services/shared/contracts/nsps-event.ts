@@ -3,7 +3,7 @@
 // sheet export) parse the stored payload bytes with it, so no two readers of an event disagree.
 // Checked the way the reference connector's pydantic model checks it; `error` names the first problem.
 import { isObject } from '../json.js';
-import { identifierTooLong, identifierTooLongMessage } from './identifiers.js';
+import { identifierProblem, isUsableIdentifier } from './identifiers.js';
 import { parseJsonBytes } from './json.js';
 
 export interface NspsEvent {
@@ -39,7 +39,8 @@ export function checkNspsEvent(body: unknown): NspsEventParse {
   if (!isObject(body)) return invalid('body must be a JSON object');
   if (body.event_id === undefined || body.event_id === null) return invalid('event_id: field required');
   if (typeof body.event_id !== 'string' || body.event_id.length === 0) return invalid('event_id: must be a non-empty string');
-  if (identifierTooLong(body.event_id)) return invalid(identifierTooLongMessage('event_id'));
+  const idProblem = identifierProblem(body.event_id);
+  if (idProblem) return invalid(`event_id: ${idProblem}`);
   if (body.data === undefined || body.data === null) return invalid('data: field required');
   if (!isObject(body.data)) return invalid('data: must be an object');
   const { event_type, variables } = body.data;
@@ -61,12 +62,12 @@ export function checkNspsEvent(body: unknown): NspsEventParse {
 }
 
 /** One subscriber's events share a key (IMSI, else the account), so they stay in one partition, in order. */
-// A value too long to be an identifier (identifiers.ts) keys nothing: the next one is used.
+// A value unusable as an identifier (identifiers.ts: too long, or a NUL in it) keys nothing: the next one is used.
 export function nspsRecordKey(event: NspsEvent): string {
   return keyText(event.pb_data?.sim_info?.imsi) ?? keyText(event.pb_data?.account_info?.i_account) ?? event.event_id;
 }
 
 function keyText(value: unknown): string | undefined {
   if (typeof value === 'number') return String(value);
-  return typeof value === 'string' && value.length > 0 && !identifierTooLong(value) ? value : undefined;
+  return typeof value === 'string' && value.length > 0 && isUsableIdentifier(value) ? value : undefined;
 }

@@ -3,7 +3,7 @@
 // redrive re-classifies stored bytes with it, and the sheet export parses stored payloads with it.
 // The same endpoint receives event records and usage records, told apart by their shape.
 import { isObject } from '../json.js';
-import { identifierTooLong, identifierTooLongMessage } from './identifiers.js';
+import { identifierProblem, isUsableIdentifier } from './identifiers.js';
 import { parseJsonBytes } from './json.js';
 
 export type OnceKind = '1nce.event' | '1nce.usage';
@@ -41,7 +41,8 @@ export function classifyOnceRecord(record: unknown, index: number): Classificati
   const id = record.id;
   const idText = typeof id === 'number' && Number.isFinite(id) ? String(id) : typeof id === 'string' && id.trim() !== '' ? id : undefined;
   if (idText === undefined) return { ok: false, reason: 'no_id', error: `record ${index}: has no id` };
-  if (identifierTooLong(idText)) return { ok: false, reason: 'no_id', error: `record ${index}: ${identifierTooLongMessage('id')}` };
+  const idProblem = identifierProblem(idText);
+  if (idProblem) return { ok: false, reason: 'no_id', error: `record ${index}: id: ${idProblem}` };
   const looksLikeUsage = USAGE_FIELDS.some((f) => record[f] !== undefined);
   const looksLikeEvent = record.event_type !== undefined;
   if (looksLikeUsage && looksLikeEvent) {
@@ -83,9 +84,9 @@ function onceTenant(record: Record<string, unknown>): string | null {
   return scalarText(organisation?.id) ?? null;
 }
 
-/** A string or number as text; a string too long to be an identifier (identifiers.ts) counts as absent. */
+/** A string or number as text; a string unusable as an identifier (identifiers.ts) counts as absent. */
 function scalarText(value: unknown): string | undefined {
-  if (typeof value === 'string' && value !== '' && !identifierTooLong(value)) return value;
+  if (typeof value === 'string' && value !== '' && isUsableIdentifier(value)) return value;
   if (typeof value === 'number' && Number.isFinite(value)) return String(value);
   return undefined;
 }

@@ -4,7 +4,7 @@
 // them (Go encoding/json into its structs, then ozzo-validation), keys matched case-insensitively.
 // Also here: the reportType query value, the tenant claim, and the split of a body into record parts.
 import { isObject } from '../json.js';
-import { identifierTooLong, identifierTooLongMessage } from './identifiers.js';
+import { identifierProblem, isUsableIdentifier } from './identifiers.js';
 
 export type ReportType = 'full' | 'delta';
 
@@ -106,7 +106,6 @@ function decode(body: unknown): Decoded {
 }
 
 const required = (key: string): { ok: false; message: string } => ({ ok: false, message: `${key} key is required` });
-const tooLong = (key: string): { ok: false; message: string } => ({ ok: false, message: identifierTooLongMessage(key) });
 
 /** The adapter's validation rules, in the order it declares them. */
 function validate(d: Decoded): SapReportParse {
@@ -129,12 +128,19 @@ function validate(d: Decoded): SapReportParse {
   return boundedIdentifiers(value) ?? { ok: true, report: { type: d.type, value } };
 }
 
-/** After all of the adapter's own checks passed: the parts of a system's key are bounded (identifiers.ts). */
+/** After all of the adapter's own checks passed: the parts of a system's key must be usable identifiers (identifiers.ts). */
 function boundedIdentifiers(value: SapScc[]): { ok: false; message: string } | undefined {
+  const unusable = (key: string, text: string): { ok: false; message: string } | undefined => {
+    const problem = identifierProblem(text);
+    return problem ? { ok: false, message: `${key}: ${problem}` } : undefined;
+  };
   for (const scc of value) {
-    if (identifierTooLong(scc.subaccount)) return tooLong('subaccount');
-    if (identifierTooLong(scc.locationId)) return tooLong('locationId');
-    for (const s of scc.exposedSystems) if (identifierTooLong(s.host)) return tooLong('host');
+    const bad = unusable('subaccount', scc.subaccount) ?? unusable('locationId', scc.locationId);
+    if (bad) return bad;
+    for (const s of scc.exposedSystems) {
+      const badHost = unusable('host', s.host);
+      if (badHost) return badHost;
+    }
   }
   return undefined;
 }
@@ -194,9 +200,9 @@ export function tenantFromClaims(claims: Record<string, unknown>): TenantClaim |
   }
   if (!isObject(tenant)) return undefined;
   const { consumerTenant, externalTenant } = tenant;
-  // The tenant keys the inventory and the records: one too long to be an identifier (identifiers.ts) is no tenant.
-  if (typeof consumerTenant !== 'string' || consumerTenant === '' || identifierTooLong(consumerTenant)) return undefined;
-  if (typeof externalTenant !== 'string' || externalTenant === '' || identifierTooLong(externalTenant)) return undefined;
+  // The tenant keys the inventory and the records: one unusable as an identifier (identifiers.ts) is no tenant.
+  if (typeof consumerTenant !== 'string' || consumerTenant === '' || !isUsableIdentifier(consumerTenant)) return undefined;
+  if (typeof externalTenant !== 'string' || externalTenant === '' || !isUsableIdentifier(externalTenant)) return undefined;
   return { consumerTenant, externalTenant };
 }
 
