@@ -57,6 +57,10 @@ export function mapEvent(event: NspsEvent, settings: MappingSettings): MappingRe
   const sim = pb.sim_info ?? {};
   const account = pb.account_info ?? {};
 
+  // A numeric IMSI beyond 2^53 was rounded by JSON.parse: provisioning a rounded IMSI would change another subscriber.
+  if (typeof sim.imsi === 'number' && !Number.isSafeInteger(sim.imsi)) {
+    return { kind: 'invalid', reason: `pb_data.sim_info.imsi: the number ${String(sim.imsi)} cannot be read exactly; send the IMSI as a string` };
+  }
   const imsi = typeof sim.imsi === 'string' ? sim.imsi.trim() : typeof sim.imsi === 'number' ? String(sim.imsi) : '';
   if (imsi === '') return { kind: 'invalid', reason: 'pb_data.sim_info.imsi is missing' };
   // Provisioning's per-subscriber state is keyed by the IMSI (identifiers.ts bounds such keys).

@@ -335,6 +335,15 @@ describe('ingress sources', () => {
       expect(q!.envelope.payload.toString()).toBe(long);
     });
 
+    it('gives records whose ids differ beyond 2^53 their own event ids (JSON.parse would round both to one)', async () => {
+      const body = '[{"id": 9007199254740993, "event_type": {"id": 1}}, {"id": 9007199254740992, "event_type": {"id": 1}}]';
+      const r = await send('POST', '/1nce/data-streamer', onceAuth(), body);
+      expect(r.status, r.text).toBe(200);
+      expect(r.json).toEqual({ accepted: 2, quarantined: 0 });
+      const records = await recordsOf(topics.onceEvents, r.requestId, 2);
+      expect(records.map((x) => x.envelope.event_id).sort()).toEqual(['1nce-event:9007199254740992', '1nce-event:9007199254740993']);
+    });
+
     it('takes a batch of exactly 3,000 records: every one lands in its topic with its exact bytes; 3,001 are refused', async () => {
       const event = JSON.parse(examples.onceEvent.trim())[0] as Record<string, unknown>;
       const usage = JSON.parse(examples.onceUsage.trim())[0] as Record<string, unknown>;

@@ -58,6 +58,9 @@ describe('NSPS', () => {
     expect(mapEvent(e, settings)).toEqual({ kind: 'invalid', reason: 'pb_data.sim_info.imsi: must be at most 255 bytes' });
     const nul = event({ pb_data: { sim_info: { imsi: `00101${NUL}` } } }) as NspsEvent;
     expect(mapEvent(nul, settings)).toEqual({ kind: 'invalid', reason: 'pb_data.sim_info.imsi: must not contain the NUL character (U+0000)' });
+    // 26201123456789012345 is read as 26201123456789010000: never provision a rounded IMSI.
+    const rounded = event({ pb_data: { sim_info: { imsi: 26201123456789012345 } } }) as NspsEvent;
+    expect(mapEvent(rounded, settings)).toMatchObject({ kind: 'invalid', reason: expect.stringContaining('cannot be read exactly; send the IMSI as a string') });
   });
 });
 

@@ -4,7 +4,8 @@
 // The same endpoint receives event records and usage records, told apart by their shape.
 import { isObject } from '../json.js';
 import { identifierProblem, isUsableIdentifier } from './identifiers.js';
-import { parseJsonBytes } from './json.js';
+import { bytesView, decodeText, parseJsonBytes } from './json.js';
+import { memberNumberText } from './json-member-text.js';
 
 export type OnceKind = '1nce.event' | '1nce.usage';
 
@@ -36,10 +37,14 @@ const USAGE_FIELDS = ['traffic_type', 'volume', 'start_timestamp'] as const;
  * operator instead of silently landing in the wrong topic. `error` names the record by its position
  * in its batch (`index`).
  */
-export function classifyOnceRecord(record: unknown, index: number): Classification {
+export function classifyOnceRecord(record: unknown, index: number, idSource?: string): Classification {
   if (!isObject(record)) return { ok: false, reason: 'not_an_object', error: `record ${index}: must be a JSON object` };
   const id = record.id;
-  const idText = typeof id === 'number' && Number.isFinite(id) ? String(id) : typeof id === 'string' && id.trim() !== '' ? id : undefined;
+  if (typeof id === 'number' && !Number.isSafeInteger(id) && idSource === undefined) {
+    // Read as a double it may be rounded (json-member-text.ts): only the record's text gives its id.
+    return { ok: false, reason: 'no_id', error: `record ${index}: id ${String(id)} is not an exact number; read it from the record's text` };
+  }
+  const idText = typeof id === 'number' ? (Number.isSafeInteger(id) ? String(id) : idSource) : typeof id === 'string' && id.trim() !== '' ? id : undefined;
   if (idText === undefined) return { ok: false, reason: 'no_id', error: `record ${index}: has no id` };
   const idProblem = identifierProblem(idText);
   if (idProblem) return { ok: false, reason: 'no_id', error: `record ${index}: id: ${idProblem}` };
@@ -55,7 +60,8 @@ export function classifyOnceRecord(record: unknown, index: number): Classificati
   const prefix = kind === '1nce.event' ? '1nce-event' : '1nce-usage';
   return {
     ok: true,
-    record: { kind, id: id as number | string, eventId: `${prefix}:${idText}`, key: onceRecordKey(record, idText), tenant: onceTenant(record), fields: record },
+    // An id beyond 2^53 is kept as its digits, so every reader shows the id that was sent.
+    record: { kind, id: typeof id === 'number' && !Number.isSafeInteger(id) ? idText : (id as number | string), eventId: `${prefix}:${idText}`, key: onceRecordKey(record, idText), tenant: onceTenant(record), fields: record },
   };
 }
 
@@ -65,7 +71,9 @@ export type OnceRecordParse = Classification | { ok: false; reason: 'invalid_jso
 export function parseOnceRecord(bytes: Uint8Array, index = 0): OnceRecordParse {
   const json = parseJsonBytes(bytes);
   if (!json.ok) return { ok: false, reason: 'invalid_json', error: json.error };
-  return classifyOnceRecord(json.value, index);
+  const id = isObject(json.value) ? json.value.id : undefined;
+  const idSource = typeof id === 'number' && !Number.isSafeInteger(id) ? memberNumberText(decodeText(bytesView(bytes)), 'id') : undefined;
+  return classifyOnceRecord(json.value, index, idSource);
 }
 
 /** One SIM's records share a partition: ICCID, else IMSI, else the record id. */
