@@ -102,6 +102,7 @@ export function buildIngressApp(cfg: IngressConfig, deps: IngressAppDeps): { app
   });
 
   registerOpsRoutes(app, deps.metrics, deps.ready);
+  const webhookRoutes = collectWebhookRoutes(app);
 
   const batcher = new ProduceBatcher(deps.writer, {
     lingerMs: cfg.PRODUCE_LINGER_MS, maxBatchBytes: cfg.PRODUCE_BATCH_MAX_BYTES, timeoutMs: cfg.KAFKA_PRODUCE_TIMEOUT_MS, metrics: deps.metrics,
@@ -121,8 +122,42 @@ export function buildIngressApp(cfg: IngressConfig, deps: IngressAppDeps): { app
     if (enabled.once) await sources.register(onceSource(sourceDeps));
     if (enabled.sap) await sources.register(sapSource(sourceDeps));
   });
+  app.register(async (wrong) => wrongMethodRoutes(wrong, webhookRoutes));
   for (const [source, on] of Object.entries(enabled)) {
     if (!on) deps.logger.warn({ source }, 'source disabled: no credentials configured');
   }
   return { app, ingressMetrics };
+}
+
+/**
+ * A webhook URL asked with another method (a sender configured with GET, an SAP adapter sending POST)
+ * gets 405 with `Allow`, as HTTP says, instead of fastify's 404: a 404 tells the sender the URL is
+ * wrong, which it is not, and some senders take it as final. The body is not read (a 5 MB report sent
+ * with the wrong method is a 405, not a 413 or a JSON error). Call after the sources are registered.
+ */
+const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
+
+function collectWebhookRoutes(app: FastifyInstance): Map<string, Set<string>> {
+  const allowed = new Map<string, Set<string>>();
+  app.addHook('onRoute', (route) => {
+    if (!route.config?.source) return;
+    let methods = allowed.get(route.url);
+    if (!methods) allowed.set(route.url, (methods = new Set()));
+    for (const m of [route.method].flat()) methods.add(m);
+  });
+  return allowed;
+}
+
+async function wrongMethodRoutes(app: FastifyInstance, allowed: Map<string, Set<string>>): Promise<void> {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
+  for (const [url, methods] of allowed) {
+    const allow = [...methods].join(', ');
+    app.route({
+      method: HTTP_METHODS.filter((m) => !methods.has(m)),
+      url,
+      handler: (req, reply) => reply.code(405).header('allow', allow)
+        .send({ message: `Method ${req.method} is not allowed on ${url}; use ${allow}`, error: 'Method Not Allowed', statusCode: 405 }),
+    });
+  }
 }

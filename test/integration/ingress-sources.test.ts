@@ -636,6 +636,27 @@ describe('ingress sources', () => {
   });
 
   describe('operations', () => {
+    it('answers a webhook URL asked with another method with 405 and Allow (not a 404 a sender takes as final); other URLs stay 404', async () => {
+      for (const [method, path, allow] of [
+        ['GET', '/process-event', 'POST'],
+        ['PUT', '/process-event/', 'POST'],
+        ['POST', '/api/v1/notifications?reportType=full', 'PUT'],
+        ['GET', '/1nce/data-streamer', 'POST'],
+        ['DELETE', '/api/v1/notifications/', 'PUT'],
+      ] as const) {
+        const r = await send(method, path, nspsAuth());
+        expect(r.status, `${method} ${path}`).toBe(405);
+        expect(r.headers.get('allow')).toBe(allow);
+        expect(r.json).toEqual({ message: `Method ${method} is not allowed on ${path.split('?')[0]}; use ${allow}`, error: 'Method Not Allowed', statusCode: 405 });
+      }
+      // The body is not read: a report over the SAP limit sent with the wrong method is still told the method.
+      const big = await send('POST', '/api/v1/notifications?reportType=full', { 'content-type': 'application/json' }, Buffer.alloc(6 * 1024 * 1024, 0x20));
+      expect(big.status).toBe(405);
+      const unknown = await send('GET', '/process-events', {});
+      expect(unknown.status).toBe(404);
+      expect(unknown.json).toEqual({ message: 'Route GET:/process-events not found', error: 'Not Found', statusCode: 404 });
+    });
+
     it('serves /healthz, /readyz (Kafka and registry) and /metrics with the ingress families', async () => {
       expect((await send('GET', '/healthz', {})).status).toBe(200);
       const ready = await send('GET', '/readyz', {});
