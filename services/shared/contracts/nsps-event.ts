@@ -61,8 +61,10 @@ export function checkNspsEvent(body: unknown): NspsEventParse {
   return { ok: true, event: body as NspsEvent };
 }
 
-/** One subscriber's events share a key (IMSI, else the account), so they stay in one partition, in order. */
-// A value unusable as an identifier (identifiers.ts: too long, or a NUL in it) keys nothing: the next one is used.
+/**
+ * One subscriber's events share a key (IMSI, else the account), so they stay in one partition, in order.
+ * A value unusable as an identifier (identifiers.ts: too long, or a NUL in it) keys nothing: the next one is used.
+ */
 export function nspsRecordKey(event: NspsEvent): string {
   return keyText(event.pb_data?.sim_info?.imsi) ?? keyText(event.pb_data?.account_info?.i_account) ?? event.event_id;
 }
