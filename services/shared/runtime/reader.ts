@@ -38,7 +38,7 @@ export async function startReader(opts: ReaderOptions, processBatch: ProcessBatc
     retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000 },
   });
   await consumer.connect();
-  await consumer.subscribe({ topics: opts.topics, fromBeginning: opts.fromBeginning ?? true });
+  await subscribeOnceKnown(consumer, opts.topics, opts.fromBeginning ?? true);
   await consumer.run({
     autoCommit: false,
     eachBatchAutoResolve: false,
@@ -64,4 +64,30 @@ export async function startReader(opts: ReaderOptions, processBatch: ProcessBatc
     },
   });
   return { consumer, stop: () => consumer.disconnect() };
+}
+
+/**
+ * Subscribes, waiting while the cluster does not know a topic yet. On a cluster, a topic another
+ * service has just created is known to some brokers before others, and a broker that does not know it
+ * answers UNKNOWN_TOPIC_OR_PARTITION, which kafkajs's subscribe does not retry: the service then died at
+ * start (seen once in CI on the 3-node cluster). Kafka marks such errors retriable; they are retried
+ * here for up to `waitMs`, anything else (or the same error after that) fails the start as before.
+ */
+export async function subscribeOnceKnown(consumer: Consumer, topics: string[], fromBeginning: boolean, waitMs = 60_000): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  for (let delay = 200; ; delay = Math.min(delay * 2, 2000)) {
+    try {
+      await consumer.subscribe({ topics, fromBeginning });
+      return;
+    } catch (err) {
+      if (!markedRetriable(err) || Date.now() + delay > deadline) throw err;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
+/** Kafka's own retriable flag, on the error or on what it wraps (kafkajs wraps errors it gave up on). */
+function markedRetriable(err: unknown, depth = 0): boolean {
+  if (!(err instanceof Error) || depth > 5) return false;
+  return (err as { retriable?: unknown }).retriable === true || markedRetriable(err.cause, depth + 1);
 }
