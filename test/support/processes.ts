@@ -1,6 +1,7 @@
 // Services as real child processes (tsx services/<name>/main.ts), the way `npm start` runs them:
 // their log lines are kept for assertions (no secrets), and they can be stopped, killed and restarted.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
 import { repoRoot } from '../../infra/local/stack.js';
 
@@ -28,7 +29,30 @@ export interface ServiceProcess {
 /** All log lines of every service process started in this test process (for the secrets check). */
 export const allServiceLines: string[] = [];
 
+// A test that fails before it knows its services (a rejected Promise.all in beforeAll) cannot stop them;
+// left running, they hold their ports into the next run, where a new service of the same port fails
+// with EADDRINUSE while the readiness check talks to the old one. So every child still running when
+// this test process exits is killed, and a port that already answers is refused before a start.
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+function portAnswers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
 export async function startService(name: ServiceName, port: number, env: Record<string, string | undefined>, opts: { waitReady?: boolean } = {}): Promise<ServiceProcess> {
+  if (await portAnswers(port)) {
+    throw new Error(`${name}: port ${port} already answers before the service starts (a service left over from an earlier run? ss -ltnp 'sport = :${port}')`);
+  }
   const lines: string[] = [];
   let child!: ChildProcess;
   const launch = (): void => {
@@ -37,6 +61,9 @@ export async function startService(name: ServiceName, port: number, env: Record<
       env: { ...process.env, ...env, PORT: String(port) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    const started = child;
+    running.add(started);
+    started.once('exit', () => running.delete(started));
     for (const stream of [child.stdout!, child.stderr!]) {
       createInterface({ input: stream }).on('line', (l) => {
         lines.push(l);

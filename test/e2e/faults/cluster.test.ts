@@ -92,7 +92,8 @@ describe('replicated cluster: brokers lost under load', () => {
     sheets = await startSheetsEmulator();
     credsFile = join(mkdtempSync(join(tmpdir(), 'switchboard-cluster-sa-')), 'sa.json');
     writeFileSync(credsFile, sheets.serviceAccountJson);
-    [ingress, provisioning, sheetExport, inventory] = await Promise.all([
+    // All settled before any failure is thrown, so afterAll stops the services that did start.
+    const launched = await Promise.allSettled([
       startService('ingress', 18580, {
         ...baseEnv(), NSPS_API_TOKENS: secrets.nsps, ONCE_BASIC_AUTH_USERS: `streamer:${secrets.oncePw}`, SAP_JWT_HS256_SECRET: secrets.sap,
         KAFKA_PRODUCE_TIMEOUT_MS: String(PRODUCE_TIMEOUT_MS), KAFKA_RETRY_AFTER_SECONDS: '1',
@@ -109,6 +110,13 @@ describe('replicated cluster: brokers lost under load', () => {
       }),
       startService('scc-inventory', 18590, { ...baseEnv(), DB_SCHEMA: schemas.inventory }),
     ]);
+    const ok = (i: number): ServiceProcess => {
+      const s = launched[i]!;
+      return s.status === 'fulfilled' ? s.value : (undefined as unknown as ServiceProcess);
+    };
+    [ingress, provisioning, sheetExport, inventory] = [ok(0), ok(1), ok(2), ok(3)];
+    const failed = launched.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) throw failed.reason;
   }, 240_000);
 
   afterAll(async () => {
