@@ -138,7 +138,7 @@ export async function replayScenario(ctx: BenchContext, clients: BenchClients): 
         await wtl.reset();
         // Each profile only from the service's first batch of records to its last: a pass of a second or ten
         // would otherwise be mostly module loading and the group join.
-        const batches: ProfileWindow = { functionName: 'decodeRecords', urlEndsWith: 'services/shared/runtime/decode.ts' };
+        const batches: ProfileWindow = { functionName: 'handleFetchedBatch', urlEndsWith: 'services/shared/consumer.ts' };
         const profEnv = await provisioningEnv(wtl.url, `bench_prov_${ctx.runId}_prof`);
         const profCommon = { entry: 'services/provisioning/main.ts', prefix: prov.prefix, topic: prov.topic, events: np, groupVar: 'PROVISIONING_GROUP_ID', env: profEnv, groupId: `bench-provisioning-${ctx.runId}-prof` };
         const fresh = await profileRun(ctx, 'provisioning-fresh-state', async (nodeArgs) => replayService(ctx, clients.kafka, { ...profCommon, name: 'provisioning-fresh-prof', nodeArgs }), batches);

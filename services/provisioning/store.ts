@@ -61,11 +61,15 @@ export function createStore(db: Db): ProvisioningStore {
 
     async alreadyProcessed(eventIds) {
       if (eventIds.length === 0) return new Set();
+      // The database answers with the events NOT yet recorded: on a replay, where nearly every event is
+      // recorded, that is an empty answer instead of a row per event to send, parse and collect.
       const r = await db.query<{ event_id: string }>(
-        'SELECT event_id FROM processed_events WHERE consumer = $1 AND event_id = ANY($2::text[])',
+        `SELECT e AS event_id FROM unnest($2::text[]) AS e
+          WHERE NOT EXISTS (SELECT 1 FROM processed_events p WHERE p.consumer = $1 AND p.event_id = e)`,
         [CONSUMER, eventIds],
       );
-      return new Set(r.rows.map((row) => row.event_id));
+      const missing = new Set(r.rows.map((row) => row.event_id));
+      return new Set(missing.size === 0 ? eventIds : eventIds.filter((id) => !missing.has(id)));
     },
   };
 }

@@ -190,6 +190,31 @@ export class AvroCodec<T> {
     return this.normalise(decoded);
   }
 
+  /**
+   * The value of the record's first field when the writer schema of its id is known and that field is the
+   * string `field`; undefined otherwise (schema not fetched yet, another layout, bytes that do not parse).
+   * Reads only that field: a replay's pre-filter needs the idempotency key of every record, and decoding the
+   * whole record (its payload above all) for the many it then skips was a third of a duplicate's cost.
+   */
+  leadingString(value: Buffer, field: string): string | undefined {
+    if (value.length < HEADER_BYTES + 1 || value[0] !== 0) return undefined;
+    const writer = this.writers.get(value.readInt32BE(1)) as { fields?: Array<{ name: string; type: { typeName?: string } }> } | undefined;
+    const first = writer?.fields?.[0];
+    if (first?.name !== field || first.type.typeName !== 'string') return undefined;
+    // Avro's string: its byte length as a zig-zag varint, then the UTF-8 bytes.
+    let pos = HEADER_BYTES;
+    let raw = 0;
+    for (let shift = 0; ; shift += 7) {
+      if (pos >= value.length || shift > 28) return undefined;
+      const b = value[pos++]!;
+      raw += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) break;
+    }
+    const length = raw % 2 === 0 ? raw / 2 : -(raw + 1) / 2;
+    if (length < 0 || pos + length > value.length) return undefined;
+    return value.toString('utf8', pos, pos + length);
+  }
+
   /** The schema id carried in a Confluent-framed value, without decoding it. */
   static schemaIdOf(value: Buffer): number {
     if (value.length < 5 || value[0] !== 0) throw new PermanentError('not a Confluent-framed record (no magic byte 0 and schema id)');

@@ -17,11 +17,12 @@ import { startLagMonitor } from './lag.js';
 import { createObserver } from './runtime/observer.js';
 import { deadLetterSink } from './runtime/dead-letters.js';
 import { decodeRecords } from './runtime/decode.js';
+import { createPrefilter } from './runtime/prefilter.js';
 import { createRecordRunner } from './runtime/record-runner.js';
 import { createBatchRunner } from './runtime/batch-runner.js';
 import { startReader } from './runtime/reader.js';
 import { createOutcomePublisher, type OutcomeCodec } from './outcome.js';
-import type { BatchContext, ConsumedRecord, Handled, Outcome } from './runtime/records.js';
+import type { BatchContext, ConsumedRecord, Handled, KeepGoing, Outcome, RawRecord } from './runtime/records.js';
 
 export type { BatchContext, ConsumedRecord, Handled, Outcome, RawRecord } from './runtime/records.js';
 
@@ -93,8 +94,17 @@ export async function runConsumer(opts: RunConsumerOptions): Promise<RunningCons
   const observer = createObserver(opts.name, opts.metrics, opts.logger, publisher);
   const deadLetter = deadLetterSink({ producer: opts.producer, topic: opts.deadLetterTopic, consumer: opts.name, observer, retry });
   const run = opts.handle
-    ? createRecordRunner({ handle: opts.handle, retry, observer, deadLetter, keyConcurrency: opts.keyConcurrency, alreadyProcessed: opts.alreadyProcessed })
+    ? createRecordRunner({ handle: opts.handle, retry, observer, deadLetter, keyConcurrency: opts.keyConcurrency })
     : createBatchRunner({ handleBatch: opts.handleBatch!, retry, observer, deadLetter });
+
+  const prefilter = opts.alreadyProcessed ? createPrefilter({ codec: opts.codec, alreadyProcessed: opts.alreadyProcessed, observer }) : undefined;
+
+  // A named function: the benchmark's profiles count from its first sample to its last.
+  async function handleFetchedBatch(records: RawRecord[], keepGoing: KeepGoing, heartbeat: () => Promise<void>): Promise<boolean> {
+    const unknown = prefilter ? await prefilter(records) : records;
+    const decoded = await decodeRecords(unknown, { codec: opts.codec, retry, observer, deadLetter }, keepGoing);
+    return decoded !== undefined && (await run(decoded, keepGoing, heartbeat));
+  }
 
   const reader = await startReader(
     {
@@ -107,10 +117,7 @@ export async function runConsumer(opts: RunConsumerOptions): Promise<RunningCons
       maxBytesPerPartition: opts.maxBytesPerPartition ?? DEFAULT_MAX_BYTES_PER_PARTITION,
       partitionsConsumedConcurrently: opts.partitionsConsumedConcurrently,
     },
-    async (records, keepGoing, heartbeat) => {
-      const decoded = await decodeRecords(records, { codec: opts.codec, retry, observer, deadLetter }, keepGoing);
-      return decoded !== undefined && (await run(decoded, keepGoing, heartbeat));
-    },
+    handleFetchedBatch,
   );
 
   const stopLag = startLagMonitor({

@@ -34,6 +34,11 @@ export class EnvelopeCodec extends AvroCodec<Envelope> {
   static create(registryUrl: string, auth: RegistryAuth = {}): EnvelopeCodec {
     return new EnvelopeCodec(AvroCodec.registry(registryUrl, auth), ENVELOPE_SCHEMA, normaliseEnvelope);
   }
+
+  /** The record's event_id without decoding the rest (see leadingString); undefined when it cannot be read so. */
+  peekEventId(value: Buffer): string | undefined {
+    return this.leadingString(value, 'event_id');
+  }
 }
 
 function normaliseEnvelope(decoded: Envelope): Envelope {

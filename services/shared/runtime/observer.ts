@@ -8,7 +8,7 @@ import type { Logger } from '../logger.js';
 import { boundObserve, type Metrics } from '../metrics.js';
 import type { RetryHooks } from '../retry.js';
 import { MAX_EVENTS_PER_OUTCOME, type AlsoRecord, type OutcomePublisher, type OutcomeRecord, type TrailOutcome } from '../outcome.js';
-import type { ConsumedRecord, Handled, KeepGoing, RawRecord } from './records.js';
+import type { ConsumedRecord, Handled, KeepGoing, RawRecord, RecordRef } from './records.js';
 
 export interface RunnerObserver {
   logger: Logger;
@@ -21,15 +21,15 @@ export interface RunnerObserver {
   retryHooks(keepGoing: KeepGoing, topic: string, describe: () => Record<string, unknown>, record?: ConsumedRecord): RetryHooks;
   waitingOnInfrastructure(): boolean;
   /** Counts a handled record and publishes its outcome to the trail. */
-  handled(record: ConsumedRecord, handled: Handled, attempt: number): void;
+  handled(record: RecordRef, handled: Handled, attempt: number): void;
   /**
    * Counts records found already done (one partition's, in offset order) and tells the trail in as few
    * outcome records as MAX_EVENTS_PER_OUTCOME allows; a record read back from a redrive topic is told alone,
    * after its `redriven` line.
    */
-  duplicates(records: readonly ConsumedRecord[], attempt: number): void;
+  duplicates(records: readonly RecordRef[], attempt: number): void;
   /** Publishes an outcome to the trail (dead letters, retries). */
-  report(record: RawRecord | ConsumedRecord, outcome: TrailOutcome, attempt: number, reason?: string, effect?: Record<string, string>): void;
+  report(record: RawRecord | RecordRef, outcome: TrailOutcome, attempt: number, reason?: string, effect?: Record<string, string>): void;
   /** Moves the tallied counts into the metrics and stops following reads (on stop). */
   close(): void;
 }

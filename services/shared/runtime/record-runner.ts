@@ -1,7 +1,6 @@
 // The per-record runner: records with the same key one at a time in offset order (one subscriber's events
 // stay ordered), different keys in parallel. Each record runs under the retry policy; a record that
 // fails for good is dead-lettered alone.
-import { errorMessage } from '../errors.js';
 import { attempt, type RetryPolicy } from '../retry.js';
 import type { DeadLetterSink } from './dead-letters.js';
 import type { RunnerObserver } from './observer.js';
@@ -14,12 +13,6 @@ export interface RecordRunnerOptions {
   deadLetter: DeadLetterSink;
   /** How many keys of one batch are handled in parallel (default 16). */
   keyConcurrency?: number | undefined;
-  /**
-   * Optional pre-filter: of the given event ids, those that already produced their effect (one query per
-   * batch instead of one per record). Only an optimisation: the handler keeps its own per-record check,
-   * which is what keeps concurrent instances safe; if the hook fails, every record goes to the handler.
-   */
-  alreadyProcessed?: ((eventIds: string[]) => Promise<Set<string>>) | undefined;
 }
 
 /** Handles a batch; false when it was abandoned (ownership lost) and nothing may be committed. */
@@ -28,23 +21,6 @@ export type BatchRunner = (records: ConsumedRecord[], keepGoing: KeepGoing, hear
 export function createRecordRunner(opts: RecordRunnerOptions): BatchRunner {
   const { observer } = opts;
   const debugEnabled = observer.logger.isLevelEnabled('debug');
-
-  const withoutKnownDuplicates = async (records: ConsumedRecord[]): Promise<ConsumedRecord[]> => {
-    if (!opts.alreadyProcessed || records.length === 0) return records;
-    let known: Set<string>;
-    try {
-      known = await opts.alreadyProcessed(records.map((r) => r.envelope.event_id));
-    } catch (err) {
-      observer.logger.warn({ topic: records[0]!.topic, records: records.length, reason: errorMessage(err) }, 'duplicate pre-filter failed: handing every record to the handler');
-      return records;
-    }
-    if (known.size === 0) return records;
-    const rest: ConsumedRecord[] = [];
-    const duplicates: ConsumedRecord[] = [];
-    for (const r of records) (known.has(r.envelope.event_id) ? duplicates : rest).push(r);
-    observer.duplicates(duplicates, 1);
-    return rest;
-  };
 
   const done = (record: ConsumedRecord, value: Outcome | Handled, attempts: number, started: number): void => {
     const handled = outcomeOf(value);
@@ -70,8 +46,7 @@ export function createRecordRunner(opts: RecordRunnerOptions): BatchRunner {
     return true;
   };
 
-  return async (batch, keepGoing) => {
-    const records = await withoutKnownDuplicates(batch);
+  return async (records, keepGoing) => {
     const groups = new Map<string, ConsumedRecord[]>();
     for (const r of records) {
       const k = r.key ?? `\u0000offset:${r.offset}`;

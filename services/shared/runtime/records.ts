@@ -30,6 +30,15 @@ export interface ConsumedRecord extends RawRecord {
   envelope: Envelope;
 }
 
+/** What the trail files a record's outcome under: where it was read, its headers and its event_id. */
+export interface RecordRef {
+  topic: string;
+  partition: number;
+  offset: string;
+  headers: IHeaders;
+  envelope: Pick<Envelope, 'event_id'>;
+}
+
 export interface BatchContext {
   /** Sends one record of the batch to the dead-letter topic (awaits the acknowledgement). */
   deadLetter(record: ConsumedRecord, err: unknown, attempts: number): Promise<void>;
