@@ -97,6 +97,7 @@ export async function startProvisioning(cfg: ProvisioningConfig, deps: Provision
     // A rewound group re-reads events it already provisioned: one query per fetched batch skips them.
     alreadyProcessed: (eventIds) => store.alreadyProcessed(eventIds),
     keyConcurrency: cfg.PROVISIONING_KEY_CONCURRENCY,
+    partitionsConsumedConcurrently: cfg.PROVISIONING_PARTITION_CONCURRENCY,
     sessionTimeoutMs: cfg.PROVISIONING_SESSION_TIMEOUT_MS,
     retry: { maxAttempts: cfg.PROVISIONING_RETRY_MAX_ATTEMPTS, initialDelayMs: cfg.PROVISIONING_RETRY_INITIAL_MS, maxDelayMs: cfg.PROVISIONING_RETRY_MAX_MS },
   });
