@@ -134,7 +134,7 @@ describe('record runner', () => {
  * A stand-in for the envelope codec's two calls the pre-filter makes: the value is Confluent-framed (magic
  * byte, schema id) followed by the event id's text; an id is peekable once its schema was "fetched" by decode.
  */
-function peekingCodec(knownSchemas: number[] = [1]) {
+function peekingCodec(knownSchemas: number[] = [1], registryUp = true) {
   const known = new Set(knownSchemas);
   const fetched: number[] = [];
   return {
@@ -143,6 +143,7 @@ function peekingCodec(knownSchemas: number[] = [1]) {
       peekEventId: (v: Buffer) => (v.length > 5 && v[0] === 0 && known.has(v.readInt32BE(1)) ? v.toString('utf8', 5) : undefined),
       decode: async (v: Buffer): Promise<Envelope> => {
         fetched.push(v.readInt32BE(1));
+        if (!registryUp) throw new TransientError('schema registry unavailable while fetching schema id');
         known.add(v.readInt32BE(1));
         throw new PermanentError('only the schema fetch matters here');
       },
@@ -174,6 +175,16 @@ describe('replay pre-filter', () => {
     expect(fetched.sort()).toEqual([7, 8]);
     expect(asked).toEqual([['e0', 'e1', 'e2']]);
     expect(rest.map((r) => r.offset)).toEqual(['3']);
+  });
+
+  it('passes every record on, unfiltered and without a query, when the schema cannot be fetched (registry down)', async () => {
+    const { codec, fetched } = peekingCodec([], false);
+    let queries = 0;
+    const filter = createPrefilter({ codec, observer: observer(), alreadyProcessed: async (ids) => (queries++, new Set(ids)) });
+    const rest = await filter([framed(0, 'e0', 7), framed(1, 'e1', 7)]);
+    expect(fetched).toEqual([7]); // one attempt per unknown schema id; decoding then waits the outage out
+    expect(queries).toBe(0);
+    expect(rest.map((r) => r.offset)).toEqual(['0', '1']);
   });
 });
 
