@@ -7,6 +7,8 @@ import { PermanentError, TransientError, errorMessage } from './errors.js';
 
 /** Confluent framing: magic byte 0, then the 4-byte schema id. */
 const HEADER_BYTES = 5;
+/** Reads one Avro string (a zig-zag varint length, then UTF-8) from a given position. */
+const STRING_TYPE = avro.Type.forSchema('string');
 
 export interface RegistryAuth {
   username?: string | undefined;
@@ -197,28 +199,24 @@ export class AvroCodec<T> {
    * whole record (its payload above all) for the many it then skips was a third of a duplicate's cost.
    */
   leadingString(value: Buffer, field: string): string | undefined {
-    if (value.length < HEADER_BYTES + 1 || value[0] !== 0) return undefined;
-    const writer = this.writers.get(value.readInt32BE(1)) as { fields?: Array<{ name: string; type: { typeName?: string } }> } | undefined;
+    const id = AvroCodec.framedSchemaId(value);
+    const writer = id === undefined ? undefined : (this.writers.get(id) as { fields?: Array<{ name: string; type: { typeName?: string } }> } | undefined);
     const first = writer?.fields?.[0];
     if (first?.name !== field || first.type.typeName !== 'string') return undefined;
-    // Avro's string: its byte length as a zig-zag varint, then the UTF-8 bytes.
-    let pos = HEADER_BYTES;
-    let raw = 0;
-    for (let shift = 0; ; shift += 7) {
-      if (pos >= value.length || shift > 28) return undefined;
-      const b = value[pos++]!;
-      raw += (b & 0x7f) * 2 ** shift;
-      if (b < 0x80) break;
-    }
-    const length = raw % 2 === 0 ? raw / 2 : -(raw + 1) / 2;
-    if (length < 0 || pos + length > value.length) return undefined;
-    return value.toString('utf8', pos, pos + length);
+    const read = STRING_TYPE.decode(value, HEADER_BYTES); // offset -1: cut short, or a negative length
+    return read.offset < 0 ? undefined : (read.value as string);
+  }
+
+  /** The schema id of a Confluent-framed value; undefined when the value is not framed. */
+  static framedSchemaId(value: Buffer): number | undefined {
+    return value.length < HEADER_BYTES || value[0] !== 0 ? undefined : value.readInt32BE(1);
   }
 
   /** The schema id carried in a Confluent-framed value, without decoding it. */
   static schemaIdOf(value: Buffer): number {
-    if (value.length < 5 || value[0] !== 0) throw new PermanentError('not a Confluent-framed record (no magic byte 0 and schema id)');
-    return value.readInt32BE(1);
+    const id = AvroCodec.framedSchemaId(value);
+    if (id === undefined) throw new PermanentError('not a Confluent-framed record (no magic byte 0 and schema id)');
+    return id;
   }
 }
 

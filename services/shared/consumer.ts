@@ -68,9 +68,9 @@ export interface RunConsumerOptions {
   /** Upper bound for one partition fetch, so a batch handler never holds too much in memory. */
   maxBytesPerPartition?: number;
   /**
-   * Optional batch pre-filter for `handle`: given the event_ids of one fetched partition batch, answers
-   * which of them already produced their effect (one query instead of one per record). Those records are
-   * counted as 'duplicate' and not handed to `handle`. Only an optimisation: the handler must keep its own
+   * Optional batch pre-filter (runtime/prefilter.ts): given the event_ids of one fetched partition batch, read
+   * before anything is decoded, answers which of them already produced their effect (one query instead of one
+   * per record). Those records are counted as 'duplicate', neither decoded nor handed to the handler. Only an optimisation: the handler must keep its own
    * per-record check, which is what keeps concurrent instances safe; if the hook fails, every record goes
    * to the handler as before.
    */

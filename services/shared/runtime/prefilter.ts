@@ -4,6 +4,7 @@
 // decoding each whole envelope, its payload above all, was the largest part of a duplicate's cost.
 // Only an optimisation: the handler keeps its own per-record check, which is what keeps concurrent
 // instances safe; a record whose event_id cannot be peeked, or a failed query, sends records on as before.
+import { AvroCodec } from '../avro-codec.js';
 import type { EnvelopeCodec } from '../envelope.js';
 import { errorMessage } from '../errors.js';
 import type { RunnerObserver } from './observer.js';
@@ -29,7 +30,8 @@ export function createPrefilter(deps: PrefilterDeps): Prefilter {
     // waits out a registry outage or dead-letters bytes that are not an envelope.
     const firstOfSchema = new Map<number, RawRecord>();
     records.forEach((r, i) => {
-      if (ids[i] === undefined && r.value.length >= 5 && r.value[0] === 0 && !firstOfSchema.has(r.value.readInt32BE(1))) firstOfSchema.set(r.value.readInt32BE(1), r);
+      const schemaId = ids[i] === undefined ? AvroCodec.framedSchemaId(r.value) : undefined;
+      if (schemaId !== undefined && !firstOfSchema.has(schemaId)) firstOfSchema.set(schemaId, r);
     });
     if (firstOfSchema.size === 0) return ids;
     await Promise.all([...firstOfSchema.values()].map((r) => codec.decode(r.value).catch(() => undefined)));
