@@ -17,7 +17,7 @@ import type { Logger } from '../shared/logger.js';
 import { attempt, type RetryPolicy } from '../shared/retry.js';
 import { startReader } from '../shared/runtime/reader.js';
 import { RebuildFold } from './rebuild-fold.js';
-import { copyShadowIntoLive, createShadowTables, dropShadowTables, saveSnapshot } from './rebuild-tables.js';
+import { swapShadowIntoLive, createShadowTables, dropShadowTables, saveSnapshot } from './rebuild-tables.js';
 import { shadowTables } from './tables.js';
 import { lockAllApplies } from './writes.js';
 
@@ -94,6 +94,8 @@ export interface RebuildResult {
   /** Records received after --as-of, read but not folded. */
   skippedAfterAsOf: number;
   snapshot?: string;
+  /** How a live rebuild's history took the live table's place (rebuild-tables.ts swapShadowIntoLive). */
+  historySwap?: 'renamed' | 'copied';
   seconds: number;
   /** Where the time went, in milliseconds (rounded): see RebuildPhases. */
   phases: RebuildPhases;
@@ -132,7 +134,7 @@ export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
   const asOfMs = opts.asOf?.getTime();
   // The end offsets to catch up to are taken now, with the check that the topic exists (one admin connection).
   const firstTargets = await topicEndOffsets(opts.kafka, opts.topic);
-  await createShadowTables(opts.db, shadow);
+  await createShadowTables(opts.db, shadow, { historyTakesLivePlace: opts.asOf === undefined });
   const chunkSize = opts.recordsPerTransaction ?? DEFAULT_RECORDS_PER_TRANSACTION;
   const outageWaitMs = opts.outageWaitMs ?? DEFAULT_OUTAGE_WAIT_MS;
   // Infrastructure errors are waited out up to outageWaitMs per piece of work; invalid data is thrown at once.
@@ -228,7 +230,7 @@ export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
         result.phases.tail = clock.lap();
         await finishFold();
         result.phases.finish = clock.lap();
-        await copyShadowIntoLive(tx, shadow, opts.consumer);
+        result.historySwap = await swapShadowIntoLive(tx, shadow, opts.consumer, opts.logger);
       });
       result.phases.swap = clock.lap();
     } else {
@@ -236,7 +238,7 @@ export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
       await readDone();
       await finishFold();
       result.phases.finish = clock.lap();
-      await opts.db.transaction((tx) => copyShadowIntoLive(tx, shadow, opts.consumer));
+      result.historySwap = await opts.db.transaction((tx) => swapShadowIntoLive(tx, shadow, opts.consumer, opts.logger));
       result.phases.swap = clock.lap();
     }
   } finally {

@@ -106,6 +106,7 @@ describe('scc-inventory rebuild, folded in memory', () => {
         expect(rebuilt.result.duplicates).toBe(3);
         expect(rebuilt.result.rejected).toBe(2); // the bad one-part report, the last part of the bad split one
         expect(rebuilt.result.applied).toBe(produced - 3 - 2);
+        expect(rebuilt.result.historySwap).toBe('renamed'); // the rebuilt history table took the live one's place
       }
     });
   }

@@ -104,6 +104,82 @@ describe('scc-inventory rebuild', () => {
     expect(progress.at(-1)!.done).toBe(produced);
   });
 
+  it('swaps the history in by renaming the rebuilt table, keeping what an operator set on the live one; copies the rows where renaming would lose something', { timeout: 180_000 }, async () => {
+    const expected = await canonicalDump(db);
+    const role = `sb_reader_${Date.now().toString(36)}`;
+    const tableFacts = async () => (await db.query<{ oid: number; indexes: string[]; pkey: string | null; comment: string | null; options: string[] | null; readable: boolean; logged: boolean }>(
+      `SELECT c.oid::int AS oid,
+              (SELECT array_agg(i.relname::text ORDER BY i.relname) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = c.oid) AS indexes,
+              (SELECT conname::text FROM pg_constraint WHERE conrelid = c.oid AND contype = 'p') AS pkey,
+              obj_description(c.oid, 'pg_class') AS comment, c.reloptions AS options,
+              has_table_privilege('${role}', c.oid, 'SELECT') AS readable, c.relpersistence = 'p' AS logged
+         FROM pg_class c WHERE c.oid = to_regclass('system_history')`,
+    )).rows[0]!;
+    await db.query(`CREATE ROLE ${role} NOLOGIN`);
+    try {
+      // What an operator may have set on the live table: a grant, an index of their own, a comment, a storage option.
+      await db.query(`GRANT SELECT ON system_history TO ${role}`);
+      await db.query('CREATE INDEX history_by_time ON system_history (changed_at)');
+      await db.query(`COMMENT ON TABLE system_history IS 'what changed, and why'`);
+      await db.query('ALTER TABLE system_history SET (fillfactor = 90)');
+      await db.query("UPDATE system_history SET change = 'tampered'"); // only a real swap puts this right
+      const before = await tableFacts();
+
+      const renamed = await runRebuild(rebuildDb);
+      expect(renamed.historySwap).toBe('renamed');
+      expect(await canonicalDump(db)).toBe(expected);
+      const after = await tableFacts();
+      expect(after.oid).not.toBe(before.oid); // a new table took the live one's place…
+      expect(after.indexes).toEqual(before.indexes); // …under the same index and constraint names…
+      expect(after.indexes).toEqual(['history_by_time', 'system_history_pkey']);
+      expect(after.pkey).toBe('system_history_pkey');
+      expect(after.comment).toBe('what changed, and why'); // …with what the operator set on it, and logged
+      expect(after.options).toEqual(['fillfactor=90']);
+      expect(after.readable).toBe(true);
+      expect(after.logged).toBe(true);
+      expect((await db.query(`SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE 'rebuild\\_%'`)).rows[0]).toEqual({ n: 0 });
+
+      // A view on the live history would be dropped with the table: its rows are copied instead, the view stays.
+      await db.query('CREATE VIEW history_changes AS SELECT system_id, change FROM system_history');
+      await db.query("UPDATE system_history SET change = 'tampered'");
+      const copied = await runRebuild(rebuildDb);
+      expect(copied.historySwap).toBe('copied');
+      expect(await canonicalDump(db)).toBe(expected);
+      expect((await tableFacts()).oid).toBe(after.oid);
+      expect((await db.query("SELECT count(*)::int AS n FROM history_changes WHERE change = 'tampered'")).rows[0]).toEqual({ n: 0 });
+      await db.query('DROP VIEW history_changes');
+
+      // A reader holding the live history longer than the swap waits for its lock: the rows are copied, never blocking it.
+      const reader = await sameSchema(db);
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      let reading!: () => void;
+      const isReading = new Promise<void>((r) => (reading = r));
+      const readerTx = reader.transaction(async (tx) => {
+        await tx.query('SELECT count(*) FROM system_history');
+        reading();
+        await held;
+      });
+      try {
+        await isReading;
+        await db.query("UPDATE system_history SET change = 'tampered'");
+        const waited = await runRebuild(rebuildDb);
+        expect(waited.historySwap).toBe('copied');
+        expect(await canonicalDump(db)).toBe(expected);
+      } finally {
+        release();
+        await readerTx;
+        await reader.close();
+      }
+    } finally {
+      await db.query('DROP INDEX IF EXISTS history_by_time');
+      await db.query(`COMMENT ON TABLE system_history IS NULL`);
+      await db.query('ALTER TABLE system_history RESET (fillfactor)');
+      await db.query(`REVOKE ALL ON system_history FROM ${role}`);
+      await db.query(`DROP ROLE ${role}`);
+    }
+  });
+
   it('keeps the live service consuming while a rebuild runs, and ends equal to a fresh fold of the topic', { timeout: 180_000 }, async () => {
     const running = runRebuild(rebuildDb);
     for (let i = 0; i < 5; i++) {
