@@ -21,7 +21,7 @@ import type { Db } from '../shared/db.js';
 import type { Envelope } from '../shared/envelope.js';
 import { PermanentError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { foldTenantReport, systemFoldKey, systemId, type Change, type ReportedScc, type TenantSystems } from './fold.js';
+import { foldTenantReport, systemFoldKey, systemId, type Change, type ReportedScc, type SystemState, type TenantSystems } from './fold.js';
 import { completeReportBody, parseOrReject, reportPartOf, type RecordPosition, type ReportPart } from './projector.js';
 import {
   isProcessed, tenantHasParts, writeHistoryRows, writeProcessedRows, writeSystemRows, type HistoryRow, type SystemRowToWrite,
@@ -280,13 +280,21 @@ function historyRows(pending: readonly PendingHistory[]): { fresh: HistoryRow[];
   const fresh: HistoryRow[] = [];
   const maybeSeen: HistoryRow[] = [];
   const keys = new Set<string>();
+  // A change's after-state is the very object the system's next change has as its before-state (fold.ts):
+  // within a chunk each state is turned into JSON once, not twice. Only for the chunk, so nothing is held.
+  const json = new Map<SystemState, string>();
+  const jsonOf = (state: SystemState): string => {
+    let text = json.get(state);
+    if (text === undefined) json.set(state, (text = JSON.stringify(state)));
+    return text;
+  };
   for (const h of pending) {
     const key = `${h.meta.id}\n${h.reportId}`;
     if (keys.has(key)) continue;
     keys.add(key);
     (h.reportMaybeSeen ? maybeSeen : fresh).push({
       systemId: h.meta.id, reportId: h.reportId, eventId: h.eventId, reportType: h.reportType, change: h.change.kind,
-      before: h.change.before === null ? null : JSON.stringify(h.change.before), after: JSON.stringify(h.change.after),
+      before: h.change.before === null ? null : jsonOf(h.change.before), after: jsonOf(h.change.after),
       changedAt: h.changedAt, partition: h.pos.partition, offset: h.pos.offset,
     });
   }
