@@ -40,9 +40,9 @@ export const HISTORY_RENAME_LOCK_TIMEOUT_MS = 2000;
  * transaction: afterwards the live tables hold exactly the shadow tables' rows. The history table is
  * replaced by renaming where nothing an operator added to it would be lost (history-swap.ts), last, so that
  * its readers wait only for the commit; otherwise its rows are copied like the others'. Returns how the
- * history was swapped.
+ * history was swapped, and why it was copied.
  */
-export async function swapShadowIntoLive(q: Queryable, shadow: Tables, consumer: string, logger: Logger): Promise<'renamed' | 'copied'> {
+export async function swapShadowIntoLive(q: Queryable, shadow: Tables, consumer: string, logger: Logger): Promise<HistorySwap> {
   const live = LIVE_TABLES;
   // DELETE rather than TRUNCATE: readers keep their MVCC snapshot of the old rows and are never blocked.
   await q.query(`DELETE FROM ${live.systems}`);
@@ -66,15 +66,19 @@ export async function swapShadowIntoLive(q: Queryable, shadow: Tables, consumer:
      ORDER BY event_id`,
     [consumer],
   );
+  let because = 'the rebuilt history table is unlogged';
   if (await historyIsLogged(q, shadow)) {
     const obstacle = await historyRenameObstacle(q, live.history, shadow.history);
-    if (obstacle === undefined && (await replaceHistoryByRename(q, live.history, shadow.history, HISTORY_RENAME_LOCK_TIMEOUT_MS))) return 'renamed';
-    logger.info({ table: live.history, reason: obstacle ?? `its lock was not granted within ${HISTORY_RENAME_LOCK_TIMEOUT_MS} ms` },
-      'rebuild: copying the history rows instead of renaming the rebuilt table');
+    if (obstacle === undefined && (await replaceHistoryByRename(q, live.history, shadow.history, HISTORY_RENAME_LOCK_TIMEOUT_MS))) return { how: 'renamed' };
+    because = obstacle ?? `its lock was not granted within ${HISTORY_RENAME_LOCK_TIMEOUT_MS} ms (a reader held it)`;
+    // A warning: copying holds the live applies back for time proportional to the history (docs/replay.md).
+    logger.warn({ table: live.history, reason: because }, 'rebuild: copying the history rows instead of renaming the rebuilt table');
   }
   await copyHistoryIntoLive(q, shadow);
-  return 'copied';
+  return { how: 'copied', because };
 }
+
+export type HistorySwap = { how: 'renamed' } | { how: 'copied'; because: string };
 
 async function historyIsLogged(q: Queryable, shadow: Tables): Promise<boolean> {
   const r = await q.query<{ logged: boolean }>(`SELECT relpersistence = 'p' AS logged FROM pg_class WHERE oid = to_regclass($1)`, [shadow.history]);

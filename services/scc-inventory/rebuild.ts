@@ -17,7 +17,7 @@ import type { Logger } from '../shared/logger.js';
 import { attempt, type RetryPolicy } from '../shared/retry.js';
 import { startReader } from '../shared/runtime/reader.js';
 import { RebuildFold } from './rebuild-fold.js';
-import { swapShadowIntoLive, createShadowTables, dropShadowTables, saveSnapshot } from './rebuild-tables.js';
+import { swapShadowIntoLive, createShadowTables, dropShadowTables, saveSnapshot, type HistorySwap } from './rebuild-tables.js';
 import { shadowTables } from './tables.js';
 import { lockAllApplies } from './writes.js';
 
@@ -96,6 +96,8 @@ export interface RebuildResult {
   snapshot?: string;
   /** How a live rebuild's history took the live table's place (rebuild-tables.ts swapShadowIntoLive). */
   historySwap?: 'renamed' | 'copied';
+  /** Why its rows were copied instead of the rebuilt table renamed. */
+  historyCopiedBecause?: string;
   seconds: number;
   /** Where the time went, in milliseconds (rounded): see RebuildPhases. */
   phases: RebuildPhases;
@@ -230,7 +232,7 @@ export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
         result.phases.tail = clock.lap();
         await finishFold();
         result.phases.finish = clock.lap();
-        result.historySwap = await swapShadowIntoLive(tx, shadow, opts.consumer, opts.logger);
+        noteSwap(result, await swapShadowIntoLive(tx, shadow, opts.consumer, opts.logger));
       });
       result.phases.swap = clock.lap();
     } else {
@@ -238,7 +240,7 @@ export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
       await readDone();
       await finishFold();
       result.phases.finish = clock.lap();
-      result.historySwap = await opts.db.transaction((tx) => swapShadowIntoLive(tx, shadow, opts.consumer, opts.logger));
+      noteSwap(result, await opts.db.transaction((tx) => swapShadowIntoLive(tx, shadow, opts.consumer, opts.logger)));
       result.phases.swap = clock.lap();
     }
   } finally {
@@ -254,6 +256,11 @@ export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
   result.seconds = (performance.now() - started) / 1000;
   opts.onProgress?.({ phase: 'tail', done: reader.consumed(), total: reader.consumed(), ratePerSecond: result.records / Math.max(result.seconds, 0.001) });
   return result;
+}
+
+function noteSwap(result: RebuildResult, swap: HistorySwap): void {
+  result.historySwap = swap.how;
+  if (swap.how === 'copied') result.historyCopiedBecause = swap.because;
 }
 
 /** Milliseconds since the previous lap (the first one: since `from`). */

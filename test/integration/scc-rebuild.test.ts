@@ -144,6 +144,7 @@ describe('scc-inventory rebuild', () => {
       await db.query("UPDATE system_history SET change = 'tampered'");
       const copied = await runRebuild(rebuildDb);
       expect(copied.historySwap).toBe('copied');
+      expect(copied.historyCopiedBecause).toMatch(/view/);
       expect(await canonicalDump(db)).toBe(expected);
       expect((await tableFacts()).oid).toBe(after.oid);
       expect((await db.query("SELECT count(*)::int AS n FROM history_changes WHERE change = 'tampered'")).rows[0]).toEqual({ n: 0 });
@@ -165,6 +166,7 @@ describe('scc-inventory rebuild', () => {
         await db.query("UPDATE system_history SET change = 'tampered'");
         const waited = await runRebuild(rebuildDb);
         expect(waited.historySwap).toBe('copied');
+        expect(waited.historyCopiedBecause).toMatch(/lock was not granted/);
         expect(await canonicalDump(db)).toBe(expected);
       } finally {
         release();
