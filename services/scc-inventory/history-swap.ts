@@ -17,6 +17,8 @@ export async function historyRenameObstacle(q: Queryable, live: string, shadow: 
      SELECT CASE
        WHEN (SELECT oid FROM l) IS NULL OR (SELECT oid FROM s) IS NULL THEN 'table missing'
        WHEN (SELECT relkind FROM pg_class WHERE oid = (SELECT oid FROM l)) <> 'r' THEN 'not a plain table'
+       WHEN (SELECT relpersistence FROM pg_class WHERE oid = (SELECT oid FROM l)) <> (SELECT relpersistence FROM pg_class WHERE oid = (SELECT oid FROM s))
+         THEN 'logged and unlogged'
        WHEN (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = (SELECT oid FROM l)) <> current_user THEN 'owned by another role'
        WHEN EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = (SELECT oid FROM l) OR inhparent = (SELECT oid FROM l)) THEN 'inheritance'
        WHEN EXISTS (SELECT 1 FROM pg_depend WHERE refclassid = 'pg_class'::regclass AND refobjid = (SELECT oid FROM l)

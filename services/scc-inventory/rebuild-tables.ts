@@ -6,21 +6,21 @@ import { historyRenameObstacle, replaceHistoryByRename } from './history-swap.js
 import { HISTORY_COLUMNS, LIVE_TABLES, PART_COLUMNS, SYSTEM_COLUMNS, type Tables } from './tables.js';
 
 /**
- * Unlogged: a shadow table is thrown away when the rebuild ends, and a crash ends the rebuild anyway, so
- * its rows need no write-ahead log — only the copy into the live tables (or a snapshot) is logged.
- * Except the history of a live rebuild (`historyTakesLivePlace`): that table itself becomes the live one
- * (history-swap.ts), so it is logged from the start; logging its rows as the chunks are written costs
- * PostgreSQL little beside parsing them (a COPY of 100,400 rows: within the noise of the unlogged one, 1.5-2.0 s
- * either way in psql), where logging them afterwards costs as much as copying them (0.9 s), under the lock.
+ * Logged, all of them: crash recovery empties every unlogged table, and a rebuild waits a database outage out,
+ * so after a crash of PostgreSQL it went on writing into emptied shadow tables and swapped in an inventory
+ * (and idempotency rows) without what it had written before the crash (test/e2e/faults/rebuild-crash.test.ts).
+ * Logging the rows as each chunk is written costs PostgreSQL little beside parsing them (in psql: a COPY of
+ * 100,000 idempotency rows 136-150 ms against 113-131 ms unlogged; 100,400 history rows within the noise, 1.5-2.0 s
+ * either way). The history of a live rebuild also becomes the live table itself (history-swap.ts).
  * The idempotency rows get no key: the rebuild writes each event_id once (rebuild-fold.ts) and seldom
  * looks one up (indexShadowProcessed), and the copy into the live table checks the key anyway.
  */
-export async function createShadowTables(db: Db, t: Tables, opts: { historyTakesLivePlace: boolean }): Promise<void> {
+export async function createShadowTables(db: Db, t: Tables): Promise<void> {
   await db.exec(`
-    CREATE UNLOGGED TABLE ${t.systems} (LIKE ${LIVE_TABLES.systems} INCLUDING ALL);
-    CREATE ${opts.historyTakesLivePlace ? '' : 'UNLOGGED '}TABLE ${t.history} (LIKE ${LIVE_TABLES.history} INCLUDING ALL);
-    CREATE UNLOGGED TABLE ${t.parts} (LIKE ${LIVE_TABLES.parts} INCLUDING ALL);
-    CREATE UNLOGGED TABLE ${t.processed} (LIKE ${LIVE_TABLES.processed} INCLUDING DEFAULTS INCLUDING CONSTRAINTS);`);
+    CREATE TABLE ${t.systems} (LIKE ${LIVE_TABLES.systems} INCLUDING ALL);
+    CREATE TABLE ${t.history} (LIKE ${LIVE_TABLES.history} INCLUDING ALL);
+    CREATE TABLE ${t.parts} (LIKE ${LIVE_TABLES.parts} INCLUDING ALL);
+    CREATE TABLE ${t.processed} (LIKE ${LIVE_TABLES.processed} INCLUDING DEFAULTS INCLUDING CONSTRAINTS);`);
 }
 
 /** Indexes the shadow idempotency rows by event_id: done once, when the rebuild first has to look one up. */
@@ -66,24 +66,16 @@ export async function swapShadowIntoLive(q: Queryable, shadow: Tables, consumer:
      ORDER BY event_id`,
     [consumer],
   );
-  let because = 'the rebuilt history table is unlogged';
-  if (await historyIsLogged(q, shadow)) {
-    const obstacle = await historyRenameObstacle(q, live.history, shadow.history);
-    if (obstacle === undefined && (await replaceHistoryByRename(q, live.history, shadow.history, HISTORY_RENAME_LOCK_TIMEOUT_MS))) return { how: 'renamed' };
-    because = obstacle ?? `its lock was not granted within ${HISTORY_RENAME_LOCK_TIMEOUT_MS} ms (a reader held it)`;
-    // A warning: copying holds the live applies back for time proportional to the history (docs/replay.md).
-    logger.warn({ table: live.history, reason: because }, 'rebuild: copying the history rows instead of renaming the rebuilt table');
-  }
+  const obstacle = await historyRenameObstacle(q, live.history, shadow.history);
+  if (obstacle === undefined && (await replaceHistoryByRename(q, live.history, shadow.history, HISTORY_RENAME_LOCK_TIMEOUT_MS))) return { how: 'renamed' };
+  const because = obstacle ?? `its lock was not granted within ${HISTORY_RENAME_LOCK_TIMEOUT_MS} ms (a reader held it)`;
+  // A warning: copying holds the live applies back for time proportional to the history (docs/replay.md).
+  logger.warn({ table: live.history, reason: because }, 'rebuild: copying the history rows instead of renaming the rebuilt table');
   await copyHistoryIntoLive(q, shadow);
   return { how: 'copied', because };
 }
 
 export type HistorySwap = { how: 'renamed' } | { how: 'copied'; because: string };
-
-async function historyIsLogged(q: Queryable, shadow: Tables): Promise<boolean> {
-  const r = await q.query<{ logged: boolean }>(`SELECT relpersistence = 'p' AS logged FROM pg_class WHERE oid = to_regclass($1)`, [shadow.history]);
-  return r.rows[0]?.logged === true;
-}
 
 async function copyHistoryIntoLive(q: Queryable, shadow: Tables): Promise<void> {
   const live = LIVE_TABLES;

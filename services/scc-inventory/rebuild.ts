@@ -136,7 +136,7 @@ export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
   const asOfMs = opts.asOf?.getTime();
   // The end offsets to catch up to are taken now, with the check that the topic exists (one admin connection).
   const firstTargets = await topicEndOffsets(opts.kafka, opts.topic);
-  await createShadowTables(opts.db, shadow, { historyTakesLivePlace: opts.asOf === undefined });
+  await createShadowTables(opts.db, shadow);
   const chunkSize = opts.recordsPerTransaction ?? DEFAULT_RECORDS_PER_TRANSACTION;
   const outageWaitMs = opts.outageWaitMs ?? DEFAULT_OUTAGE_WAIT_MS;
   // Infrastructure errors are waited out up to outageWaitMs per piece of work; invalid data is thrown at once.

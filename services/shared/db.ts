@@ -81,6 +81,25 @@ async function waitForPostgres(url: string, schema: string | undefined, onWaitin
   }
 }
 
+/**
+ * A pooled client for a transaction or a COPY. The pool listens for errors only on idle clients; a checked-out
+ * client whose connection dies between two queries (the server crashed or restarted while the transaction
+ * waited for something else) emitted an 'error' nobody handled, and that ended the process. The error is
+ * ignored here because the client's next query rejects with it, and that is where it is handled (waited out as
+ * an outage); release() hands the listener back to the pool's own.
+ */
+async function checkOut(pool: pg.Pool): Promise<pg.PoolClient> {
+  const client = await pool.connect();
+  const ignore = () => undefined;
+  client.on('error', ignore);
+  const release = client.release.bind(client);
+  client.release = (err?: Error | boolean) => {
+    client.removeListener('error', ignore);
+    release(err);
+  };
+  return client;
+}
+
 async function openPostgres(url: string, schema: string | undefined, poolSize: number): Promise<Db> {
   const pool = new pg.Pool({
     connectionString: url,
@@ -99,7 +118,7 @@ async function openPostgres(url: string, schema: string | undefined, poolSize: n
       await pool.query(sql);
     },
     async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-      const client = await pool.connect();
+      const client = await checkOut(pool);
       try {
         await client.query('BEGIN');
         const result = await fn({
@@ -117,7 +136,7 @@ async function openPostgres(url: string, schema: string | undefined, poolSize: n
       }
     },
     async copyFrom(sql: string, data: Buffer) {
-      const client = await pool.connect();
+      const client = await checkOut(pool);
       let failure: unknown;
       try {
         await new Promise<void>((resolve, reject) => {
