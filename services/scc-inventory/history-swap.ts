@@ -10,8 +10,40 @@
 // the caller copies the rows as before.
 import type { Queryable } from '../shared/db.js';
 
-/** Why the live history cannot be replaced by renaming (copied instead), or undefined when it can. */
-export async function historyRenameObstacle(q: Queryable, live: string, shadow: string): Promise<string | undefined> {
+/**
+ * Replaces the live history table by the shadow one, in the caller's transaction. Returns undefined when it
+ * did; otherwise why not, with nothing changed: something renaming would lose, or the live table's exclusive
+ * lock not granted within `lockTimeoutMs` (a long-running reader). The caller then copies the rows instead,
+ * which never blocks readers.
+ */
+export async function renameHistoryIntoPlace(q: Queryable, live: string, shadow: string, lockTimeoutMs: number): Promise<string | undefined> {
+  const obstacle = await renameObstacle(q, live, shadow);
+  if (obstacle !== undefined) return obstacle;
+  const names = await indexNamesToTake(q, live, shadow);
+  if (!names) return 'its indexes differ from the shadow table\'s';
+  await copyTableSettings(q, live, shadow);
+  await q.query('SAVEPOINT history_rename');
+  const previousTimeout = (await q.query<{ t: string }>(`SELECT current_setting('lock_timeout') AS t`)).rows[0]!.t;
+  await q.query(`SELECT set_config('lock_timeout', $1, true)`, [`${lockTimeoutMs}ms`]);
+  try {
+    await q.query(`LOCK TABLE ${live} IN ACCESS EXCLUSIVE MODE`);
+  } catch (err) {
+    if ((err as { code?: string }).code !== '55P03') throw err; // lock_not_available
+    await q.query('ROLLBACK TO SAVEPOINT history_rename');
+    await q.query(`SELECT set_config('lock_timeout', $1, true)`, [previousTimeout]);
+    return `its lock was not granted within ${lockTimeoutMs} ms (a reader held it)`;
+  }
+  await q.query(`SELECT set_config('lock_timeout', $1, true)`, [previousTimeout]);
+  await q.query(`DROP TABLE ${live}`);
+  await q.query(`ALTER TABLE ${shadow} RENAME TO ${live}`);
+  // Renaming a constraint's index renames the constraint too (the primary key keeps its migration's name).
+  for (const [shadowIndex, liveIndex] of names) await q.query(`ALTER INDEX ${shadowIndex} RENAME TO ${liveIndex}`);
+  await q.query('RELEASE SAVEPOINT history_rename');
+  return undefined;
+}
+
+/** What an operator added to the live table that renaming would lose, if anything (its indexes apart). */
+async function renameObstacle(q: Queryable, live: string, shadow: string): Promise<string | undefined> {
   const r = await q.query<{ obstacle: string | null }>(
     `WITH l AS (SELECT to_regclass($1) AS oid), s AS (SELECT to_regclass($2) AS oid)
      SELECT CASE
@@ -36,48 +68,16 @@ export async function historyRenameObstacle(q: Queryable, live: string, shadow: 
        END AS obstacle`,
     [live, shadow],
   );
-  const obstacle = r.rows[0]?.obstacle ?? undefined;
-  if (obstacle) return obstacle;
-  return (await indexNamesToTake(q, live, shadow)) === undefined ? 'its indexes differ from the shadow table\'s' : undefined;
-}
-
-/**
- * Replaces the live history table by the shadow one, in the caller's transaction. False, with nothing
- * changed, when the live table's exclusive lock is not granted within `lockTimeoutMs` (a long-running
- * reader): the caller then copies the rows instead, which never blocks readers. Call
- * historyRenameObstacle first.
- */
-export async function replaceHistoryByRename(q: Queryable, live: string, shadow: string, lockTimeoutMs: number): Promise<boolean> {
-  const names = await indexNamesToTake(q, live, shadow);
-  if (!names) return false;
-  await copyTableSettings(q, live, shadow);
-  await q.query('SAVEPOINT history_rename');
-  const previousTimeout = (await q.query<{ t: string }>(`SELECT current_setting('lock_timeout') AS t`)).rows[0]!.t;
-  await q.query(`SELECT set_config('lock_timeout', $1, true)`, [`${lockTimeoutMs}ms`]);
-  try {
-    await q.query(`LOCK TABLE ${live} IN ACCESS EXCLUSIVE MODE`);
-  } catch (err) {
-    if ((err as { code?: string }).code !== '55P03') throw err; // lock_not_available
-    await q.query('ROLLBACK TO SAVEPOINT history_rename');
-    await q.query(`SELECT set_config('lock_timeout', $1, true)`, [previousTimeout]);
-    return false;
-  }
-  await q.query(`SELECT set_config('lock_timeout', $1, true)`, [previousTimeout]);
-  await q.query(`DROP TABLE ${live}`);
-  await q.query(`ALTER TABLE ${shadow} RENAME TO ${live}`);
-  // Renaming a constraint's index renames the constraint too (the primary key keeps its migration's name).
-  for (const [shadowIndex, liveIndex] of names) await q.query(`ALTER INDEX ${quoteIdent(shadowIndex)} RENAME TO ${quoteIdent(liveIndex)}`);
-  await q.query('RELEASE SAVEPOINT history_rename');
-  return true;
+  return r.rows[0]?.obstacle ?? undefined;
 }
 
 /**
  * Each shadow index paired with the live index of the same definition (the shadow table was created LIKE the
- * live one INCLUDING ALL, under generated names); undefined when they do not pair up one to one.
+ * live one INCLUDING ALL, under generated names); undefined when they do not pair up one to one. The names come quoted for SQL.
  */
 async function indexNamesToTake(q: Queryable, live: string, shadow: string): Promise<Array<[string, string]> | undefined> {
   const r = await q.query<{ owner: string; name: string; def: string }>(
-    `SELECT CASE WHEN indrelid = to_regclass($1) THEN 'live' ELSE 'shadow' END AS owner, c.relname AS name, pg_get_indexdef(indexrelid) AS def
+    `SELECT CASE WHEN indrelid = to_regclass($1) THEN 'live' ELSE 'shadow' END AS owner, quote_ident(c.relname) AS name, pg_get_indexdef(indexrelid) AS def
        FROM pg_index JOIN pg_class c ON c.oid = indexrelid
       WHERE indrelid IN (to_regclass($1), to_regclass($2))`,
     [live, shadow],
@@ -114,18 +114,10 @@ async function copyTableSettings(q: Queryable, live: string, shadow: string): Pr
     await q.query(`GRANT ${g.privilege} ON ${shadow} TO ${g.grantee}${g.grantable ? ' WITH GRANT OPTION' : ''}`);
   }
   const settings = await q.query<{ comment: string | null; options: string[] | null }>(
-    `SELECT obj_description(to_regclass($1), 'pg_class') AS comment, (SELECT reloptions FROM pg_class WHERE oid = to_regclass($1)) AS options`,
+    `SELECT quote_literal(obj_description(to_regclass($1), 'pg_class')) AS comment, (SELECT reloptions FROM pg_class WHERE oid = to_regclass($1)) AS options`,
     [live],
   );
   const { comment, options } = settings.rows[0] ?? { comment: null, options: null };
-  if (comment !== null) await q.query(`COMMENT ON TABLE ${shadow} IS ${quoteLiteral(comment)}`);
+  if (comment !== null) await q.query(`COMMENT ON TABLE ${shadow} IS ${comment}`);
   if (options && options.length > 0) await q.query(`ALTER TABLE ${shadow} SET (${options.join(', ')})`);
-}
-
-function quoteIdent(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
-}
-
-function quoteLiteral(text: string): string {
-  return `'${text.replaceAll("'", "''")}'`;
 }

@@ -2,7 +2,7 @@
 // a named point-in-time snapshot. The rebuild's fold writes the shadow tables (rebuild-fold.ts).
 import type { Db, Queryable } from '../shared/db.js';
 import type { Logger } from '../shared/logger.js';
-import { historyRenameObstacle, replaceHistoryByRename } from './history-swap.js';
+import { renameHistoryIntoPlace } from './history-swap.js';
 import { HISTORY_COLUMNS, LIVE_TABLES, PART_COLUMNS, SYSTEM_COLUMNS, type Tables } from './tables.js';
 
 /**
@@ -66,9 +66,8 @@ export async function swapShadowIntoLive(q: Queryable, shadow: Tables, consumer:
      ORDER BY event_id`,
     [consumer],
   );
-  const obstacle = await historyRenameObstacle(q, live.history, shadow.history);
-  if (obstacle === undefined && (await replaceHistoryByRename(q, live.history, shadow.history, HISTORY_RENAME_LOCK_TIMEOUT_MS))) return { how: 'renamed' };
-  const because = obstacle ?? `its lock was not granted within ${HISTORY_RENAME_LOCK_TIMEOUT_MS} ms (a reader held it)`;
+  const because = await renameHistoryIntoPlace(q, live.history, shadow.history, HISTORY_RENAME_LOCK_TIMEOUT_MS);
+  if (because === undefined) return { how: 'renamed' };
   // A warning: copying holds the live applies back for time proportional to the history (docs/replay.md).
   logger.warn({ table: live.history, reason: because }, 'rebuild: copying the history rows instead of renaming the rebuilt table');
   await copyHistoryIntoLive(q, shadow);

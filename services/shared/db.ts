@@ -81,25 +81,6 @@ async function waitForPostgres(url: string, schema: string | undefined, onWaitin
   }
 }
 
-/**
- * A pooled client for a transaction or a COPY. The pool listens for errors only on idle clients; a checked-out
- * client whose connection dies between two queries (the server crashed or restarted while the transaction
- * waited for something else) emitted an 'error' nobody handled, and that ended the process. The error is
- * ignored here because the client's next query rejects with it, and that is where it is handled (waited out as
- * an outage); release() hands the listener back to the pool's own.
- */
-async function checkOut(pool: pg.Pool): Promise<pg.PoolClient> {
-  const client = await pool.connect();
-  const ignore = () => undefined;
-  client.on('error', ignore);
-  const release = client.release.bind(client);
-  client.release = (err?: Error | boolean) => {
-    client.removeListener('error', ignore);
-    release(err);
-  };
-  return client;
-}
-
 async function openPostgres(url: string, schema: string | undefined, poolSize: number): Promise<Db> {
   const pool = new pg.Pool({
     connectionString: url,
@@ -108,6 +89,10 @@ async function openPostgres(url: string, schema: string | undefined, poolSize: n
   });
   // A restarted server drops idle connections; the pool replaces them, so the error is not fatal.
   pool.on('error', () => undefined);
+  // The pool listens for errors only on idle clients. A client held by a transaction or a COPY whose connection
+  // died between two statements (the server crashed or restarted meanwhile) emitted an 'error' nobody handled,
+  // which ended the process; its next statement rejects with the error anyway, and is retried as an outage.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const toResult = <R>(r: pg.QueryResult): QueryResult<R> => ({ rows: r.rows as R[], rowCount: r.rowCount ?? 0 });
   return {
     kind: 'postgres',
@@ -118,7 +103,7 @@ async function openPostgres(url: string, schema: string | undefined, poolSize: n
       await pool.query(sql);
     },
     async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-      const client = await checkOut(pool);
+      const client = await pool.connect();
       try {
         await client.query('BEGIN');
         const result = await fn({
@@ -136,7 +121,7 @@ async function openPostgres(url: string, schema: string | undefined, poolSize: n
       }
     },
     async copyFrom(sql: string, data: Buffer) {
-      const client = await checkOut(pool);
+      const client = await pool.connect();
       let failure: unknown;
       try {
         await new Promise<void>((resolve, reject) => {
