@@ -124,7 +124,9 @@ describe('provisioning service (Kafka + PostgreSQL + WTL emulator)', () => {
     expect(call.headers.authorization).toBe('Bearer wtl-test-key');
     expect(call.headers['idempotency-key']).toBe(event.event_id);
     expect(lines.join('\n')).not.toContain('wtl-test-key');
-    const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'provisioned' && l.event_id === event.event_id);
+    // The emulator records a call when it receives it; the service logs its line once the answer is back.
+    const provisionedLine = () => lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'provisioned' && l.event_id === event.event_id);
+    const logged = await eventually(async () => provisionedLine());
     expect(logged).toMatchObject({ request_id: `req-${event.event_id.slice(0, 8)}` });
   });
 
