@@ -41,6 +41,12 @@ export async function provisioningEnv(wtlUrl: string, schema: string): Promise<R
   return { WTL_BASE_URL: wtlUrl, DATABASE_URL: BENCH_DATABASE_URL, DB_SCHEMA: schema, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info' };
 }
 
+/** BENCH_REPLAY_PARTS: which parts of this scenario run (runner, provisioning, scc; default all), for working on one. */
+function replayPartSelected(part: 'runner' | 'provisioning' | 'scc'): boolean {
+  const parts = (process.env.BENCH_REPLAY_PARTS ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+  return parts.length === 0 || parts.includes(part);
+}
+
 export async function replayScenario(ctx: BenchContext, clients: BenchClients): Promise<ScenarioResult> {
   const n = ctx.sizes.replayEvents;
   const notes: string[] = [];
@@ -54,18 +60,20 @@ export async function replayScenario(ctx: BenchContext, clients: BenchClients): 
   const medianEps = (m: ReplayMeasure[] | undefined): number => median((m ?? []).map((x) => x.eventsPerSec));
 
   // The NSPS topic re-read by the shared consumer runner: the framework every consumer pays for.
-  const big = await nspsDataset(ctx, clients, n);
-  const frameworkRuns = await alternate<ReplayMeasure>([
-    { name: 'bare consumer', run: () => replayWorker(ctx, 'bare', big.topic, n) },
-    { name: 'shared consumer runner, no-op handler', run: () => replayWorker(ctx, 'framework', big.topic, n) },
-  ], ctx.sizes.repeats, ctx.log);
-  tables.push({ caption: `NSPS events topic: ${fmt(n)} SIM/Updated events over 10,000 subscribers, 6 partitions`, headers, rows: summarize([...frameworkRuns].map(([contender, m]) => ({ topic: 'NSPS events', contender, m })), 'bare consumer') });
-  remember(frameworkRuns, 'NSPS', n);
-  const fr = ratio(medianEps(frameworkRuns.get('shared consumer runner, no-op handler')), medianEps(frameworkRuns.get('bare consumer')));
-  targets.push({ name: `NSPS replay through the shared consumer runner ≥ ${SHARE_TARGET * 100} % of the bare consumer's events/s`, status: fr >= SHARE_TARGET ? 'met' : 'missed', detail: `${pct(fr)} (${fmt(n)} events)` });
-  if (fr < SHARE_TARGET && profilingEnabled(ctx)) {
-    const prof = await profileRun(ctx, 'shared-consumer-runner', (nodeArgs) => replayWorker(ctx, 'framework', big.topic, n, nodeArgs));
-    if (prof) tables.push(prof);
+  if (replayPartSelected('runner')) {
+    const big = await nspsDataset(ctx, clients, n);
+    const frameworkRuns = await alternate<ReplayMeasure>([
+      { name: 'bare consumer', run: () => replayWorker(ctx, 'bare', big.topic, n) },
+      { name: 'shared consumer runner, no-op handler', run: () => replayWorker(ctx, 'framework', big.topic, n) },
+    ], ctx.sizes.repeats, ctx.log);
+    tables.push({ caption: `NSPS events topic: ${fmt(n)} SIM/Updated events over 10,000 subscribers, 6 partitions`, headers, rows: summarize([...frameworkRuns].map(([contender, m]) => ({ topic: 'NSPS events', contender, m })), 'bare consumer') });
+    remember(frameworkRuns, 'NSPS', n);
+    const fr = ratio(medianEps(frameworkRuns.get('shared consumer runner, no-op handler')), medianEps(frameworkRuns.get('bare consumer')));
+    targets.push({ name: `NSPS replay through the shared consumer runner ≥ ${SHARE_TARGET * 100} % of the bare consumer's events/s`, status: fr >= SHARE_TARGET ? 'met' : 'missed', detail: `${pct(fr)} (${fmt(n)} events)` });
+    if (fr < SHARE_TARGET && profilingEnabled(ctx)) {
+      const prof = await profileRun(ctx, 'shared-consumer-runner', (nodeArgs) => replayWorker(ctx, 'framework', big.topic, n, nodeArgs));
+      if (prof) tables.push(prof);
+    }
   }
 
   // The NSPS topic read by the provisioning service: a fresh-state pass (every event a WTL call) and
@@ -73,7 +81,9 @@ export async function replayScenario(ctx: BenchContext, clients: BenchClients): 
   const provMissing = missingCode('services/provisioning/main.ts', ['startProvisioning']) ?? missingCode('test/emulators/wtl.ts', ['startWtlEmulator']);
   const provTarget = `NSPS re-read by the provisioning service (operator replay) ≥ ${SHARE_TARGET * 100} % of the bare consumer's events/s`;
   const freshTarget = `Provisioning with a WTL answering at once ≥ ${fmt(FRESH_TARGET_EPS)} events/s on ${PROVISIONING_PARTITIONS} partitions (fresh state)`;
-  if (provMissing) {
+  if (!replayPartSelected('provisioning')) {
+    partly = true;
+  } else if (provMissing) {
     partly = true;
     notes.push(`Provisioning replay not run: ${provMissing}.`);
     for (const name of [freshTarget, provTarget]) targets.push({ name, status: 'not evaluated', detail: `not run: ${provMissing}` });
@@ -157,7 +167,9 @@ export async function replayScenario(ctx: BenchContext, clients: BenchClients): 
   // The SCC inventory rebuild over SAP reports.
   const sccMissing = missingCode('services/scc-inventory/rebuild.ts', ['rebuild']) ?? missingCode('services/scc-inventory/main.ts', ['migrateInventory']);
   const sccTarget = `SCC inventory rebuild ≥ ${SCC_TARGET * 100} % of the bare consumer's events/s`;
-  if (sccMissing) {
+  if (!replayPartSelected('scc')) {
+    partly = true;
+  } else if (sccMissing) {
     partly = true;
     notes.push(`SCC inventory rebuild not run: ${sccMissing}.`);
     targets.push({ name: sccTarget, status: 'not evaluated', detail: `not run: ${sccMissing}` });
@@ -190,7 +202,7 @@ export async function replayScenario(ctx: BenchContext, clients: BenchClients): 
       `the SCC rebuild is services/scc-inventory/rebuild.ts into PostgreSQL (${BENCH_DATABASE_URL.replace(/\/\/[^@]*@/, '//')}) timed from its call to its return (shadow tables, fold, swap); ` +
       'provisioning is the real service (child process, fresh group and fresh idempotency schema, against the WTL emulator answering at once, which runs in a child process of its own like the remote API, on the same 2 cores). Each round runs it twice on the same topic, as an operator meets it: ' +
       'first with fresh state (every event a WTL call and its database writes: effect work, judged on its own events/s), then, after its group is rewound to the beginning (services/shared/replay.ts rewindGroup, what `npm run replay -- provisioning` does), the operator replay over events already provisioned (judged against the bare consumer). ' +
-      'Each provisioning pass is timed on the service\'s own clock, from the moment it begins handling its first fetched batch of records (kafkajs START_BATCH_PROCESS) to the moment it ends handling its last one (END_BATCH_PROCESS, after that batch\'s offsets are committed), read from its /metrics (switchboard_consumer_first_batch_started_seconds, switchboard_consumer_last_batch_ended_seconds) once its group\'s committed offsets reach the end of the topic: no process start-up, no connection or group join, no polling interval. ' +
+      'Each provisioning pass is timed on the service\'s own clock, from the moment it begins handling its first fetched batch of records (kafkajs START_BATCH_PROCESS) to the moment its last batch is handled and its offsets committed (the later of kafkajs END_BATCH_PROCESS and the service\'s last accepted commit: commits go out behind the work), read from its /metrics (switchboard_consumer_first_batch_started_seconds, switchboard_consumer_last_batch_ended_seconds) once its group\'s committed offsets reach the end of the topic: no process start-up, no connection or group join, no polling interval. ' +
         'Its bare baseline in that table is the same bare kafkajs consumer (bench/workers/bare-span.ts, eachBatch doing nothing, same settings) timed the same way: from the start of its first batch of records to the end of the batch holding the last one (its offsets are committed after that, uncounted, while the service\'s last commit is counted).',
     `The SCC rebuild replays ${fmt(n)} reports, like the runner. Provisioning reads its own topic of ${fmt(ctx.sizes.operatorReplayEvents)} events on ${PROVISIONING_PARTITIONS} partitions, not ${fmt(n)}: its fresh pass makes a WTL call per event, which would take minutes per run for ${fmt(n)}; the per-event cost is flat (see scenario 6), so the rate stands for the larger topic too. Its bare baseline reads the same topic.`,
   );

@@ -82,6 +82,18 @@ export async function startProvisioning(cfg: ProvisioningConfig, deps: Provision
     leaseMs: inflightLeaseMs(cfg),
   });
 
+  // When this process began its first batch with records and when it last ended one or had offsets committed
+  // (commits go out behind the work, so the last commit ends a replay). For an operator, the second says the
+  // consumer is still moving; for the benchmark, the two bound a replay from its first record to its last
+  // commit, without the process start-up and group join (a scrape after the replay reads them, so polling
+  // costs the run nothing). The batch events are attached as runConsumer returns: the first batch needs a
+  // fetch answer, which cannot arrive before.
+  const nowSeconds = (): number => (performance.timeOrigin + performance.now()) / 1000;
+  const batchTimes = {
+    first: new Gauge({ name: `${METRIC_PREFIX}consumer_first_batch_started_seconds`, help: 'Unix time (s) this process began handling its first batch of records', registers: [metrics.registry] }),
+    last: new Gauge({ name: `${METRIC_PREFIX}consumer_last_batch_ended_seconds`, help: 'Unix time (s) this process last ended handling a batch of records or had their offsets committed, whichever came later', registers: [metrics.registry] }),
+  };
+
   const consumer = await runConsumer({
     name: CONSUMER,
     groupId: cfg.PROVISIONING_GROUP_ID,
@@ -96,22 +108,13 @@ export async function startProvisioning(cfg: ProvisioningConfig, deps: Provision
     handle,
     // A rewound group re-reads events it already provisioned: one query per fetched batch skips them.
     alreadyProcessed: (eventIds) => store.alreadyProcessed(eventIds),
+    onOffsetsCommitted: () => batchTimes.last.set(nowSeconds()),
     keyConcurrency: cfg.PROVISIONING_KEY_CONCURRENCY,
     partitionsConsumedConcurrently: cfg.PROVISIONING_PARTITION_CONCURRENCY,
     sessionTimeoutMs: cfg.PROVISIONING_SESSION_TIMEOUT_MS,
     retry: { maxAttempts: cfg.PROVISIONING_RETRY_MAX_ATTEMPTS, initialDelayMs: cfg.PROVISIONING_RETRY_INITIAL_MS, maxDelayMs: cfg.PROVISIONING_RETRY_MAX_MS },
   });
 
-  // When this process began its first batch with records and ended its latest one (kafkajs's batch events,
-  // which wrap each fetched batch's handling and commit). For an operator, the second says the consumer is
-  // still moving; for the benchmark, the two bound a replay from its first record to its last, without the
-  // process start-up and group join (a scrape after the replay reads them, so polling costs the run nothing).
-  // Attached as runConsumer returns: the first batch needs a fetch answer, which cannot arrive before.
-  const batchTimes = {
-    first: new Gauge({ name: `${METRIC_PREFIX}consumer_first_batch_started_seconds`, help: 'Unix time (s) this process began handling its first batch of records', registers: [metrics.registry] }),
-    last: new Gauge({ name: `${METRIC_PREFIX}consumer_last_batch_ended_seconds`, help: 'Unix time (s) this process ended handling (and committing) its latest batch of records', registers: [metrics.registry] }),
-  };
-  const nowSeconds = (): number => (performance.timeOrigin + performance.now()) / 1000;
   let firstSeen = false;
   const { START_BATCH_PROCESS, END_BATCH_PROCESS } = consumer.consumer.events;
   consumer.consumer.on(START_BATCH_PROCESS, () => {

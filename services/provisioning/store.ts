@@ -63,9 +63,13 @@ export function createStore(db: Db): ProvisioningStore {
       if (eventIds.length === 0) return new Set();
       // The database answers with the events NOT yet recorded: on a replay, where nearly every event is
       // recorded, that is an empty answer instead of a row per event to send, parse and collect.
+      // One index probe per event, whatever the table's size (OFFSET 0 keeps the subquery a per-row probe):
+      // left to itself the planner hashes the whole table instead while it holds fewer than some 10^5 rows,
+      // so each batch's question cost as much as the table (6.7 ms against 2.7 ms for 700 events and 20,000
+      // rows, in psql); on a large table it chooses the probes itself.
       const r = await db.query<{ event_id: string }>(
         `SELECT e AS event_id FROM unnest($2::text[]) AS e
-          WHERE NOT EXISTS (SELECT 1 FROM processed_events p WHERE p.consumer = $1 AND p.event_id = e)`,
+          WHERE NOT EXISTS (SELECT 1 FROM processed_events p WHERE p.consumer = $1 AND p.event_id = e OFFSET 0)`,
         [CONSUMER, eventIds],
       );
       const missing = new Set(r.rows.map((row) => row.event_id));
@@ -90,11 +94,12 @@ async function startMany(db: Db, items: StartItem[]): Promise<Start[]> {
        SELECT * FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::bigint[])
          WITH ORDINALITY AS r(event_id, imsi, received_at, created_at, owner, lease_ms, n)
      ), checked AS (
-       SELECT r.*, p.event_id IS NOT NULL AS processed, s.event_id AS latest_event_id,
+       -- one index probe per event and per subscriber (OFFSET 0, LATERAL … LIMIT 1: see alreadyProcessed)
+       SELECT r.*, EXISTS (SELECT 1 FROM processed_events p WHERE p.consumer = $1 AND p.event_id = r.event_id OFFSET 0) AS processed,
+              s.event_id AS latest_event_id,
               s.imsi IS NOT NULL AND (r.received_at, r.created_at) < (s.received_at, s.created_at) AS older
          FROM req r
-         LEFT JOIN processed_events p ON p.consumer = $1 AND p.event_id = r.event_id
-         LEFT JOIN provisioning_subscribers s ON s.imsi = r.imsi
+         LEFT JOIN LATERAL (SELECT s.imsi, s.event_id, s.received_at, s.created_at FROM provisioning_subscribers s WHERE s.imsi = r.imsi LIMIT 1) s ON true
      ), existing AS (
        -- locked in event_id order, so two instances claiming overlapping events never deadlock
        SELECT i.event_id, i.owner, (extract(epoch FROM (now() - i.claimed_at)) * 1000)::bigint AS age_ms

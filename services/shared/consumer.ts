@@ -75,6 +75,8 @@ export interface RunConsumerOptions {
    * to the handler as before.
    */
   alreadyProcessed?: (eventIds: string[]) => Promise<Set<string>>;
+  /** After each offset commit the broker accepted (commits are sent behind the work: runtime/committer.ts). */
+  onOffsetsCommitted?: () => void;
 }
 
 export interface RunningConsumer {
@@ -116,6 +118,8 @@ export async function runConsumer(opts: RunConsumerOptions): Promise<RunningCons
       sessionTimeoutMs: opts.sessionTimeoutMs,
       maxBytesPerPartition: opts.maxBytesPerPartition ?? DEFAULT_MAX_BYTES_PER_PARTITION,
       partitionsConsumedConcurrently: opts.partitionsConsumedConcurrently,
+      logger: opts.logger,
+      onCommitted: opts.onOffsetsCommitted,
     },
     handleFetchedBatch,
   );
@@ -135,8 +139,8 @@ export async function runConsumer(opts: RunConsumerOptions): Promise<RunningCons
     waitingOnInfrastructure: observer.waitingOnInfrastructure,
     async stop() {
       await stopLag();
-      // Waits for the running batches to finish, which commit their offsets; every wait for
-      // infrastructure ends as soon as the consumer stops running.
+      // Every wait for infrastructure ends at once; the batches completed by then are committed before the
+      // consumer leaves its group.
       await reader.stop();
       await publisher?.close();
       observer.close();

@@ -76,7 +76,7 @@ export async function runTrailConsumer(opts: TrailConsumerOptions): Promise<Runn
       observer.retryHooks(keepGoing, topic, () => ({ topic, rows: events.length + outcomes.length })));
 
   const reader = await startReader(
-    { kafka: opts.kafka, groupId: opts.groupId, topics, commit: true, fromBeginning: true, maxBytesPerPartition: 1024 * 1024 },
+    { kafka: opts.kafka, groupId: opts.groupId, topics, commit: true, fromBeginning: true, maxBytesPerPartition: 1024 * 1024, logger: opts.logger },
     async (records, keepGoing) => {
       const started = process.hrtime.bigint();
       const topic = records[0]!.topic; // a batch is one partition of one topic

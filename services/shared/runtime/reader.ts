@@ -1,7 +1,10 @@
 // The one Kafka reader under every consumer path (the services' consumers and the rebuild): a kafkajs
 // consumer in a group, batches handed over as raw records, heartbeats while a batch is worked on, and
-// — for the services — an explicit commit after a batch is fully handled, never past an unhandled record.
+// — for the services — a commit after a batch is fully handled, never past an unhandled record (sent behind
+// the next fetch: committer.ts).
 import type { Consumer, Kafka } from 'kafkajs';
+import type { Logger } from '../logger.js';
+import { createCommitter } from './committer.js';
 import { rawRecord, type KeepGoing, type RawRecord } from './records.js';
 
 export interface ReaderOptions {
@@ -16,6 +19,10 @@ export interface ReaderOptions {
   /** How long the broker holds a fetch at the end of a partition (kafkajs default 5 s). */
   maxWaitTimeInMs?: number | undefined;
   partitionsConsumedConcurrently?: number | undefined;
+  /** Where a failed commit is reported (commit: true). */
+  logger?: Logger | undefined;
+  /** After each commit request the broker accepted. */
+  onCommitted?: (() => void) | undefined;
 }
 
 /** Handles one partition batch; true when every record was handled (or dead-lettered) and may be committed. */
@@ -23,7 +30,7 @@ export type ProcessBatch = (records: RawRecord[], keepGoing: KeepGoing, heartbea
 
 export interface Reader {
   consumer: Consumer;
-  /** Leaves the group; waits for the running batches, which commit what they completed. */
+  /** Ends the running batches' waits, commits what was completed, then leaves the group. */
   stop(): Promise<void>;
 }
 
@@ -39,31 +46,51 @@ export async function startReader(opts: ReaderOptions, processBatch: ProcessBatc
   });
   await consumer.connect();
   await subscribeOnceKnown(consumer, opts.topics, opts.fromBeginning ?? true);
+  const committer = opts.commit
+    ? createCommitter({ commit: (offsets) => consumer.commitOffsets(offsets), ...(opts.logger ? { logger: opts.logger } : {}), onCommitted: opts.onCommitted })
+    : undefined;
+  // Set by stop(): every wait ends, batches not yet begun are left to the next owner, and the batches that
+  // were completed are committed before this process leaves the group.
+  let stopping = false;
+  let running = 0;
+  let drained: (() => void) | undefined;
   await consumer.run({
     autoCommit: false,
     eachBatchAutoResolve: false,
     partitionsConsumedConcurrently: opts.partitionsConsumedConcurrently ?? 3,
     eachBatch: async (payload) => {
       const { batch, heartbeat, isStale, isRunning } = payload;
-      if (batch.messages.length === 0) return;
+      if (batch.messages.length === 0 || stopping) return;
       // A rebalance that takes the partition, or a stop, ends every wait: the next owner re-reads from the
       // last commit, and idempotency makes that harmless.
-      const keepGoing = () => isRunning() && !isStale();
+      const keepGoing = () => !stopping && isRunning() && !isStale();
       const beat = setInterval(() => void heartbeat().catch(() => undefined), 2000);
+      running++;
       try {
         const records = batch.messages.map((m) => rawRecord(batch.topic, batch.partition, m));
         const complete = await processBatch(records, keepGoing, heartbeat);
-        if (!complete || !keepGoing()) return;
+        // Complete means every record was handled (or dead-lettered), so it may be committed even while
+        // stopping; a partition that moved to another member in the meantime is that member's to commit.
+        if (!complete || !isRunning() || isStale()) return;
         const last = batch.messages[batch.messages.length - 1]!;
         payload.resolveOffset(last.offset); // the next fetch starts after it, committed or not
-        if (!opts.commit) return;
-        await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() }]);
+        committer?.handled({ topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() });
       } finally {
         clearInterval(beat);
+        if (--running === 0) drained?.();
       }
     },
   });
-  return { consumer, stop: () => consumer.disconnect() };
+  return {
+    consumer,
+    async stop() {
+      stopping = true;
+      if (running > 0) await new Promise<void>((resolve) => (drained = resolve));
+      // Committed while this process is still a member of the group (kafkajs drops commits once it stops).
+      await committer?.close();
+      await consumer.disconnect();
+    },
+  };
 }
 
 /**

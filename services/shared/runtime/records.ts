@@ -46,7 +46,7 @@ export interface BatchContext {
   isStale(): boolean;
 }
 
-/** False once the partition was revoked or the consumer is stopping: every wait ends, nothing is committed. */
+/** False once the partition was revoked or the consumer is stopping: every wait ends, and a batch that gives up is not committed. */
 export type KeepGoing = () => boolean;
 
 const EMPTY = Buffer.alloc(0);
