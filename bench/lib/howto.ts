@@ -8,6 +8,7 @@ export const HOW_TO_RUN = `## Running the harness
 | \`BENCH_SMOKE\` | \`false\` | \`true\`: tiny sizes, one repeat, report to \`$TMPDIR/switchboard-bench-<run>.md\` |
 | \`BENCH_REPORT\` | \`docs/benchmarks.md\` (full), temp file (smoke) | where the report is written |
 | \`BENCH_ONLY\` | all | comma-separated scenario numbers, e.g. \`1,3\` (scenario 5 shows replay memory only when 3 ran) |
+| \`BENCH_REPLAY_PARTS\` | all | scenario 3's parts, comma-separated: \`runner\`, \`provisioning\`, \`scc\` (for working on one; the others are reported as not run) |
 | \`KAFKA_BROKERS\`, \`SCHEMA_REGISTRY_URL\` | unset | when both are set, that broker and registry are used and nothing is started |
 | \`BENCH_STACK_DIR\` | \`.local/bench-stack\` | state of the private stack started when the two above are unset; stopped at the end unless it was already running |
 | \`BENCH_KAFKA_PORT\`, \`BENCH_KAFKA_CONTROLLER_PORT\`, \`BENCH_REGISTRY_PORT\` | 30092, 30093, 30081 | ports of the private stack |

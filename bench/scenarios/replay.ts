@@ -46,6 +46,7 @@ function replayPartSelected(part: 'runner' | 'provisioning' | 'scc'): boolean {
   const parts = (process.env.BENCH_REPLAY_PARTS ?? '').split(',').map((p) => p.trim()).filter(Boolean);
   return parts.length === 0 || parts.includes(part);
 }
+const notSelected = (part: string): string => `The ${part} part was not run (BENCH_REPLAY_PARTS=${process.env.BENCH_REPLAY_PARTS ?? ''}).`;
 
 export async function replayScenario(ctx: BenchContext, clients: BenchClients): Promise<ScenarioResult> {
   const n = ctx.sizes.replayEvents;
@@ -60,7 +61,10 @@ export async function replayScenario(ctx: BenchContext, clients: BenchClients): 
   const medianEps = (m: ReplayMeasure[] | undefined): number => median((m ?? []).map((x) => x.eventsPerSec));
 
   // The NSPS topic re-read by the shared consumer runner: the framework every consumer pays for.
-  if (replayPartSelected('runner')) {
+  if (!replayPartSelected('runner')) {
+    partly = true;
+    notes.push(notSelected('shared consumer runner'));
+  } else {
     const big = await nspsDataset(ctx, clients, n);
     const frameworkRuns = await alternate<ReplayMeasure>([
       { name: 'bare consumer', run: () => replayWorker(ctx, 'bare', big.topic, n) },
@@ -83,6 +87,7 @@ export async function replayScenario(ctx: BenchContext, clients: BenchClients): 
   const freshTarget = `Provisioning with a WTL answering at once ≥ ${fmt(FRESH_TARGET_EPS)} events/s on ${PROVISIONING_PARTITIONS} partitions (fresh state)`;
   if (!replayPartSelected('provisioning')) {
     partly = true;
+    notes.push(notSelected('provisioning'));
   } else if (provMissing) {
     partly = true;
     notes.push(`Provisioning replay not run: ${provMissing}.`);
@@ -169,6 +174,7 @@ export async function replayScenario(ctx: BenchContext, clients: BenchClients): 
   const sccTarget = `SCC inventory rebuild ≥ ${SCC_TARGET * 100} % of the bare consumer's events/s`;
   if (!replayPartSelected('scc')) {
     partly = true;
+    notes.push(notSelected('SCC rebuild'));
   } else if (sccMissing) {
     partly = true;
     notes.push(`SCC inventory rebuild not run: ${sccMissing}.`);
