@@ -87,12 +87,30 @@ export async function eventually<T>(check: () => Promise<T>, timeoutMs = 30_000,
 
 /** A port nothing listens on right now: bound on 127.0.0.1, read, released. */
 export async function freePort(): Promise<number> {
+  return listenOnce(0) as Promise<number>;
+}
+
+/** Listens on `port` (0: any) and closes again: the port it got, or undefined when that port is taken. */
+function listenOnce(port: number): Promise<number | undefined> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
+    srv.once('error', (err: NodeJS.ErrnoException) => (port !== 0 && err.code === 'EADDRINUSE' ? resolve(undefined) : reject(err)));
+    srv.listen(port, '127.0.0.1', () => {
+      const { port: got } = srv.address() as { port: number };
+      srv.close(() => resolve(got));
     });
   });
+}
+
+/**
+ * A free port whose next port is free too, for a server that takes both (the registry's management
+ * interface listens on its port + 1): a lone free port's neighbour was once another process's, and the
+ * registry died at start with "Address already in use".
+ */
+export async function freePortPair(): Promise<number> {
+  for (let tries = 0; ; tries++) {
+    const port = await freePort();
+    if (port < 65535 && (await listenOnce(port + 1)) !== undefined) return port;
+    if (tries >= 50) throw new Error('no two free neighbouring ports on 127.0.0.1');
+  }
 }

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import pg from 'pg';
 import { repoRoot } from '../../infra/local/stack.js';
 import { SERVICES } from '../../scripts/dev-defaults.js';
-import { eventually, freePort } from './env.js';
+import { eventually, freePort, freePortPair } from './env.js';
 
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
@@ -62,7 +62,7 @@ export async function ownStackEnv(stackDir: string): Promise<Record<string, stri
     LOCAL_KAFKA_CONTROLLER_PORT: String(await freePort()),
     LOCAL_KAFKA_METRICS_PORT: String(await freePort()),
     // The registry also takes the next port (its management interface).
-    LOCAL_REGISTRY_PORT: String(await freePort()),
+    LOCAL_REGISTRY_PORT: String(await freePortPair()),
   };
 }
 
