@@ -47,7 +47,7 @@ export async function startReader(opts: ReaderOptions, processBatch: ProcessBatc
   await consumer.connect();
   await subscribeOnceKnown(consumer, opts.topics, opts.fromBeginning ?? true);
   const committer = opts.commit
-    ? createCommitter({ commit: (offsets) => consumer.commitOffsets(offsets), ...(opts.logger ? { logger: opts.logger } : {}), onCommitted: opts.onCommitted })
+    ? createCommitter({ commit: (offsets) => consumer.commitOffsets(offsets), logger: opts.logger, onCommitted: opts.onCommitted })
     : undefined;
   // Set by stop(): every wait ends, batches not yet begun are left to the next owner, and the batches that
   // were completed are committed before this process leaves the group.
