@@ -19,6 +19,7 @@ import { buildApi } from './api.js';
 import { CONSUMER_NAME, loadSccInventoryConfig, type SccInventoryConfig } from './config.js';
 import { createSccMetrics, registerSystemsGauge } from './metrics.js';
 import { projectRecord, type AppliedReport } from './projector.js';
+import { dropAbandonedShadowTables } from './rebuild-tables.js';
 import { LIVE_TABLES } from './tables.js';
 import { DataDirInUseError, lockDataDir } from '../shared/data-dir-lock.js';
 
@@ -56,9 +57,6 @@ export async function openInventoryDb(config: SccInventoryConfig, logger?: Logge
   }
 }
 
-
-
-
 export async function migrateInventory(db: Db): Promise<void> {
   await migrateShared(db);
   await migrate(db, migrationsDir, 'scc-inventory');
@@ -70,6 +68,8 @@ export async function startSccInventory(config: SccInventoryConfig, deps: SccInv
   const ownDb = !deps.db;
   const db = deps.db ?? (await openInventoryDb(config, logger));
   if (deps.db) await migrateInventory(db);
+  // A rebuild killed outright leaves its shadow tables behind (rebuild-tables.ts): a restart cleans up.
+  await dropAbandonedShadowTables(db, logger);
   const sccMetrics = createSccMetrics(metrics);
   registerSystemsGauge(metrics, db);
 

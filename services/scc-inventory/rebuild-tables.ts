@@ -1,9 +1,89 @@
 // The rebuild's tables: shadow copies created and dropped, swapped into the live tables, or kept as
 // a named point-in-time snapshot. The rebuild's fold writes the shadow tables (rebuild-fold.ts).
+import { randomBytes } from 'node:crypto';
 import type { Db, Queryable } from '../shared/db.js';
+import { errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import { SESSION_LOCK_KEY } from '../shared/session-lock.js';
 import { renameHistoryIntoPlace } from './history-swap.js';
-import { HISTORY_COLUMNS, LIVE_TABLES, PART_COLUMNS, SYSTEM_COLUMNS, type Tables } from './tables.js';
+import { HISTORY_COLUMNS, LIVE_TABLES, PART_COLUMNS, SYSTEM_COLUMNS, shadowTables, type Tables } from './tables.js';
+
+// Who owns a set of shadow tables: the rebuild that holds the session lock on its token (PostgreSQL), or a
+// rebuild of this process (PGlite, which is one session in one process: its data folder is locked to one
+// process, so tables no rebuild of this process owns are abandoned). Tables nobody owns are left by a
+// rebuild that was killed (kill -9, a lost machine) before it could drop them: the next rebuild, and each
+// start of the service, drops them.
+const SHADOW_LOCK_SCOPE = 'scc-inventory:rebuild';
+const tokensOfThisProcess = new Set<string>();
+
+/** A new rebuild's token: the shadow tables' infix and, as a 32-bit number, its lock's id. */
+export function newShadowToken(): string {
+  return randomBytes(4).toString('hex');
+}
+
+const lockIdOf = (token: string): number => Number.parseInt(token, 16) | 0;
+
+export interface ShadowClaim {
+  /** The tables are no longer this rebuild's (call after dropping them, or to leave them to the next sweep). */
+  release(): Promise<void>;
+}
+
+/** Marks the token's shadow tables as owned by this rebuild for as long as it runs; take it before creating them. */
+export async function claimShadowTables(db: Db, token: string): Promise<ShadowClaim> {
+  tokensOfThisProcess.add(token);
+  try {
+    const held = await db.holdSessionLock?.(SHADOW_LOCK_SCOPE, lockIdOf(token));
+    return {
+      async release() {
+        try {
+          await held?.release();
+        } finally {
+          tokensOfThisProcess.delete(token);
+        }
+      },
+    };
+  } catch (err) {
+    tokensOfThisProcess.delete(token);
+    throw err;
+  }
+}
+
+/**
+ * Drops every set of shadow tables in the schema that no running rebuild owns, and says so in the log; returns
+ * their tokens. Never a reason to stop (a failure is logged; the tables stay until the next try).
+ */
+export async function dropAbandonedShadowTables(db: Db, logger: Logger): Promise<string[]> {
+  try {
+    const tokens = await dropUnownedShadowTables(db);
+    if (tokens.length > 0) {
+      logger.warn({ tables: tokens.map((t) => `rebuild_${t}_*`) }, 'dropped the shadow tables of rebuilds that ended without dropping them (killed)');
+    }
+    return tokens;
+  } catch (err) {
+    logger.warn({ reason: errorMessage(err) }, 'could not look for shadow tables left by killed rebuilds; the next rebuild or start looks again');
+    return [];
+  }
+}
+
+/** Each set is dropped under its token's lock, taken without waiting, so a rebuild still running keeps its tables. */
+async function dropUnownedShadowTables(db: Db): Promise<string[]> {
+  const found = await db.query<{ token: string }>(
+    `SELECT DISTINCT substring(tablename from '^rebuild_([0-9a-f]{8})_') AS token FROM pg_tables
+      WHERE schemaname = current_schema() AND tablename ~ '^rebuild_[0-9a-f]{8}_(systems|history|parts|processed)$' ORDER BY 1`,
+  );
+  const dropped: string[] = [];
+  for (const { token } of found.rows) {
+    if (tokensOfThisProcess.has(token)) continue;
+    const gone = await db.transaction(async (tx) => {
+      const r = await tx.query<{ free: boolean }>(`SELECT pg_try_advisory_xact_lock(${SESSION_LOCK_KEY}) AS free`, [SHADOW_LOCK_SCOPE, lockIdOf(token)]);
+      if (r.rows[0]?.free !== true) return false;
+      await tx.query(dropTablesSql(shadowTables(token)));
+      return true;
+    });
+    if (gone) dropped.push(token);
+  }
+  return dropped;
+}
 
 /**
  * Logged, all of them: crash recovery empties every unlogged table, and a rebuild waits a database outage out,
@@ -29,8 +109,10 @@ export async function indexShadowProcessed(q: Queryable, t: Tables): Promise<voi
 }
 
 export async function dropShadowTables(db: Db, t: Tables): Promise<void> {
-  await db.exec(`DROP TABLE IF EXISTS ${t.systems}, ${t.history}, ${t.parts}, ${t.processed}`);
+  await db.exec(dropTablesSql(t));
 }
+
+const dropTablesSql = (t: Tables): string => `DROP TABLE IF EXISTS ${t.systems}, ${t.history}, ${t.parts}, ${t.processed}`;
 
 /** How long the swap waits for the live history's exclusive lock before it copies the rows instead. */
 export const HISTORY_RENAME_LOCK_TIMEOUT_MS = 2000;

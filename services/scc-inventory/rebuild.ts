@@ -8,7 +8,7 @@
 //     rows, commit (the lock is released with the transaction). Readers see the old inventory until the
 //     commit and the new one after it, never a half-built one; ingress and the live consumer keep running.
 //   - --as-of T: fold only records received at or before T, store the result as a named snapshot.
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import type { Db } from '../shared/db.js';
 import type { EnvelopeCodec } from '../shared/envelope.js';
@@ -17,7 +17,9 @@ import type { Logger } from '../shared/logger.js';
 import { attempt, type RetryPolicy } from '../shared/retry.js';
 import { startReader } from '../shared/runtime/reader.js';
 import { RebuildFold } from './rebuild-fold.js';
-import { swapShadowIntoLive, createShadowTables, dropShadowTables, saveSnapshot, type HistorySwap } from './rebuild-tables.js';
+import {
+  claimShadowTables, createShadowTables, dropAbandonedShadowTables, dropShadowTables, newShadowToken, saveSnapshot, swapShadowIntoLive, type HistorySwap,
+} from './rebuild-tables.js';
 import { shadowTables } from './tables.js';
 import { lockAllApplies } from './writes.js';
 
@@ -128,7 +130,8 @@ export interface RebuildPhases {
 export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
   const started = performance.now();
   const clock = phaseClock(started);
-  const shadow = shadowTables(randomBytes(4).toString('hex'));
+  const token = newShadowToken();
+  const shadow = shadowTables(token);
   const result: RebuildResult = {
     records: 0, applied: 0, duplicates: 0, rejected: 0, undecodable: 0, skippedAfterAsOf: 0, seconds: 0,
     phases: { setUp: 0, read: 0, folding: 0, waitingForWrites: 0, tail: 0, finish: 0, swap: 0, cleanUp: 0 },
@@ -136,7 +139,6 @@ export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
   const asOfMs = opts.asOf?.getTime();
   // The end offsets to catch up to are taken now, with the check that the topic exists (one admin connection).
   const firstTargets = await topicEndOffsets(opts.kafka, opts.topic);
-  await createShadowTables(opts.db, shadow);
   const chunkSize = opts.recordsPerTransaction ?? DEFAULT_RECORDS_PER_TRANSACTION;
   const outageWaitMs = opts.outageWaitMs ?? DEFAULT_OUTAGE_WAIT_MS;
   // Infrastructure errors are waited out up to outageWaitMs per piece of work; invalid data is thrown at once.
@@ -151,111 +153,124 @@ export async function rebuild(opts: RebuildOptions): Promise<RebuildResult> {
     if (result.status === 'abandoned') throw new RebuildAbortedError(`${what}: still failing after ${Math.round(outageWaitMs / 1000)} s: ${errorMessage(result.error)}`, { cause: result.error });
     throw result.error;
   };
-  // Folded in memory, the rows written a chunk at a time (rebuild-fold.ts): the same rows as the live
-  // consumer's one record per transaction, without reading back what the rebuild itself wrote.
-  const fold = new RebuildFold({ db: opts.db, tables: shadow, consumer: opts.consumer, partTtlMs: opts.partTtlMs, chunkSize, logger: opts.logger, withRetries });
-  const reader = await startTopicReader(opts.kafka, opts.topic, opts.logger, async (records, heartbeat) => {
-    const batchStarted = performance.now();
-    let waited = 0;
-    let sinceHeartbeat = 0;
-    for (const { value, partition, offset } of records) {
-      result.records++;
-      let envelope;
-      try {
-        envelope = opts.codec.decodeCached(value) ?? (await withRetries('decoding (schema registry)', () => opts.codec.decode(value)));
-      } catch (err) {
-        if (err instanceof RebuildAbortedError) throw err;
-        if (!opts.skipUndecodable) {
-          throw new RebuildAbortedError(`record ${opts.topic}[${partition}]@${offset} cannot be decoded (${errorMessage(err)}); ` +
-            'the live consumer dead-lettered it: rebuild with --skip-undecodable to leave such records out', { cause: err });
-        }
-        result.rejected++;
-        result.undecodable++;
-        opts.logger.warn({ partition, offset, reason: errorMessage(err) }, 'rebuild: undecodable record left out (--skip-undecodable; the live consumer dead-lettered it)');
-        continue;
-      }
-      if (asOfMs !== undefined && envelope.received_at > asOfMs) {
-        result.skippedAfterAsOf++;
-        continue;
-      }
-      const waiting = fold.apply(envelope, { partition, offset });
-      if (waiting) {
-        const waitStarted = performance.now();
-        await waiting;
-        waited += performance.now() - waitStarted;
-      }
-      if (++sinceHeartbeat >= chunkSize) {
-        sinceHeartbeat = 0;
-        await heartbeat();
-      }
-    }
-    result.phases.folding += performance.now() - batchStarted - waited;
-    result.phases.waitingForWrites += waited;
-  });
-  result.phases.setUp = clock.lap();
-  const finishFold = async () => {
-    await fold.finish();
-    result.applied = fold.applied;
-    result.duplicates = fold.duplicates;
-    result.rejected += fold.rejected;
-  };
-  // Once the last records to fold are read, the reader hands over nothing more (a record arriving after
-  // the end offsets must not reach the fold while its rows are being written) and leaves its group
-  // while the database work goes on.
-  let stopping: Promise<void> | undefined;
-  const readDone = async () => {
-    await reader.seal();
-    stopping = reader.stop();
-  };
-
-  const progressTimer = startProgress(reader, opts);
+  await dropAbandonedShadowTables(opts.db, opts.logger);
+  // Held while the shadow tables exist: a rebuild started meanwhile (or a service start) leaves them alone,
+  // and once this process is gone, however it ended, the next one drops them.
+  const claim = await withRetries('locking the shadow tables', () => claimShadowTables(opts.db, token));
   try {
-    progressTimer.set('catch-up', firstTargets);
-    await reader.readUntil(firstTargets);
-    result.phases.read = clock.lap();
+    await createShadowTables(opts.db, shadow);
+    return await foldAndSwap();
+  } finally {
+    await claim.release();
+  }
 
-    if (opts.asOf) {
-      await readDone();
-      await finishFold();
-      result.phases.finish = clock.lap();
-      const name = opts.snapshotName ?? `as-of-${opts.asOf.toISOString()}`;
-      await opts.db.transaction((tx) => saveSnapshot(tx, shadow, name, opts.asOf!, result.records - result.skippedAfterAsOf));
-      result.phases.swap = clock.lap();
-      result.snapshot = name;
-    } else if (opts.db.kind === 'postgres') {
-      await opts.db.transaction(async (tx) => {
-        await lockAllApplies(tx);
-        const tailTargets = await topicEndOffsets(opts.kafka, opts.topic);
-        progressTimer.set('tail', tailTargets);
-        await reader.readUntil(tailTargets);
+  async function foldAndSwap(): Promise<RebuildResult> {
+    // Folded in memory, the rows written a chunk at a time (rebuild-fold.ts): the same rows as the live
+    // consumer's one record per transaction, without reading back what the rebuild itself wrote.
+    const fold = new RebuildFold({ db: opts.db, tables: shadow, consumer: opts.consumer, partTtlMs: opts.partTtlMs, chunkSize, logger: opts.logger, withRetries });
+    const reader = await startTopicReader(opts.kafka, opts.topic, opts.logger, async (records, heartbeat) => {
+      const batchStarted = performance.now();
+      let waited = 0;
+      let sinceHeartbeat = 0;
+      for (const { value, partition, offset } of records) {
+        result.records++;
+        let envelope;
+        try {
+          envelope = opts.codec.decodeCached(value) ?? (await withRetries('decoding (schema registry)', () => opts.codec.decode(value)));
+        } catch (err) {
+          if (err instanceof RebuildAbortedError) throw err;
+          if (!opts.skipUndecodable) {
+            throw new RebuildAbortedError(`record ${opts.topic}[${partition}]@${offset} cannot be decoded (${errorMessage(err)}); ` +
+              'the live consumer dead-lettered it: rebuild with --skip-undecodable to leave such records out', { cause: err });
+          }
+          result.rejected++;
+          result.undecodable++;
+          opts.logger.warn({ partition, offset, reason: errorMessage(err) }, 'rebuild: undecodable record left out (--skip-undecodable; the live consumer dead-lettered it)');
+          continue;
+        }
+        if (asOfMs !== undefined && envelope.received_at > asOfMs) {
+          result.skippedAfterAsOf++;
+          continue;
+        }
+        const waiting = fold.apply(envelope, { partition, offset });
+        if (waiting) {
+          const waitStarted = performance.now();
+          await waiting;
+          waited += performance.now() - waitStarted;
+        }
+        if (++sinceHeartbeat >= chunkSize) {
+          sinceHeartbeat = 0;
+          await heartbeat();
+        }
+      }
+      result.phases.folding += performance.now() - batchStarted - waited;
+      result.phases.waitingForWrites += waited;
+    });
+    result.phases.setUp = clock.lap();
+    const finishFold = async () => {
+      await fold.finish();
+      result.applied = fold.applied;
+      result.duplicates = fold.duplicates;
+      result.rejected += fold.rejected;
+    };
+    // Once the last records to fold are read, the reader hands over nothing more (a record arriving after
+    // the end offsets must not reach the fold while its rows are being written) and leaves its group
+    // while the database work goes on.
+    let stopping: Promise<void> | undefined;
+    const readDone = async () => {
+      await reader.seal();
+      stopping = reader.stop();
+    };
+
+    const progressTimer = startProgress(reader, opts);
+    try {
+      progressTimer.set('catch-up', firstTargets);
+      await reader.readUntil(firstTargets);
+      result.phases.read = clock.lap();
+
+      if (opts.asOf) {
         await readDone();
-        result.phases.tail = clock.lap();
         await finishFold();
         result.phases.finish = clock.lap();
-        noteSwap(result, await swapShadowIntoLive(tx, shadow, opts.consumer, opts.logger));
-      });
-      result.phases.swap = clock.lap();
-    } else {
-      // PGlite lives inside one process: no live consumer can be running beside this one (see docs/replay.md).
-      await readDone();
-      await finishFold();
-      result.phases.finish = clock.lap();
-      noteSwap(result, await opts.db.transaction((tx) => swapShadowIntoLive(tx, shadow, opts.consumer, opts.logger)));
-      result.phases.swap = clock.lap();
+        const name = opts.snapshotName ?? `as-of-${opts.asOf.toISOString()}`;
+        await opts.db.transaction((tx) => saveSnapshot(tx, shadow, name, opts.asOf!, result.records - result.skippedAfterAsOf));
+        result.phases.swap = clock.lap();
+        result.snapshot = name;
+      } else if (opts.db.kind === 'postgres') {
+        await opts.db.transaction(async (tx) => {
+          await lockAllApplies(tx);
+          const tailTargets = await topicEndOffsets(opts.kafka, opts.topic);
+          progressTimer.set('tail', tailTargets);
+          await reader.readUntil(tailTargets);
+          await readDone();
+          result.phases.tail = clock.lap();
+          await finishFold();
+          result.phases.finish = clock.lap();
+          noteSwap(result, await swapShadowIntoLive(tx, shadow, opts.consumer, opts.logger));
+        });
+        result.phases.swap = clock.lap();
+      } else {
+        // PGlite lives inside one process: no live consumer can be running beside this one (see docs/replay.md).
+        await readDone();
+        await finishFold();
+        result.phases.finish = clock.lap();
+        noteSwap(result, await opts.db.transaction((tx) => swapShadowIntoLive(tx, shadow, opts.consumer, opts.logger)));
+        result.phases.swap = clock.lap();
+      }
+    } finally {
+      progressTimer.stop();
+      clock.lap(); // a failed phase's time is not reported as clean-up
+      await Promise.all([
+        stopping ?? reader.stop(),
+        dropShadowTables(opts.db, shadow).catch((err: unknown) => opts.logger.warn({ reason: errorMessage(err) }, 'could not drop shadow tables')),
+      ]);
     }
-  } finally {
-    progressTimer.stop();
-    clock.lap(); // a failed phase's time is not reported as clean-up
-    await Promise.all([
-      stopping ?? reader.stop(),
-      dropShadowTables(opts.db, shadow).catch((err: unknown) => opts.logger.warn({ reason: errorMessage(err) }, 'could not drop shadow tables')),
-    ]);
+    result.phases.cleanUp = clock.lap();
+    for (const k of Object.keys(result.phases) as Array<keyof RebuildPhases>) result.phases[k] = Math.round(result.phases[k]);
+    result.seconds = (performance.now() - started) / 1000;
+    opts.onProgress?.({ phase: 'tail', done: reader.consumed(), total: reader.consumed(), ratePerSecond: result.records / Math.max(result.seconds, 0.001) });
+    return result;
   }
-  result.phases.cleanUp = clock.lap();
-  for (const k of Object.keys(result.phases) as Array<keyof RebuildPhases>) result.phases[k] = Math.round(result.phases[k]);
-  result.seconds = (performance.now() - started) / 1000;
-  opts.onProgress?.({ phase: 'tail', done: reader.consumed(), total: reader.consumed(), ratePerSecond: result.records / Math.max(result.seconds, 0.001) });
-  return result;
 }
 
 function noteSwap(result: RebuildResult, swap: HistorySwap): void {

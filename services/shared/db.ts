@@ -6,6 +6,7 @@ import pg from 'pg';
 import pgCopy from 'pg-copy-streams';
 import { classifyError, errorMessage } from './errors.js';
 import type { Logger } from './logger.js';
+import { holdSessionLock, type HeldLock } from './session-lock.js';
 
 export interface QueryResult<R> {
   rows: R[];
@@ -27,6 +28,11 @@ export interface Db extends Queryable {
    * `COPY ... FROM STDIN` statement, with `data` as its input, in a transaction of its own.
    */
   copyFrom?(sql: string, data: Buffer): Promise<void>;
+  /**
+   * PostgreSQL only (PGlite is one session in one process): holds a session-level advisory lock on a
+   * connection of its own until released or the process ends (session-lock.ts).
+   */
+  holdSessionLock?(scope: string, id: number): Promise<HeldLock>;
   close(): Promise<void>;
 }
 
@@ -82,11 +88,8 @@ async function waitForPostgres(url: string, schema: string | undefined, onWaitin
 }
 
 async function openPostgres(url: string, schema: string | undefined, poolSize: number): Promise<Db> {
-  const pool = new pg.Pool({
-    connectionString: url,
-    max: poolSize,
-    ...(schema ? { options: `-c search_path=${schema}` } : {}),
-  });
+  const connection: pg.ClientConfig = { connectionString: url, ...(schema ? { options: `-c search_path=${schema}` } : {}) };
+  const pool = new pg.Pool({ ...connection, max: poolSize });
   // A restarted server drops idle connections; the pool replaces them, so the error is not fatal.
   pool.on('error', () => undefined);
   // The pool listens for errors only on idle clients. A client held by a transaction or a COPY whose connection
@@ -137,6 +140,7 @@ async function openPostgres(url: string, schema: string | undefined, poolSize: n
         client.release(failure instanceof Error ? failure : undefined);
       }
     },
+    holdSessionLock: (scope, id) => holdSessionLock({ ...connection, connectionTimeoutMillis: 10_000 }, scope, id),
     async close() {
       await pool.end();
     },
