@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { Db, Queryable } from '../shared/db.js';
 import { errorMessage } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { SESSION_LOCK_KEY } from '../shared/session-lock.js';
+import { lockUnlessHeld } from '../shared/session-lock.js';
 import { renameHistoryIntoPlace } from './history-swap.js';
 import { HISTORY_COLUMNS, LIVE_TABLES, PART_COLUMNS, SYSTEM_COLUMNS, shadowTables, type Tables } from './tables.js';
 
@@ -13,7 +13,7 @@ import { HISTORY_COLUMNS, LIVE_TABLES, PART_COLUMNS, SYSTEM_COLUMNS, shadowTable
 // process, so tables no rebuild of this process owns are abandoned). Tables nobody owns are left by a
 // rebuild that was killed (kill -9, a lost machine) before it could drop them: the next rebuild, and each
 // start of the service, drops them.
-const SHADOW_LOCK_SCOPE = 'scc-inventory:rebuild';
+export const SHADOW_LOCK_SCOPE = 'scc-inventory:rebuild';
 const tokensOfThisProcess = new Set<string>();
 
 /** A new rebuild's token: the shadow tables' infix and, as a 32-bit number, its lock's id. */
@@ -21,7 +21,8 @@ export function newShadowToken(): string {
   return randomBytes(4).toString('hex');
 }
 
-const lockIdOf = (token: string): number => Number.parseInt(token, 16) | 0;
+/** The token as the lock's 32-bit id. */
+export const lockIdOf = (token: string): number => Number.parseInt(token, 16) | 0;
 
 export interface ShadowClaim {
   /** The tables are no longer this rebuild's (call after dropping them, or to leave them to the next sweep). */
@@ -65,7 +66,7 @@ export async function dropAbandonedShadowTables(db: Db, logger: Logger): Promise
   }
 }
 
-/** Each set is dropped under its token's lock, taken without waiting, so a rebuild still running keeps its tables. */
+/** Each set is dropped under its token's lock, taken only when no session holds it: a rebuild still running keeps its tables. */
 async function dropUnownedShadowTables(db: Db): Promise<string[]> {
   const found = await db.query<{ token: string }>(
     `SELECT DISTINCT substring(tablename from '^rebuild_([0-9a-f]{8})_') AS token FROM pg_tables
@@ -75,8 +76,7 @@ async function dropUnownedShadowTables(db: Db): Promise<string[]> {
   for (const { token } of found.rows) {
     if (tokensOfThisProcess.has(token)) continue;
     const gone = await db.transaction(async (tx) => {
-      const r = await tx.query<{ free: boolean }>(`SELECT pg_try_advisory_xact_lock(${SESSION_LOCK_KEY}) AS free`, [SHADOW_LOCK_SCOPE, lockIdOf(token)]);
-      if (r.rows[0]?.free !== true) return false;
+      if (!(await lockUnlessHeld(tx, SHADOW_LOCK_SCOPE, lockIdOf(token)))) return false;
       await tx.query(dropTablesSql(shadowTables(token)));
       return true;
     });

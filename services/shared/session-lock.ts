@@ -7,14 +7,33 @@
 // from the one-bigint keys the service's transaction locks use (writes.ts, migrations), so no hash
 // collision can make a held session lock stall a live apply.
 import pg from 'pg';
+import type { Queryable } from './db.js';
 
 export interface HeldLock {
   /** Releases the lock and closes its connection. */
   release(): Promise<void>;
 }
 
-/** The SQL of the lock's key, with $1 the scope and $2 the id; shared with whoever tests for the lock. */
-export const SESSION_LOCK_KEY = `hashtext(current_schema() || ':' || $1::text), $2::int`;
+/** The SQL of the lock's key, with $1 the scope and $2 the id. */
+const SESSION_LOCK_KEY = `hashtext(current_schema() || ':' || $1::text), $2::int`;
+
+/**
+ * In the caller's transaction: takes the lock until the transaction ends, unless a session holds it — this
+ * session included. Behind PgBouncer's transaction pooling the holder's server connection can be the very one
+ * serving this transaction, where PostgreSQL would grant the lock again (a session's own locks do not block
+ * it); pg_locks shows it held all the same. Returns whether the lock was taken.
+ */
+export async function lockUnlessHeld(tx: Queryable, scope: string, id: number): Promise<boolean> {
+  const held = await tx.query<{ held: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 2
+        AND classid::bigint = (hashtext(current_schema() || ':' || $1::text)::bigint & 4294967295)
+        AND objid::bigint = ($2::bigint & 4294967295)) AS held`,
+    [scope, id],
+  );
+  if (held.rows[0]?.held !== false) return false;
+  const taken = await tx.query<{ taken: boolean }>(`SELECT pg_try_advisory_xact_lock(${SESSION_LOCK_KEY}) AS taken`, [scope, id]);
+  return taken.rows[0]?.taken === true;
+}
 
 const RECONNECT_DELAYS_MS = [200, 500, 1000, 2000, 5000];
 

@@ -11,7 +11,9 @@ import { EnvelopeCodec, type Envelope } from '../../services/shared/envelope.js'
 import { createKafka, createProducer } from '../../services/shared/kafka.js';
 import { ensureTopics, topicNames } from '../../services/shared/topics.js';
 import { rebuild } from '../../services/scc-inventory/rebuild.js';
-import { claimShadowTables, createShadowTables, dropAbandonedShadowTables } from '../../services/scc-inventory/rebuild-tables.js';
+import {
+  claimShadowTables, createShadowTables, dropAbandonedShadowTables, lockIdOf, SHADOW_LOCK_SCOPE,
+} from '../../services/scc-inventory/rebuild-tables.js';
 import { migrateInventory } from '../../services/scc-inventory/main.js';
 import { shadowTables } from '../../services/scc-inventory/tables.js';
 import { captureLogger, eventually, testDb, testKafkaConfig } from '../support/env.js';
@@ -85,6 +87,20 @@ describe('shadow tables of killed rebuilds', () => {
     await mine.release();
     expect(await dropAbandonedShadowTables(db, logger)).toEqual(['a1b2c3d4']);
     expect(await shadowTableNames(db)).toEqual(['rebuild_notes']);
+  });
+
+  it('keeps the tables when the session serving the look holds their lock itself (PgBouncer in transaction mode)', async () => {
+    const db = await freshDb();
+    const schema = (await db.query<{ s: string }>('SELECT current_schema() AS s')).rows[0]!.s;
+    // One server connection for everything, as when a pooler hands the holder's server connection to the look.
+    const one = await openDb({ url: process.env.DATABASE_URL, schema, poolSize: 1 });
+    dbs.push(one);
+    await createShadowTables(one, shadowTables('c0ffee00'));
+    await one.query(`SELECT pg_advisory_lock(hashtext(current_schema() || ':' || $1::text), $2::int)`, [SHADOW_LOCK_SCOPE, lockIdOf('c0ffee00')]);
+    expect(await dropAbandonedShadowTables(one, logger)).toEqual([]);
+    expect(await shadowTableNames(one)).toHaveLength(4);
+    await one.query(`SELECT pg_advisory_unlock(hashtext(current_schema() || ':' || $1::text), $2::int)`, [SHADOW_LOCK_SCOPE, lockIdOf('c0ffee00')]);
+    expect(await dropAbandonedShadowTables(one, logger)).toEqual(['c0ffee00']);
   });
 
   it('on PGlite, drops tables that no rebuild of this process owns', async () => {
