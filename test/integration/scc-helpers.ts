@@ -10,11 +10,11 @@ import { produceAll } from '../../services/shared/kafka.js';
 import { createMetrics, type Metrics } from '../../services/shared/metrics.js';
 import { MAX_RECORD_BYTES } from '../../services/shared/topics.js';
 import { loadSccInventoryConfig, type SccInventoryConfig } from '../../services/scc-inventory/config.js';
-import { startSccInventory, type RunningSccInventory } from '../../services/scc-inventory/main.js';
+import { migrateInventory, startSccInventory, type RunningSccInventory } from '../../services/scc-inventory/main.js';
 import { HISTORY_COLUMNS, LIVE_TABLES, SYSTEM_COLUMNS, type Tables } from '../../services/scc-inventory/tables.js';
 import { projectRecord } from '../../services/scc-inventory/projector.js';
 import { PermanentError } from '../../services/shared/errors.js';
-import { captureLogger, eventually, readTopic } from '../support/env.js';
+import { captureLogger, eventually, readTopic, testDb } from '../support/env.js';
 
 export interface ExposedSystem {
   host: string;
@@ -76,6 +76,30 @@ export function reportEnvelopes(o: ReportOptions): Envelope[] {
     payload,
     attributes: { report_id: reportId, report_type: o.reportType, part: String(i + 1), parts: String(slices.length), external_tenant: `ext-${o.tenant}` },
   }));
+}
+
+/**
+ * A topic's worth of one-part delta reports, one a second from t0: report i comes from tenant `i % tenants`
+ * and changes the description of its host `h-(i % hosts)`, so every report after a tenant's first few changes
+ * one system (a history row each).
+ */
+export function deltaReportEnvelopes(count: number, o: { tenants: number; hosts: number; t0: number }): Envelope[] {
+  const envelopes: Envelope[] = [];
+  for (let i = 0; i < count; i++) {
+    envelopes.push(...reportEnvelopes({
+      tenant: `tenant-${i % o.tenants}`, reportType: 'delta', receivedAt: o.t0 + i * 1000,
+      body: reportBody([{ subaccount: 'sa', locationId: 'loc', exposedSystems: [{ host: `h-${i % o.hosts}`, description: `change ${i}` }] }]),
+    }));
+  }
+  return envelopes;
+}
+
+/** A fresh PostgreSQL schema with the inventory's tables; added to `opened`, for the caller to close. */
+export async function migratedInventoryDb(opened: Db[]): Promise<Db> {
+  const db = await testDb();
+  opened.push(db);
+  await migrateInventory(db);
+  return db;
 }
 
 export async function produceEnvelopes(producer: Producer, codec: EnvelopeCodec, topic: string, envelopes: Envelope[]): Promise<void> {

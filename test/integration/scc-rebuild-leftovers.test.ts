@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Producer } from 'kafkajs';
 import { repoRoot } from '../../infra/local/stack.js';
 import { openDb, type Db } from '../../services/shared/db.js';
-import { EnvelopeCodec, type Envelope } from '../../services/shared/envelope.js';
+import { EnvelopeCodec } from '../../services/shared/envelope.js';
 import { createKafka, createProducer } from '../../services/shared/kafka.js';
 import { ensureTopics, topicNames } from '../../services/shared/topics.js';
 import { rebuild } from '../../services/scc-inventory/rebuild.js';
@@ -16,8 +16,10 @@ import {
 } from '../../services/scc-inventory/rebuild-tables.js';
 import { migrateInventory } from '../../services/scc-inventory/main.js';
 import { shadowTables } from '../../services/scc-inventory/tables.js';
-import { captureLogger, eventually, testDb, testKafkaConfig } from '../support/env.js';
-import { canonicalDump, produceEnvelopes, reportBody, reportEnvelopes, serviceConfig, startService } from './scc-helpers.js';
+import { captureLogger, eventually, testKafkaConfig } from '../support/env.js';
+import {
+  canonicalDump, deltaReportEnvelopes, migratedInventoryDb, produceEnvelopes, serviceConfig, startService,
+} from './scc-helpers.js';
 
 const REPORTS = 2000;
 const T0 = Date.parse('2026-04-01T00:00:00Z');
@@ -43,14 +45,7 @@ describe('shadow tables of killed rebuilds', () => {
   beforeAll(async () => {
     await ensureTopics(kafka, kafkaCfg, [topic]);
     producer = await createProducer(kafka);
-    const envelopes: Envelope[] = [];
-    for (let i = 0; i < REPORTS; i++) {
-      envelopes.push(...reportEnvelopes({
-        tenant: `tenant-${i % 20}`, reportType: 'delta', receivedAt: T0 + i * 1000,
-        body: reportBody([{ subaccount: 'sa', locationId: 'loc', exposedSystems: [{ host: `h-${i % 7}`, description: `change ${i}` }] }]),
-      }));
-    }
-    await produceEnvelopes(producer, codec, topic, envelopes);
+    await produceEnvelopes(producer, codec, topic, deltaReportEnvelopes(REPORTS, { tenants: 20, hosts: 7, t0: T0 }));
   }, 120_000);
   afterAll(async () => {
     for (const c of children) c.kill('SIGKILL');
@@ -59,12 +54,7 @@ describe('shadow tables of killed rebuilds', () => {
     for (const db of dbs) await db.close().catch(() => undefined);
   });
 
-  const freshDb = async () => {
-    const db = await testDb();
-    dbs.push(db);
-    await migrateInventory(db);
-    return db;
-  };
+  const freshDb = () => migratedInventoryDb(dbs);
 
   it('drops tables nobody owns, keeps those of a running rebuild and tables that are not a rebuild\'s', async () => {
     const db = await freshDb();

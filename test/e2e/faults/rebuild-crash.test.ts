@@ -9,12 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Producer } from 'kafkajs';
 import { createKafka, createProducer } from '../../../services/shared/kafka.js';
 import { ensureTopics, topicNames } from '../../../services/shared/topics.js';
-import { EnvelopeCodec, type Envelope } from '../../../services/shared/envelope.js';
+import { EnvelopeCodec } from '../../../services/shared/envelope.js';
 import type { Db } from '../../../services/shared/db.js';
 import { rebuild } from '../../../services/scc-inventory/rebuild.js';
-import { migrateInventory } from '../../../services/scc-inventory/main.js';
 import { captureLogger, eventually, testDb, testKafkaConfig } from '../../support/env.js';
-import { canonicalDump, processedRows, produceEnvelopes, reportBody, reportEnvelopes } from '../../integration/scc-helpers.js';
+import { canonicalDump, deltaReportEnvelopes, migratedInventoryDb, processedRows, produceEnvelopes } from '../../integration/scc-helpers.js';
 
 const REPORTS = 20_000;
 const T0 = Date.parse('2026-03-01T00:00:00Z');
@@ -37,13 +36,7 @@ describe('fault: PostgreSQL crashes during an SCC rebuild', () => {
   beforeAll(async () => {
     await ensureTopics(kafka, kafkaCfg, [topic]);
     producer = await createProducer(kafka);
-    const envelopes: Envelope[] = [];
-    for (let i = 0; i < REPORTS; i++) {
-      envelopes.push(...reportEnvelopes({
-        tenant: `tenant-${i % 50}`, reportType: 'delta', receivedAt: T0 + i * 1000,
-        body: reportBody([{ subaccount: 'sa', locationId: 'loc', exposedSystems: [{ host: `h-${i % 3}`, description: `change ${i}` }] }]),
-      }));
-    }
+    const envelopes = deltaReportEnvelopes(REPORTS, { tenants: 50, hosts: 3, t0: T0 });
     for (let i = 0; i < envelopes.length; i += 2000) await produceEnvelopes(producer, codec, topic, envelopes.slice(i, i + 2000));
   }, 300_000);
   afterAll(async () => {
@@ -51,12 +44,7 @@ describe('fault: PostgreSQL crashes during an SCC rebuild', () => {
     for (const db of dbs) await db.close().catch(() => undefined);
   });
 
-  const freshDb = async () => {
-    const db = await testDb();
-    dbs.push(db);
-    await migrateInventory(db);
-    return db;
-  };
+  const freshDb = () => migratedInventoryDb(dbs);
   const run = (db: Db) => rebuild({ db, kafka, codec, topic, consumer: 'scc-inventory', partTtlMs: 3_600_000, logger, recordsPerTransaction: 200, outageWaitMs: 120_000 });
 
   it('waits the crash out and swaps in everything it read, as a rebuild without the crash does', { timeout: 600_000 }, async () => {
