@@ -24,7 +24,7 @@ import type { Logger } from '../shared/logger.js';
 import { foldTenantReport, systemFoldKey, systemId, type Change, type ReportedScc, type SystemState, type TenantSystems } from './fold.js';
 import { completeReportBody, parseOrReject, reportPartOf, type RecordPosition, type ReportPart } from './projector.js';
 import {
-  isProcessed, tenantHasParts, writeHistoryRows, writeProcessedRows, writeSystemRows, type HistoryRow, type SystemRowToWrite,
+  isProcessed, removeChunkRows, tenantHasParts, writeHistoryRows, writeProcessedRows, writeSystemRows, type HistoryRow, type SystemRowToWrite,
 } from './rebuild-writes.js';
 import { SeenFilter } from './seen-filter.js';
 import { indexShadowProcessed } from './rebuild-tables.js';
@@ -143,7 +143,10 @@ export class RebuildFold {
     const rows: SystemRowToWrite[] = [];
     const write = async () => {
       const batch = rows.splice(0);
-      await this.opts.withRetries('writing the shadow tables', () => writeSystemRows(this.opts.db, this.opts.tables, batch));
+      await this.writeAgainSafely(
+        () => writeSystemRows(this.opts.db, this.opts.tables, batch),
+        { consumer: this.opts.consumer, eventIds: [], systemIds: batch.map((r) => r.id) },
+      );
     };
     for (const { systems, meta } of this.tenants.values()) {
       for (const s of [...systems.values()].flatMap((scc) => [...scc.values()])) {
@@ -240,6 +243,18 @@ export class RebuildFold {
     }
   }
 
+  /**
+   * Writes rows, waiting outages out; before each attempt after the first, removes what an earlier attempt may
+   * have written (its commit can have reached the table without its acknowledgement reaching us).
+   */
+  private writeAgainSafely(write: () => Promise<void>, written: Parameters<typeof removeChunkRows>[2]): Promise<void> {
+    let attempts = 0;
+    return this.opts.withRetries('writing the shadow tables', async () => {
+      if (attempts++ > 0) await removeChunkRows(this.opts.db, this.opts.tables, written);
+      await write();
+    });
+  }
+
   private chunkDone(): Promise<void> | undefined {
     return ++this.records >= this.opts.chunkSize ? this.writeChunk() : undefined;
   }
@@ -260,10 +275,10 @@ export class RebuildFold {
     const { db, tables, consumer } = this.opts;
     const { fresh, maybeSeen } = historyRows(history);
     this.writing = previous.then(() =>
-      this.opts.withRetries('writing the shadow tables', async () => {
+      this.writeAgainSafely(async () => {
         await writeProcessedRows(db, tables, consumer, eventIds);
         await writeHistoryRows(db, tables, fresh, maybeSeen);
-      }),
+      }, { consumer, eventIds, fresh }),
     );
     this.writing.catch(() => undefined); // a failure surfaces at the next wait for this.writing
     return previous;

@@ -92,9 +92,8 @@ export async function isProcessed(q: Queryable, t: Tables, consumer: string, eve
 }
 
 /**
- * The idempotency rows of a chunk: event_ids the fold knows are not written yet. (Only a retry after a
- * lost commit acknowledgement could write one twice; the copy into the live table's key then fails
- * the rebuild, which changes nothing.)
+ * The idempotency rows of a chunk: event_ids the fold knows are not written yet (a retry first removes what
+ * an earlier attempt wrote: removeChunkRows).
  */
 export async function writeProcessedRows(db: Db, t: Tables, consumer: string, eventIds: readonly string[]): Promise<void> {
   if (eventIds.length === 0) return;
@@ -123,6 +122,27 @@ export async function writeHistoryRows(db: Db, t: Tables, fresh: readonly Histor
     await db.copyFrom(`COPY ${t.history} (${HISTORY_COLUMNS}) FROM STDIN`, data.bytes());
   }
   await insertHistoryRows(db, t, maybeSeen);
+}
+
+/**
+ * Removes what an earlier attempt at a chunk may have written, before the chunk is written again: PostgreSQL can
+ * commit a write whose acknowledgement never arrives (it crashed in between), and the rows written again would
+ * then be there twice (the idempotency rows have no key, the copy into the live table failed on its key) or
+ * refused (the history's and the systems' keys). `fresh` history rows and the systems are those no earlier chunk
+ * wrote, and each event_id is in one chunk only, so nothing of another chunk goes. The `maybeSeen` history rows
+ * are written with ON CONFLICT DO NOTHING and need no removal.
+ */
+export async function removeChunkRows(
+  q: Queryable, t: Tables, chunk: { consumer: string; eventIds: readonly string[]; fresh?: readonly HistoryRow[]; systemIds?: readonly string[] },
+): Promise<void> {
+  if (chunk.eventIds.length > 0) await q.query(`DELETE FROM ${t.processed} WHERE consumer = $1 AND event_id = ANY($2::text[])`, [chunk.consumer, chunk.eventIds]);
+  if (chunk.fresh && chunk.fresh.length > 0) {
+    await q.query(
+      `DELETE FROM ${t.history} h USING unnest($1::text[], $2::text[]) AS k(system_id, report_id) WHERE h.system_id = k.system_id AND h.report_id = k.report_id`,
+      [chunk.fresh.map((r) => r.systemId), chunk.fresh.map((r) => r.reportId)],
+    );
+  }
+  if (chunk.systemIds && chunk.systemIds.length > 0) await q.query(`DELETE FROM ${t.systems} WHERE id = ANY($1::text[])`, [chunk.systemIds]);
 }
 
 /** The systems, each once, into the (empty) shadow systems table. */
