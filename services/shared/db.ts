@@ -45,6 +45,13 @@ export interface OpenDbOptions {
   schema?: string | undefined;
   poolSize?: number;
   /**
+   * PostgreSQL: open every connection of the pool before returning, not at first use. A consumer's first
+   * fetch after a start (a backlog that built up while it was down, an operator replay) sends one query per
+   * partition batch at once, and each waited while PostgreSQL started a backend for it: 25–100 ms of a
+   * 0.4 s replay of 20,000 events (docs/benchmarks.md). Connections idle for 10 s are closed as before.
+   */
+  openAllConnections?: boolean;
+  /**
    * Told each time the first connection fails because PostgreSQL is not there (yet): a service started
    * before its database, or during its restart, waits for it instead of exiting.
    */
@@ -57,7 +64,16 @@ export async function openDb(opts: OpenDbOptions): Promise<Db> {
   if (opts.schema !== undefined && !SCHEMA_NAME.test(opts.schema)) throw new Error(`invalid schema name: ${opts.schema}`);
   if (!opts.url) return openPglite(opts.dataDir ?? 'memory://', opts.schema);
   await waitForPostgres(opts.url, opts.schema, opts.onWaiting);
-  return openPostgres(opts.url, opts.schema, opts.poolSize ?? 5);
+  return openPostgres(opts.url, opts.schema, opts.poolSize ?? DEFAULT_POOL_SIZE, opts.openAllConnections ?? false);
+}
+
+/**
+ * Opens `size` connections at once and gives them back to the pool, idle. One that cannot be opened now (the
+ * server's connection limit reached, a restart in between) is left to be opened at first use, as without this.
+ */
+async function openEveryConnection(pool: pg.Pool, size: number): Promise<void> {
+  const opened = await Promise.allSettled(Array.from({ length: size }, () => pool.connect()));
+  for (const result of opened) if (result.status === 'fulfilled') result.value.release();
 }
 
 /** The onWaiting of a service: one warning per failed try, so an operator sees what the service waits for. */
@@ -87,7 +103,9 @@ async function waitForPostgres(url: string, schema: string | undefined, onWaitin
   }
 }
 
-async function openPostgres(url: string, schema: string | undefined, poolSize: number): Promise<Db> {
+const DEFAULT_POOL_SIZE = 5;
+
+async function openPostgres(url: string, schema: string | undefined, poolSize: number, openAll: boolean): Promise<Db> {
   const connection: pg.ClientConfig = { connectionString: url, ...(schema ? { options: `-c search_path=${schema}` } : {}) };
   const pool = new pg.Pool({ ...connection, max: poolSize });
   // A restarted server drops idle connections; the pool replaces them, so the error is not fatal.
@@ -96,6 +114,7 @@ async function openPostgres(url: string, schema: string | undefined, poolSize: n
   // died between two statements (the server crashed or restarted meanwhile) emitted an 'error' nobody handled,
   // which ended the process; its next statement rejects with the error anyway, and is retried as an outage.
   pool.on('connect', (client) => client.on('error', () => undefined));
+  if (openAll) await openEveryConnection(pool, poolSize);
   const toResult = <R>(r: pg.QueryResult): QueryResult<R> => ({ rows: r.rows as R[], rowCount: r.rowCount ?? 0 });
   return {
     kind: 'postgres',
