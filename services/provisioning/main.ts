@@ -43,7 +43,7 @@ export async function startProvisioning(cfg: ProvisioningConfig, deps: Provision
 
   const kafka = createKafka(cfg, logger, CONSUMER);
   await ensureTopics(kafka, cfg, [...topics, deadLetterTopic, names.outcomes]);
-  const db = deps.db ?? (await openDb({ url: cfg.DATABASE_URL, dataDir: join(cfg.DATA_DIR, CONSUMER, 'pglite'), schema: cfg.DB_SCHEMA, openAllConnections: true, onWaiting: logWaitingForPostgres(logger) }));
+  const db = deps.db ?? (await openDb({ url: cfg.DATABASE_URL, dataDir: join(cfg.DATA_DIR, CONSUMER, 'pglite'), schema: cfg.DB_SCHEMA, openAllConnections: true, applicationName: `switchboard-${CONSUMER}`, onWaiting: logWaitingForPostgres(logger) }));
   await migrateProvisioning(db);
 
   const producer = await createProducer(kafka);

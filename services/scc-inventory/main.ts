@@ -48,7 +48,7 @@ export async function openInventoryDb(config: SccInventoryConfig, logger?: Logge
   // PGlite is one process's database: a second process opening the same folder would corrupt it.
   const release = config.DATABASE_URL ? () => undefined : lockDataDir(`${dataDir}.lock`);
   try {
-    const db = await openDb({ url: config.DATABASE_URL, dataDir, schema: config.DB_SCHEMA, poolSize: config.SCC_KEY_CONCURRENCY + 4, openAllConnections: true, ...(logger ? { onWaiting: logWaitingForPostgres(logger) } : {}) });
+    const db = await openDb({ url: config.DATABASE_URL, dataDir, schema: config.DB_SCHEMA, poolSize: config.SCC_KEY_CONCURRENCY + 4, openAllConnections: true, applicationName: 'switchboard-scc-inventory', ...(logger ? { onWaiting: logWaitingForPostgres(logger) } : {}) });
     await migrateInventory(db);
     return { ...db, close: () => db.close().finally(release) };
   } catch (err) {

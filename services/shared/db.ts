@@ -52,6 +52,11 @@ export interface OpenDbOptions {
    */
   openAllConnections?: boolean;
   /**
+   * PostgreSQL's `application_name` of every connection, which pg_stat_activity shows: an operator sees which
+   * service holds which connections. An `application_name` in the URL wins.
+   */
+  applicationName?: string;
+  /**
    * Told each time the first connection fails because PostgreSQL is not there (yet): a service started
    * before its database, or during its restart, waits for it instead of exiting.
    */
@@ -64,7 +69,7 @@ export async function openDb(opts: OpenDbOptions): Promise<Db> {
   if (opts.schema !== undefined && !SCHEMA_NAME.test(opts.schema)) throw new Error(`invalid schema name: ${opts.schema}`);
   if (!opts.url) return openPglite(opts.dataDir ?? 'memory://', opts.schema);
   await waitForPostgres(opts.url, opts.schema, opts.onWaiting);
-  return openPostgres(opts.url, opts.schema, opts.poolSize ?? DEFAULT_POOL_SIZE, opts.openAllConnections ?? false);
+  return openPostgres(opts.url, opts);
 }
 
 /**
@@ -105,8 +110,15 @@ async function waitForPostgres(url: string, schema: string | undefined, onWaitin
 
 const DEFAULT_POOL_SIZE = 5;
 
-async function openPostgres(url: string, schema: string | undefined, poolSize: number, openAll: boolean): Promise<Db> {
-  const connection: pg.ClientConfig = { connectionString: url, ...(schema ? { options: `-c search_path=${schema}` } : {}) };
+async function openPostgres(url: string, opts: OpenDbOptions): Promise<Db> {
+  const { schema, applicationName } = opts;
+  const poolSize = opts.poolSize ?? DEFAULT_POOL_SIZE;
+  // pg takes the URL's own parameters over these.
+  const connection: pg.ClientConfig = {
+    connectionString: url,
+    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    ...(applicationName ? { application_name: applicationName } : {}),
+  };
   const pool = new pg.Pool({ ...connection, max: poolSize });
   // A restarted server drops idle connections; the pool replaces them, so the error is not fatal.
   pool.on('error', () => undefined);
@@ -114,7 +126,7 @@ async function openPostgres(url: string, schema: string | undefined, poolSize: n
   // died between two statements (the server crashed or restarted meanwhile) emitted an 'error' nobody handled,
   // which ended the process; its next statement rejects with the error anyway, and is retried as an outage.
   pool.on('connect', (client) => client.on('error', () => undefined));
-  if (openAll) await openEveryConnection(pool, poolSize);
+  if (opts.openAllConnections) await openEveryConnection(pool, poolSize);
   const toResult = <R>(r: pg.QueryResult): QueryResult<R> => ({ rows: r.rows as R[], rowCount: r.rowCount ?? 0 });
   return {
     kind: 'postgres',

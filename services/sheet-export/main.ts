@@ -47,7 +47,7 @@ export async function startSheetExport(config: SheetExportConfig, deps: SheetExp
   };
 
   try {
-    const db: Db = await openDb({ url: config.DATABASE_URL, dataDir: join(config.DATA_DIR, CONSUMER, 'pglite'), schema: config.DB_SCHEMA, openAllConnections: true, onWaiting: logWaitingForPostgres(logger) });
+    const db: Db = await openDb({ url: config.DATABASE_URL, dataDir: join(config.DATA_DIR, CONSUMER, 'pglite'), schema: config.DB_SCHEMA, openAllConnections: true, applicationName: `switchboard-${CONSUMER}`, onWaiting: logWaitingForPostgres(logger) });
     cleanup.push(() => db.close());
     const ledger = await openLedger(db);
 

@@ -52,7 +52,7 @@ export async function openTrailDb(config: TrailConfig, logger?: Logger): Promise
   // PGlite is one process's database: a second process opening the same folder would corrupt it.
   const release = config.DATABASE_URL ? () => undefined : lockDataDir(`${dataDir}.lock`);
   try {
-    const db = await openDb({ url: config.DATABASE_URL, dataDir, schema: config.DB_SCHEMA, poolSize: 6, openAllConnections: true, ...(logger ? { onWaiting: logWaitingForPostgres(logger) } : {}) });
+    const db = await openDb({ url: config.DATABASE_URL, dataDir, schema: config.DB_SCHEMA, poolSize: 6, openAllConnections: true, applicationName: 'switchboard-trail', ...(logger ? { onWaiting: logWaitingForPostgres(logger) } : {}) });
     await migrateTrail(db);
     return { ...db, close: () => db.close().finally(release) };
   } catch (err) {

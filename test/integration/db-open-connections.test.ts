@@ -1,6 +1,7 @@
-// openDb's openAllConnections against the real PostgreSQL: the pool's connections are open when openDb
-// returns (a consumer's first batch after a start does not wait for backends to start), and a server that
-// will not give them all (a role's connection limit) still opens the database, which then works.
+// openDb's openAllConnections and applicationName against the real PostgreSQL: the pool's connections are open
+// when openDb returns (a consumer's first batch after a start does not wait for backends to start), named for
+// pg_stat_activity, and a server that will not give them all (a role's connection limit) still opens the
+// database, which then works.
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openDb, type Db } from '../../services/shared/db.js';
@@ -13,7 +14,7 @@ function urlFor(user: string | undefined, applicationName: string): string {
   return url.toString();
 }
 
-describe('openDb openAllConnections (PostgreSQL)', () => {
+describe('openDb openAllConnections and applicationName (PostgreSQL)', () => {
   const dbs: Db[] = [];
   const roles: string[] = [];
   let admin: Db | undefined;
@@ -39,6 +40,17 @@ describe('openDb openAllConnections (PostgreSQL)', () => {
     expect(await backends(lazy)).toBe(0);
     await lazyDb.query('SELECT 1');
     expect(await backends(lazy)).toBe(1);
+  });
+
+  it('names its connections with applicationName, unless the URL names them', async () => {
+    const named = `sb_named_${randomBytes(4).toString('hex')}`;
+    const fromUrl = `sb_url_${randomBytes(4).toString('hex')}`;
+    const ignored = `sb_ignored_${randomBytes(4).toString('hex')}`;
+    dbs.push(await openDb({ url: process.env.DATABASE_URL!, poolSize: 2, openAllConnections: true, applicationName: named }));
+    dbs.push(await openDb({ url: urlFor(undefined, fromUrl), poolSize: 2, openAllConnections: true, applicationName: ignored }));
+    expect(await backends(named)).toBe(2);
+    expect(await backends(fromUrl)).toBe(2);
+    expect(await backends(ignored)).toBe(0);
   });
 
   it('still opens, and works, when the server gives fewer connections than the pool holds', async () => {
