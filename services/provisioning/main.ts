@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Producer } from 'kafkajs';
 import { Counter, Gauge } from 'prom-client';
 import { runConsumer } from '../shared/consumer.js';
-import { logWaitingForPostgres, openDb, type Db } from '../shared/db.js';
+import { logWaitingForPostgres, openDb, serviceConnections, type Db } from '../shared/db.js';
 import { EnvelopeCodec } from '../shared/envelope.js';
 import { outcomeTarget } from '../shared/outcome.js';
 import { kafkaReachable, startOpsServer } from '../shared/http.js';
@@ -43,7 +43,7 @@ export async function startProvisioning(cfg: ProvisioningConfig, deps: Provision
 
   const kafka = createKafka(cfg, logger, CONSUMER);
   await ensureTopics(kafka, cfg, [...topics, deadLetterTopic, names.outcomes]);
-  const db = deps.db ?? (await openDb({ url: cfg.DATABASE_URL, dataDir: join(cfg.DATA_DIR, CONSUMER, 'pglite'), schema: cfg.DB_SCHEMA, openAllConnections: true, applicationName: `switchboard-${CONSUMER}`, onWaiting: logWaitingForPostgres(logger) }));
+  const db = deps.db ?? (await openDb({ url: cfg.DATABASE_URL, dataDir: join(cfg.DATA_DIR, CONSUMER, 'pglite'), schema: cfg.DB_SCHEMA, ...serviceConnections(CONSUMER), onWaiting: logWaitingForPostgres(logger) }));
   await migrateProvisioning(db);
 
   const producer = await createProducer(kafka);

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import type { Kafka } from 'kafkajs';
 import { runConsumer, type Handled, type RunningConsumer } from '../shared/consumer.js';
-import { logWaitingForPostgres, migrate, openDb, type Db } from '../shared/db.js';
+import { logWaitingForPostgres, migrate, openDb, serviceConnections, type Db } from '../shared/db.js';
 import { EnvelopeCodec } from '../shared/envelope.js';
 import { outcomeTarget } from '../shared/outcome.js';
 import { kafkaReachable } from '../shared/http.js';
@@ -48,7 +48,7 @@ export async function openInventoryDb(config: SccInventoryConfig, logger?: Logge
   // PGlite is one process's database: a second process opening the same folder would corrupt it.
   const release = config.DATABASE_URL ? () => undefined : lockDataDir(`${dataDir}.lock`);
   try {
-    const db = await openDb({ url: config.DATABASE_URL, dataDir, schema: config.DB_SCHEMA, poolSize: config.SCC_KEY_CONCURRENCY + 4, openAllConnections: true, applicationName: 'switchboard-scc-inventory', ...(logger ? { onWaiting: logWaitingForPostgres(logger) } : {}) });
+    const db = await openDb({ url: config.DATABASE_URL, dataDir, schema: config.DB_SCHEMA, poolSize: config.SCC_KEY_CONCURRENCY + 4, ...serviceConnections('scc-inventory'), ...(logger ? { onWaiting: logWaitingForPostgres(logger) } : {}) });
     await migrateInventory(db);
     return { ...db, close: () => db.close().finally(release) };
   } catch (err) {

@@ -81,6 +81,11 @@ async function openEveryConnection(pool: pg.Pool, size: number): Promise<void> {
   for (const result of opened) if (result.status === 'fulfilled') result.value.release();
 }
 
+/** How a consumer service opens its database: every connection at start, named `switchboard-<service>`. */
+export function serviceConnections(service: string): Pick<OpenDbOptions, 'openAllConnections' | 'applicationName'> {
+  return { openAllConnections: true, applicationName: `switchboard-${service}` };
+}
+
 /** The onWaiting of a service: one warning per failed try, so an operator sees what the service waits for. */
 export function logWaitingForPostgres(logger: Logger): NonNullable<OpenDbOptions['onWaiting']> {
   return (err, retryInMs) => logger.warn({ err, retry_in_ms: retryInMs }, 'PostgreSQL is not reachable: waiting for it');

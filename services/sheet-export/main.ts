@@ -4,7 +4,7 @@ import { runService } from '../shared/entry.js';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { runConsumer, type RunningConsumer } from '../shared/consumer.js';
-import { logWaitingForPostgres, openDb, type Db } from '../shared/db.js';
+import { logWaitingForPostgres, openDb, serviceConnections, type Db } from '../shared/db.js';
 import { EnvelopeCodec } from '../shared/envelope.js';
 import { outcomeTarget } from '../shared/outcome.js';
 import { errorMessage } from '../shared/errors.js';
@@ -47,7 +47,7 @@ export async function startSheetExport(config: SheetExportConfig, deps: SheetExp
   };
 
   try {
-    const db: Db = await openDb({ url: config.DATABASE_URL, dataDir: join(config.DATA_DIR, CONSUMER, 'pglite'), schema: config.DB_SCHEMA, openAllConnections: true, applicationName: `switchboard-${CONSUMER}`, onWaiting: logWaitingForPostgres(logger) });
+    const db: Db = await openDb({ url: config.DATABASE_URL, dataDir: join(config.DATA_DIR, CONSUMER, 'pglite'), schema: config.DB_SCHEMA, ...serviceConnections(CONSUMER), onWaiting: logWaitingForPostgres(logger) });
     cleanup.push(() => db.close());
     const ledger = await openLedger(db);
 

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import type { Kafka } from 'kafkajs';
 import { Counter } from 'prom-client';
-import { logWaitingForPostgres, migrate, openDb, type Db } from '../shared/db.js';
+import { logWaitingForPostgres, migrate, openDb, serviceConnections, type Db } from '../shared/db.js';
 import { runService } from '../shared/entry.js';
 import { EnvelopeCodec } from '../shared/envelope.js';
 import { errorMessage } from '../shared/errors.js';
@@ -52,7 +52,7 @@ export async function openTrailDb(config: TrailConfig, logger?: Logger): Promise
   // PGlite is one process's database: a second process opening the same folder would corrupt it.
   const release = config.DATABASE_URL ? () => undefined : lockDataDir(`${dataDir}.lock`);
   try {
-    const db = await openDb({ url: config.DATABASE_URL, dataDir, schema: config.DB_SCHEMA, poolSize: 6, openAllConnections: true, applicationName: 'switchboard-trail', ...(logger ? { onWaiting: logWaitingForPostgres(logger) } : {}) });
+    const db = await openDb({ url: config.DATABASE_URL, dataDir, schema: config.DB_SCHEMA, poolSize: 6, ...serviceConnections('trail'), ...(logger ? { onWaiting: logWaitingForPostgres(logger) } : {}) });
     await migrateTrail(db);
     return { ...db, close: () => db.close().finally(release) };
   } catch (err) {
