@@ -75,38 +75,78 @@ export function ownerOf(url: string, functionName: string): string {
   return 'other';
 }
 
-export function summarizeProfile(file: string, top = 12, window?: ProfileWindow): OwnerShare[] {
+export interface ProfileSummary {
+  /** Self time by owner, largest first (the `top` largest). */
+  owners: OwnerShare[];
+  /** Share of busy time in our own functions (self time). */
+  oursSelf: number;
+  /**
+   * Share of busy time in our functions together with the Node core and native work they call directly
+   * (a Buffer copy, a JSON.parse, a write our code makes): each such sample goes to the nearest caller
+   * that is ours or a library's. GC and V8's own time stay unattributed.
+   */
+  oursWithCalls: number;
+}
+
+const isAttributable = (owner: string): boolean => owner === 'node (core)' || owner === '(native)' || owner === 'other';
+const isOwnCode = (owner: string): boolean => owner.startsWith('ours: services/');
+
+export function summarizeProfile(file: string, top = 12, window?: ProfileWindow): ProfileSummary {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const selfUs = new Map<number, number>();
   const [from, to] = samplesInWindow(profile, byId, window);
   for (let i = from; i < to; i++) {
     const id = profile.samples[i]!;
     selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
   }
+  const nodeOwner = (id: number): string => {
+    const node = byId.get(id)!;
+    return ownerOf(node.callFrame.url, node.callFrame.functionName);
+  };
+  /** The owner a Node core or native frame works for: its nearest caller that is ours or a library's. */
+  const callerOwner = (id: number): string | undefined => {
+    for (let up = parent.get(id); up !== undefined; up = parent.get(up)) {
+      const owner = nodeOwner(up);
+      if (owner.startsWith('ours: ') || owner.startsWith('lib: ')) return owner;
+    }
+    return undefined;
+  };
   const owners = new Map<string, { us: number; fns: Map<string, number> }>();
   let total = 0;
+  let oursSelfUs = 0;
+  let oursWithCallsUs = 0;
   for (const [id, us] of selfUs) {
     const node = byId.get(id);
     if (!node) continue;
     const owner = ownerOf(node.callFrame.url, node.callFrame.functionName);
     if (owner === '(idle)') continue;
     total += us;
+    if (isOwnCode(owner)) {
+      oursSelfUs += us;
+      oursWithCallsUs += us;
+    } else if (isAttributable(owner) && isOwnCode(callerOwner(id) ?? '')) oursWithCallsUs += us;
     const o = owners.get(owner) ?? { us: 0, fns: new Map() };
     o.us += us;
     const fn = `${node.callFrame.functionName || '(anonymous)'}`;
     o.fns.set(fn, (o.fns.get(fn) ?? 0) + us);
     owners.set(owner, o);
   }
-  return [...owners]
-    .map(([owner, o]) => ({
-      owner,
-      ms: o.us / 1000,
-      share: total > 0 ? o.us / total : 0,
-      topFunctions: [...o.fns].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([f, us]) => `${f} ${((us / total) * 100).toFixed(1)}%`).join(', '),
-    }))
-    .sort((a, b) => b.ms - a.ms)
-    .slice(0, top);
+  return {
+    owners: [...owners]
+      .map(([owner, o]) => ({
+        owner,
+        ms: o.us / 1000,
+        share: total > 0 ? o.us / total : 0,
+        topFunctions: [...o.fns].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([f, us]) => `${f} ${((us / total) * 100).toFixed(1)}%`).join(', '),
+      }))
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, top),
+    oursSelf: total > 0 ? oursSelfUs / total : 0,
+    oursWithCalls: total > 0 ? oursWithCallsUs / total : 0,
+  };
 }
 
 /** The main thread's profile in `dir` (the largest file: tsx's loader thread writes a small one too). */

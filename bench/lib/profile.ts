@@ -4,7 +4,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchContext } from './context.js';
-import { latestProfile, summarizeProfile, type ProfileWindow } from './cpuprofile.js';
+import { latestProfile, summarizeProfile, type ProfileSummary, type ProfileWindow } from './cpuprofile.js';
 import type { HttpTarget } from './ingress.js';
 import { fmt, type Table } from './report.js';
 
@@ -13,12 +13,24 @@ export function profilingEnabled(ctx?: { smoke: boolean }): boolean {
   return process.env.BENCH_CPU_PROF !== 'false' && !(ctx?.smoke ?? false);
 }
 
+/**
+ * What the profiled contender measured in the timed runs and what its target asks of it (rates: higher is
+ * better), so the profile can say whether our code alone could close the gap.
+ */
+export interface TargetGap {
+  measured: number;
+  needed: number;
+  /** The rate's unit, e.g. "req/s". */
+  unit: string;
+}
+
 export async function profileChild(
   ctx: BenchContext,
   name: string,
   start: (nodeArgs: string[]) => Promise<HttpTarget>,
   load: (target: HttpTarget) => Promise<unknown>,
   window?: ProfileWindow,
+  gap?: TargetGap,
 ): Promise<Table | undefined> {
   const dir = join(ctx.workDir, `cpuprof-${name}`);
   mkdirSync(dir, { recursive: true });
@@ -29,7 +41,7 @@ export async function profileChild(
     await target.child.stop(20_000);
   }
   const file = latestProfile(dir);
-  return file ? profileTable(`CPU profile of ${name} under the same load`, file, window, 'start-up and stop left out') : undefined;
+  return file ? profileTable(`CPU profile of ${name} under the same load`, file, window, 'start-up and stop left out', gap) : undefined;
 }
 
 /**
@@ -41,7 +53,7 @@ export async function profileChild(
 const RUN_SAMPLING_INTERVAL_US = 100;
 
 /** Profiles one run of a process that exits by itself (a replay worker or service run). */
-export async function profileRun(ctx: BenchContext, name: string, run: (nodeArgs: string[]) => Promise<unknown>, window?: ProfileWindow): Promise<Table | undefined> {
+export async function profileRun(ctx: BenchContext, name: string, run: (nodeArgs: string[]) => Promise<unknown>, window?: ProfileWindow, gap?: TargetGap): Promise<Table | undefined> {
   const dir = join(ctx.workDir, `cpuprof-${name}`);
   mkdirSync(dir, { recursive: true });
   try {
@@ -51,15 +63,37 @@ export async function profileRun(ctx: BenchContext, name: string, run: (nodeArgs
     return undefined;
   }
   const file = latestProfile(dir);
-  return file ? profileTable(`CPU profile of ${name}`, file, window, `start-up, group join and stop left out; a sample every ${RUN_SAMPLING_INTERVAL_US} µs`) : undefined;
+  return file ? profileTable(`CPU profile of ${name}`, file, window, `start-up, group join and stop left out; a sample every ${RUN_SAMPLING_INTERVAL_US} µs`, gap) : undefined;
 }
 
 /** A window keeps a short run's profile to its work: without one, module loading and start-up weigh in. */
-function profileTable(title: string, file: string, window: ProfileWindow | undefined, leftOut: string): Table {
+function profileTable(title: string, file: string, window: ProfileWindow | undefined, leftOut: string, gap: TargetGap | undefined): Table {
   const span = window ? `only from the first sample inside ${window.functionName}() to the last (${leftOut})` : 'start-up included';
+  const summary = summarizeProfile(file, 12, window);
   return {
     caption: `${title} (node --cpu-prof, separate unmeasured run; self time by owner, idle excluded, ${span}; ${file.replace(/^.*\/\.local\//, '.local/')})`,
     headers: ['owner', 'self ms', 'share', 'top functions (share of all)'],
-    rows: summarizeProfile(file, 12, window).map((o) => [o.owner, fmt(o.ms), `${fmt(o.share * 100, 1)} %`, o.topFunctions]),
+    rows: summary.owners.map((o) => [o.owner, fmt(o.ms), `${fmt(o.share * 100, 1)} %`, o.topFunctions]),
+    note: oursNote(summary, gap),
   };
+}
+
+/**
+ * Whether our code alone could close the gap. If this process's CPU time set the rate and every sample
+ * of ours (with the Node and native work it calls) cost nothing, the same work would take (1 − share) of
+ * the time: the rate could rise at most to measured / (1 − share). Where other processes (the broker,
+ * PostgreSQL, the load generator) share the cores or set the pace, it rises less, so this is an upper bound.
+ */
+export function oursBound(measured: number, oursShare: number): number {
+  return oursShare >= 1 ? Number.POSITIVE_INFINITY : measured / (1 - oursShare);
+}
+
+function oursNote(summary: ProfileSummary, gap: TargetGap | undefined): string {
+  const shares = `Our code (services/) is ${fmt(summary.oursSelf * 100, 1)} % of this process's busy time, ${fmt(summary.oursWithCalls * 100, 1)} % with the Node core and native work it calls directly (its Buffer copies, JSON.parse, socket writes).`;
+  if (!gap) return shares;
+  const bound = oursBound(gap.measured, summary.oursWithCalls);
+  const verdict = bound >= gap.needed
+    ? 'our code is where the rest of the gap can be closed'
+    : 'even with none of our code the target is out of reach: the rest is in the libraries, Node, GC and the processes this one waits for';
+  return `${shares} Were all of it free, the measured ${fmt(gap.measured)} ${gap.unit} would rise at most to ${fmt(bound)} ${gap.unit} (an upper bound: it assumes this process's CPU alone sets the rate); the target needs ${fmt(gap.needed)} ${gap.unit}: ${verdict}.`;
 }

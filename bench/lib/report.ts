@@ -13,6 +13,8 @@ export interface Table {
   caption?: string;
   headers: string[];
   rows: (string | number)[][];
+  /** A paragraph under the table. */
+  note?: string;
 }
 
 export interface ScenarioResult {
@@ -57,6 +59,7 @@ function table(t: Table): string {
   lines.push(`| ${t.headers.map(cell).join(' | ')} |`);
   lines.push(`|${t.headers.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`);
   for (const row of t.rows) lines.push(`| ${row.map(cell).join(' | ')} |`);
+  if (t.note) lines.push('', t.note);
   return lines.join('\n');
 }
 

@@ -144,7 +144,8 @@ export async function nspsIngressScenario(ctx: BenchContext, clients: BenchClien
         const prof = await profileChild(ctx, 'ingress-nsps', (nodeArgs) => startIngressChild(ctx, 'ingress-nsps-prof', nodeArgs, { KAFKA_PRODUCER_CLIENT: defaultClient }), (t) =>
           autocannonLoad({ url: `${t.url}/process-event`, connections: TARGET_CONNECTIONS, seconds: sizes.httpSeconds, headers: auth, body: nextBody }),
           // Every request's body goes through it: the window is the load, without ingress's start-up.
-          { functionName: 'parseJsonBytes', urlEndsWith: 'services/shared/contracts/json.ts' });
+          { functionName: 'parseJsonBytes', urlEndsWith: 'services/shared/contracts/json.ts' },
+          { measured: atTarget.ingress.opsPerSec, needed: TARGET_SHARE * atTarget.pipeline.opsPerSec, unit: 'req/s' });
         if (prof) tables.push(prof);
       }
     }

@@ -67,7 +67,8 @@ export async function onceBatchesScenario(ctx: BenchContext, clients: BenchClien
       ? await profileChild(ctx, 'ingress-1nce', (nodeArgs) => startIngressChild(ctx, 'ingress-1nce-prof', nodeArgs, { KAFKA_PRODUCER_CLIENT: defaultClient }), (t) =>
         batchHttpLoad({ url: `${t.url}${ONCE_PATH}`, clients: sizes.onceClients, seconds, headers: { authorization: basicAuthHeader() }, body: nextHttp }),
         // Every batch goes through it: the window is the load, without ingress's start-up.
-        { functionName: 'parseBatchStructure', urlEndsWith: 'services/ingress/domain/once-batch.ts' })
+        { functionName: 'parseBatchStructure', urlEndsWith: 'services/ingress/domain/once-batch.ts' },
+        { measured: ours.recordsPerSec, needed: TARGET_SHARE * best.r.recordsPerSec, unit: 'records/s' })
       : undefined;
     const names = [...PRODUCER_CLIENTS.map(INGRESS), ...PRODUCER_CLIENTS.map(PRODUCER), ...(broker ? [BROKER] : [])];
     return {

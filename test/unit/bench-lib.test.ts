@@ -1,11 +1,15 @@
 // The benchmark harness's pure pieces: order statistics, the alternation order, chunking the
 // bare producer's sends like ingress, attributing profile frames to owners, the paired client
 // comparison and parsing ProducerPerformance's summary. No timing here.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { alternate, alternationOrder, alternationPlan } from '../../bench/lib/alternate.js';
 import { clientChoiceRow } from '../../bench/lib/client-choice.js';
 import { parseProducerPerfSummary, recordsForSeconds } from '../../bench/lib/producer-perf.js';
-import { ownerOf } from '../../bench/lib/cpuprofile.js';
+import { ownerOf, summarizeProfile } from '../../bench/lib/cpuprofile.js';
+import { oursBound } from '../../bench/lib/profile.js';
 import { chunkMessages } from '../../bench/lib/load.js';
 import { renderReport } from '../../bench/lib/report.js';
 import { comparePaired, median, percentile, range, ratio, seededRandom, summarizeLatencies } from '../../bench/lib/stats.js';
@@ -192,5 +196,40 @@ describe('report', () => {
     expect(md).toContain('| t1 | ❌ missed | 40 % |');
     expect(md).toContain('Not run: services/x/main.ts does not exist yet');
     expect(md).toContain('| 1 | a\\|b |');
+  });
+});
+
+describe('profile summary', () => {
+  // root → ours (handler) → node Buffer copy;  root → lib (kafkajs) → native write;  root → GC;  root → idle.
+  const frame = (id: number, functionName: string, url: string, children: number[] = []) => ({ id, callFrame: { functionName, url, lineNumber: 0 }, children });
+  const profile = {
+    nodes: [
+      frame(1, '(root)', '', [2, 4, 6, 7]),
+      frame(2, 'handler', 'file:///work/main/services/ingress/sources/nsps.ts', [3]),
+      frame(3, 'copy', 'node:buffer'),
+      frame(4, 'send', 'file:///work/main/node_modules/kafkajs/src/producer/index.js', [5]),
+      frame(5, 'writev', ''),
+      frame(6, '(garbage collector)', ''),
+      frame(7, '(idle)', ''),
+    ],
+    // Self time (µs): handler 100, its copy 300, kafkajs 200, its writev 200, GC 200, idle 1,000.
+    samples: [2, 3, 3, 3, 4, 4, 5, 5, 6, 6, 7],
+    timeDeltas: [100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 1000],
+  };
+  const file = join(mkdtempSync(join(tmpdir(), 'prof-')), 'CPU.test.cpuprofile');
+  writeFileSync(file, JSON.stringify(profile));
+
+  it('counts Node work our code calls as ours, and not the work a library calls', () => {
+    const s = summarizeProfile(file);
+    expect(s.oursSelf).toBeCloseTo(100 / 1000);
+    expect(s.oursWithCalls).toBeCloseTo(400 / 1000);
+    expect(s.owners.find((o) => o.owner === 'lib: kafkajs')?.share).toBeCloseTo(0.2);
+    expect(s.owners.some((o) => o.owner === '(idle)')).toBe(false);
+  });
+
+  it('bounds the rate our code could reach by its share', () => {
+    expect(oursBound(600, 0.4)).toBeCloseTo(1000);
+    expect(oursBound(600, 0)).toBe(600);
+    expect(oursBound(600, 1)).toBe(Number.POSITIVE_INFINITY);
   });
 });

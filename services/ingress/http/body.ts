@@ -3,7 +3,7 @@
 // "cannot decode" in its own documented shape, so the errors carry a statusCode and a reason (a
 // refusal of sources/replies.ts, which answers it).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Readable } from 'node:stream';
+import type { Readable, Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { FastifyRequest } from 'fastify';
 
@@ -113,11 +113,10 @@ export function contentCodings(header: string | undefined): { codings: Coding[] 
 const decoderFor = { gzip: createGunzip, deflate: createInflate, br: createBrotliDecompress } as const;
 
 function collectBody(payload: Readable, headers: IncomingMessage['headers'], limits: BodyLimits): Promise<Buffer> {
-  const tooLarge = (): BodyError => new BodyError(413, 'body_too_large', `request body larger than ${limits.limitBytes} bytes`);
   const declaredLength = headers['content-length'];
   const declared = declaredLength === undefined ? undefined : Number(declaredLength);
   // Refuse before buffering a byte when the sender already told us the size.
-  if (declared !== undefined && Number.isFinite(declared) && declared > limits.limitBytes) return refuseUnread(payload, declared, tooLarge());
+  if (declared !== undefined && Number.isFinite(declared) && declared > limits.limitBytes) return refuseUnread(payload, declared, tooLarge(limits));
   const encoding = contentCodings(headers['content-encoding']);
   if ('unsupported' in encoding) {
     return refuseUnread(payload, declared, new BodyError(415, 'unsupported_encoding', `Content-Encoding ${encoding.unsupported} is not supported (gzip, deflate, br and identity are)`));
@@ -126,61 +125,107 @@ function collectBody(payload: Readable, headers: IncomingMessage['headers'], lim
   // Decoded in the reverse order of their application. The limit holds for the bytes on the wire and for
   // the decoded bytes alike, so a small body that decodes to gigabytes stops at the limit.
   const decoders = encoding.codings.reverse().map((coding) => decoderFor[coding]());
-  let source: Readable = payload;
-  for (const decoder of decoders) source = source.pipe(decoder);
   return new Promise<Buffer>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let wireSize = 0;
-    let settled = false;
-    const finish = (err: BodyError | undefined): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      source.removeListener('data', onData);
-      source.removeListener('end', onEnd);
-      payload.removeListener('data', onWireData);
-      payload.removeListener('error', onError);
-      payload.removeListener('aborted', onAborted);
-      for (const decoder of decoders) {
-        decoder.removeListener('error', onUndecodable);
-        if (err) decoder.destroy();
-      }
-      if (decoders.length > 0) payload.unpipe();
-      if (err) {
-        // Stop buffering; the response carries Connection: close.
-        chunks.length = 0;
-        if (err.reason === 'body_too_large') void discardRest(payload, wireSize, declared).then(() => reject(err));
-        else {
-          payload.pause();
-          reject(err);
-        }
-      } else resolve(Buffer.concat(chunks, size));
-    };
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > limits.limitBytes) finish(tooLarge());
-      else chunks.push(chunk);
-    };
-    const onWireData = (chunk: Buffer): void => {
-      wireSize += chunk.length;
-      if (wireSize > limits.limitBytes) finish(tooLarge());
-    };
-    const onEnd = (): void => finish(undefined);
-    const onError = (): void => finish(new BodyError(400, 'body_unreadable', 'failed to read the request body'));
-    const onAborted = onError;
-    const onUndecodable = (err: Error): void => finish(new BodyError(400, 'body_unreadable', `the request body could not be decoded as its Content-Encoding says: ${err.message}`));
-    const timer = setTimeout(
-      () => finish(new BodyError(408, 'body_timeout', `request body not received within ${limits.timeoutMs} ms`)),
-      limits.timeoutMs,
-    );
-    for (const decoder of decoders) decoder.on('error', onUndecodable);
-    if (decoders.length > 0) payload.on('data', onWireData);
-    source.on('data', onData);
-    source.on('end', onEnd);
-    payload.on('error', onError);
-    payload.on('aborted', onAborted);
+    new BodyCollector(payload, decoders, limits, declared, resolve, reject);
   });
+}
+
+function tooLarge(limits: BodyLimits): BodyError {
+  return new BodyError(413, 'body_too_large', `request body larger than ${limits.limitBytes} bytes`);
+}
+
+/**
+ * One body being read. A class, not closures: this runs for every request, and the TypeScript runner
+ * (tsx, esbuild's keepNames) renames every named closure it creates with Object.defineProperty, which
+ * cost more than the reading itself. Its listeners are bound once per request instead.
+ */
+class BodyCollector {
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  private wireSize = 0;
+  private settled = false;
+  private readonly source: Readable;
+  private readonly timer: NodeJS.Timeout;
+  private readonly onData = this.data.bind(this);
+  private readonly onWireData = this.wireData.bind(this);
+  private readonly onEnd = this.end.bind(this);
+  private readonly onError = this.error.bind(this);
+  private readonly onUndecodable = this.undecodable.bind(this);
+
+  constructor(
+    private readonly payload: Readable,
+    private readonly decoders: Transform[],
+    private readonly limits: BodyLimits,
+    private readonly declared: number | undefined,
+    private readonly resolve: (body: Buffer) => void,
+    private readonly reject: (err: BodyError) => void,
+  ) {
+    let source: Readable = payload;
+    for (const decoder of decoders) source = source.pipe(decoder);
+    this.source = source;
+    this.timer = setTimeout(this.timeout.bind(this), limits.timeoutMs);
+    for (const decoder of decoders) decoder.on('error', this.onUndecodable);
+    if (decoders.length > 0) payload.on('data', this.onWireData);
+    source.on('data', this.onData);
+    source.on('end', this.onEnd);
+    payload.on('error', this.onError);
+    payload.on('aborted', this.onError);
+  }
+
+  private data(chunk: Buffer): void {
+    this.size += chunk.length;
+    if (this.size > this.limits.limitBytes) this.finish(tooLarge(this.limits));
+    else this.chunks.push(chunk);
+  }
+
+  private wireData(chunk: Buffer): void {
+    this.wireSize += chunk.length;
+    if (this.wireSize > this.limits.limitBytes) this.finish(tooLarge(this.limits));
+  }
+
+  private end(): void {
+    this.finish(undefined);
+  }
+
+  private error(): void {
+    this.finish(new BodyError(400, 'body_unreadable', 'failed to read the request body'));
+  }
+
+  private undecodable(err: Error): void {
+    this.finish(new BodyError(400, 'body_unreadable', `the request body could not be decoded as its Content-Encoding says: ${err.message}`));
+  }
+
+  private timeout(): void {
+    this.finish(new BodyError(408, 'body_timeout', `request body not received within ${this.limits.timeoutMs} ms`));
+  }
+
+  private finish(err: BodyError | undefined): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.timer);
+    const { payload, source, decoders } = this;
+    source.removeListener('data', this.onData);
+    source.removeListener('end', this.onEnd);
+    payload.removeListener('data', this.onWireData);
+    payload.removeListener('error', this.onError);
+    payload.removeListener('aborted', this.onError);
+    for (const decoder of decoders) {
+      decoder.removeListener('error', this.onUndecodable);
+      if (err) decoder.destroy();
+    }
+    if (decoders.length > 0) payload.unpipe();
+    if (!err) {
+      this.resolve(this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size));
+      return;
+    }
+    // Stop buffering; the response carries Connection: close.
+    this.chunks.length = 0;
+    if (err.reason === 'body_too_large') void discardRest(payload, this.wireSize, this.declared).then(() => this.reject(err));
+    else {
+      payload.pause();
+      this.reject(err);
+    }
+  }
 }
 
 /** A fastify content-type parser that hands the handler the body's bytes: as received, or decoded (Content-Encoding). */

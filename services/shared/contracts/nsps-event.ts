@@ -35,7 +35,6 @@ export function parseNspsEvent(bytes: Uint8Array): NspsEventParse {
 
 /** A parsed JSON value → an Event (the value itself, typed), or the first problem found. */
 export function checkNspsEvent(body: unknown): NspsEventParse {
-  const invalid = (error: string): NspsEventParse => ({ ok: false, reason: 'invalid_event', error });
   if (!isObject(body)) return invalid('body must be a JSON object');
   if (body.event_id === undefined || body.event_id === null) return invalid('event_id: field required');
   if (typeof body.event_id !== 'string' || body.event_id.length === 0) return invalid('event_id: must be a non-empty string');
@@ -59,6 +58,10 @@ export function checkNspsEvent(body: unknown): NspsEventParse {
     if (value !== undefined && value !== null && typeof value !== 'string') return invalid(`${field}: must be a string`);
   }
   return { ok: true, event: body as NspsEvent };
+}
+
+function invalid(error: string): NspsEventParse {
+  return { ok: false, reason: 'invalid_event', error };
 }
 
 /**
