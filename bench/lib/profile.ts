@@ -93,7 +93,7 @@ function oursNote(summary: ProfileSummary, gap: TargetGap | undefined): string {
   if (!gap) return shares;
   const bound = oursBound(gap.measured, summary.oursWithCalls);
   const verdict = bound >= gap.needed
-    ? 'our code is where the rest of the gap can be closed'
-    : 'even with none of our code the target is out of reach: the rest is in the libraries, Node, GC and the processes this one waits for';
+    ? 'cutting our code could close the gap, so this profile does not put the gap outside our code'
+    : 'even with none of our code the target is out of reach: the rest of the gap is in the libraries, Node, GC and the processes this one waits for';
   return `${shares} Were all of it free, the measured ${fmt(gap.measured)} ${gap.unit} would rise at most to ${fmt(bound)} ${gap.unit} (an upper bound: it assumes this process's CPU alone sets the rate); the target needs ${fmt(gap.needed)} ${gap.unit}: ${verdict}.`;
 }
