@@ -27,10 +27,8 @@ export interface ProfileWindow {
  * Which samples to count: all of them, or those from the first sample whose stack holds the window's
  * function to the last one (so start-up, group join and shutdown of a short run are left out).
  */
-function samplesInWindow(profile: CpuProfile, byId: Map<number, ProfileNode>, window: ProfileWindow | undefined): [number, number] {
+function samplesInWindow(profile: CpuProfile, byId: Map<number, ProfileNode>, parent: Map<number, number>, window: ProfileWindow | undefined): [number, number] {
   if (!window) return [0, profile.samples.length];
-  const parent = new Map<number, number>();
-  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const inside = new Map<number, boolean>();
   const isInside = (id: number): boolean => {
     const known = inside.get(id);
@@ -97,7 +95,7 @@ export function summarizeProfile(file: string, top = 12, window?: ProfileWindow)
   const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const selfUs = new Map<number, number>();
-  const [from, to] = samplesInWindow(profile, byId, window);
+  const [from, to] = samplesInWindow(profile, byId, parent, window);
   for (let i = from; i < to; i++) {
     const id = profile.samples[i]!;
     selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
