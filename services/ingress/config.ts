@@ -40,6 +40,8 @@ export const ingressConfigShape = {
   ONCE_PATH: env.string('/1nce/data-streamer').refine((v) => /^\/[A-Za-z0-9._~\-/]*$/.test(v), 'must be a URL path starting with /'),
   ONCE_MAX_BODY_BYTES: env.int(32 * 1024 * 1024, 1),
   ONCE_MAX_RECORDS: env.int(3_000, 1),
+  /** Worker threads that read 1NCE batches (once-reader.ts); 0 reads them on the main thread. */
+  ONCE_READER_THREADS: env.int(1, 0),
 
   SAP_JWT_HS256_SECRET: env.optionalString(),
   SAP_JWKS_URL: env.url(),

@@ -11,6 +11,7 @@ export interface IngressMetrics {
   recordsQuarantined: Counter<'source' | 'reason'>;
   bodyBytes: Histogram<'source'>;
   flushRecords: Histogram;
+  onceBatchesRead: Counter<'thread'>;
 }
 
 export function createIngressMetrics(registry: Registry): IngressMetrics {
@@ -52,6 +53,12 @@ export function createIngressMetrics(registry: Registry): IngressMetrics {
       help: 'Size of received request bodies',
       labelNames: ['source'],
       buckets: [256, 1024, 4096, 16_384, 65_536, 262_144, 1_048_576, 4_194_304, 16_777_216, 33_554_432],
+      registers,
+    }),
+    onceBatchesRead: new Counter({
+      name: `${METRIC_PREFIX}once_batches_read_total`,
+      help: '1NCE batches read (parsed and classified), by where: a reader thread, or the main thread (ONCE_READER_THREADS=0, or every thread busy)',
+      labelNames: ['thread'],
       registers,
     }),
     flushRecords: new Histogram({

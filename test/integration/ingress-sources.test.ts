@@ -668,6 +668,8 @@ describe('ingress sources', () => {
       expect(metrics).toMatch(/switchboard_records_rejected_total\{[^}]*source="sap",reason="unauthorized"/);
       expect(metrics).toMatch(/switchboard_request_body_bytes_bucket\{[^}]*source="sap"/);
       expect(metrics).toMatch(/switchboard_http_request_duration_seconds_count\{[^}]*source="1nce"/);
+      // The batches above, sent one at a time, were read on the reader thread (ONCE_READER_THREADS=1).
+      expect(metrics).toMatch(/switchboard_once_batches_read_total\{[^}]*thread="reader"[^}]*\} [1-9]/);
       expect(metrics).toMatch(/switchboard_produce_duration_seconds_count\{[^}]*topic="[^"]*raw\.sap\.reports"/);
       // Every NSPS request is timed once, and every one that reached the handler had its body measured.
       const sum = (re: RegExp): number => [...metrics.matchAll(re)].reduce((n, m) => n + Number(m[1]), 0);

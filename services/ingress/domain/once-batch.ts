@@ -11,7 +11,8 @@
 // is kept only when every value it derived from the record (event id, key, tenant) is ASCII; any
 // other element is classified again from its own bytes decoded as UTF-8, the contract's way.
 import { isUtf8 } from 'node:buffer';
-import { classifyOnceRecord, parseOnceRecord, type Classification } from '../../shared/contracts/once-record.js';
+import { QUARANTINE_REASONS, classifyOnceRecord, parseOnceRecord, type Classification, type OnceKind } from '../../shared/contracts/once-record.js';
+import { arrayElementRanges, type ByteRange } from './json-array.js';
 
 export type BatchParse = { ok: true; elements: unknown } | { ok: false; error: string };
 
@@ -44,4 +45,64 @@ export function classifyBatchElement(value: unknown, bytes: Buffer, index: numbe
   if (again.ok || again.reason !== 'invalid_json') return again;
   // Unreachable: the element is a slice of a body that parsed.
   throw new Error(`record ${index}: its bytes do not parse on their own`);
+}
+
+/** Element classes in a BatchElements: the two record kinds, then the quarantine reasons in QUARANTINE_REASONS' order. */
+export const RECORD_KINDS: readonly OnceKind[] = ['1nce.event', '1nce.usage'];
+
+/**
+ * Every element of a batch, classified, in a form that crosses to another thread as a few flat arrays
+ * (structured clone of thousands of small objects would cost the receiving thread more than it saves).
+ */
+export interface BatchElements {
+  /** Element i's exact bytes are body[ranges[2i], ranges[2i + 1]). */
+  ranges: Uint32Array;
+  /** Element i's class: < RECORD_KINDS.length a record of that kind, else QUARANTINE_REASONS[class − RECORD_KINDS.length]. */
+  classes: Uint8Array;
+  /** Three per element: a record's event id, key and tenant; a quarantined element's error, then two nulls. */
+  texts: Array<string | null>;
+}
+
+export type BatchReading =
+  | { ok: true; elements: BatchElements }
+  | { ok: false; code: 'invalid_json' | 'not_an_array' | 'too_many_records'; detail?: string };
+
+/**
+ * The contract's whole reading of a 1NCE batch: parse, the array and size checks, each element's exact
+ * bytes and its classification. Pure and synchronous, so ingress may run it on another thread.
+ */
+export function readOnceBatch(body: Buffer, maxRecords: number): BatchReading {
+  const json = parseBatchStructure(body);
+  if (!json.ok) return { ok: false, code: 'invalid_json', detail: json.error };
+  const parsed = json.elements;
+  if (!Array.isArray(parsed)) return { ok: false, code: 'not_an_array' };
+  if (parsed.length > maxRecords) return { ok: false, code: 'too_many_records', detail: `${parsed.length} records in one request; at most ${maxRecords} are accepted` };
+  let byteRanges: ByteRange[];
+  try {
+    byteRanges = arrayElementRanges(body);
+  } catch {
+    return { ok: false, code: 'invalid_json', detail: 'body is not a JSON array' };
+  }
+  if (byteRanges.length !== parsed.length) throw new Error(`array scanner found ${byteRanges.length} elements, JSON.parse ${parsed.length}`);
+  const ranges = new Uint32Array(2 * parsed.length);
+  const classes = new Uint8Array(parsed.length);
+  const texts: Array<string | null> = new Array(3 * parsed.length);
+  for (let i = 0; i < parsed.length; i++) {
+    const { start, end } = byteRanges[i]!;
+    ranges[2 * i] = start;
+    ranges[2 * i + 1] = end;
+    const c = classifyBatchElement(parsed[i], body.subarray(start, end), i);
+    if (c.ok) {
+      classes[i] = RECORD_KINDS.indexOf(c.record.kind);
+      texts[3 * i] = c.record.eventId;
+      texts[3 * i + 1] = c.record.key;
+      texts[3 * i + 2] = c.record.tenant;
+    } else {
+      classes[i] = RECORD_KINDS.length + QUARANTINE_REASONS.indexOf(c.reason);
+      texts[3 * i] = c.error;
+      texts[3 * i + 1] = null;
+      texts[3 * i + 2] = null;
+    }
+  }
+  return { ok: true, elements: { ranges, classes, texts } };
 }

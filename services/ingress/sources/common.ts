@@ -38,13 +38,19 @@ export function deliveryFacts(req: FastifyRequest, receivedAt: number): Pick<Env
 
 /** Encodes through the registry and writes all records; resolves only after every acknowledgement. */
 export async function writeRecords(deps: SourceDeps, items: { topic: string; key: string; envelope: Envelope }[]): Promise<OutgoingRecord[]> {
+  const records = await encodeRecords(deps, items);
+  await deps.batcher.send(records);
+  return records;
+}
+
+/** The records' Avro envelopes, each value a buffer of its own (nothing else is held by them). */
+export async function encodeRecords(deps: SourceDeps, items: { topic: string; key: string; envelope: Envelope }[]): Promise<OutgoingRecord[]> {
   const records: OutgoingRecord[] = new Array(items.length);
   for (let i = 0; i < items.length; i++) {
     const { topic, key, envelope } = items[i]!;
     // The schema ids are registered at start, so encoding is synchronous: no promise per record.
     records[i] = { topic, key, value: deps.codec.encodeKnown(topic, envelope) ?? (await deps.codec.encode(topic, envelope)) };
   }
-  await deps.batcher.send(records);
   return records;
 }
 

@@ -8,15 +8,16 @@ import basicAuth from '@fastify/basic-auth';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Envelope } from '../../shared/envelope.js';
 import { errorMessage } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
 import { boundObserve } from '../../shared/metrics.js';
 import { MAX_RECORD_BYTES } from '../../shared/topics.js';
 import { basicCredentialsMatcher, parseBasicUsers } from '../../shared/credentials.js';
-import type { QuarantineReason } from '../../shared/contracts/once-record.js';
-import { arrayElementRanges, type ByteRange } from '../domain/json-array.js';
-import { classifyBatchElement, parseBatchStructure } from '../domain/once-batch.js';
+import { QUARANTINE_REASONS, type QuarantineReason } from '../../shared/contracts/once-record.js';
+import { RECORD_KINDS, type BatchElements } from '../domain/once-batch.js';
+import { createOnceBatchReader } from '../once-reader.js';
 import { quarantineEnvelope } from '../domain/quarantine.js';
-import { recordSize } from '../produce.js';
-import { deliveryFacts, rawBody, readOwnBody, writeRecords, type SourceDeps } from './common.js';
+import { recordSize, type OutgoingRecord } from '../produce.js';
+import { deliveryFacts, encodeRecords, rawBody, readOwnBody, type SourceDeps } from './common.js';
 import { errorBodySchema, useReplies } from './replies.js';
 
 /** The 200 body: records written to their topics, and records written to the quarantine topic. */
@@ -44,6 +45,9 @@ export function onceSource(deps: SourceDeps): FastifyPluginAsync {
   return async (app) => {
     readOwnBody(app, cfg.ONCE_MAX_BODY_BYTES, cfg);
     const refuse = useReplies(app, '1nce', deps);
+    const read = ingressMetrics.onceBatchesRead;
+    const reader = createOnceBatchReader({ threads: cfg.ONCE_READER_THREADS, maxRecords: cfg.ONCE_MAX_RECORDS, logger: app.log as Logger, onRead: (where) => read.inc({ thread: where }) });
+    app.addHook('onClose', () => reader.close());
 
     await app.register(basicAuth, {
       authenticate: { realm: 'switchboard' },
@@ -56,54 +60,20 @@ export function onceSource(deps: SourceDeps): FastifyPluginAsync {
 
     const handler = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
       const receivedAt = Date.now();
-      const body = rawBody(req);
-      observeBodyBytes(body.length);
-      const json = parseBatchStructure(body);
-      if (!json.ok) return refuse(reply, 'invalid_json', json.error);
-      const parsed = json.elements;
-      if (!Array.isArray(parsed)) return refuse(reply, 'not_an_array');
-      if (parsed.length > cfg.ONCE_MAX_RECORDS) {
-        return refuse(reply, 'too_many_records', `${parsed.length} records in one request; at most ${cfg.ONCE_MAX_RECORDS} are accepted`);
-      }
-      let ranges: ByteRange[];
+      const received = rawBody(req);
+      observeBodyBytes(received.length);
+      // Held from here by this handler alone, so the body is garbage once its records are encoded,
+      // not only once Kafka has acknowledged them (20 senders' batches waiting for the broker are 44 MB).
+      req.body = undefined;
+      const { reading, body } = await reader.read(received);
+      if (!reading.ok) return refuse(reply, reading.code, reading.detail);
+      const batch = await encodeBatch(deps, body, reading.elements, deliveryFacts(req, receivedAt));
+      if ('oversized' in batch) return refuse(reply, 'record_too_large', `record ${batch.oversized} is larger than a Kafka record may be`);
+      const { records, events, usage, quarantined, firstQuarantined } = batch;
       try {
-        ranges = arrayElementRanges(body);
-      } catch {
-        return refuse(reply, 'invalid_json', 'body is not a JSON array');
-      }
-      if (ranges.length !== parsed.length) throw new Error(`array scanner found ${ranges.length} elements, JSON.parse ${parsed.length}`);
-      const facts = deliveryFacts(req, receivedAt);
-      // Every element is written somewhere: a record we can classify to its raw topic, any other
-      // (not an object, no id, unknown or ambiguous shape) to the quarantine topic with its reason.
-      // One odd record never fails the batch: the streamer could only resend it, refused again.
-      const items: { topic: string; key: string; envelope: Envelope }[] = [];
-      let events = 0;
-      let usage = 0;
-      const quarantined = new Map<QuarantineReason, number>();
-      for (const [i, value] of parsed.entries()) {
-        const payload = body.subarray(ranges[i]!.start, ranges[i]!.end);
-        const c = classifyBatchElement(value, payload, i);
-        if (c.ok) {
-          const record = c.record;
-          if (record.kind === '1nce.event') events++;
-          else usage++;
-          items.push({
-            topic: record.kind === '1nce.event' ? deps.topics.onceEvents : deps.topics.onceUsage,
-            key: record.key,
-            envelope: { event_id: record.eventId, source: '1nce', kind: record.kind, tenant: record.tenant, ...facts, payload, attributes: { index: String(i) } },
-          });
-        } else {
-          const envelope = quarantineEnvelope(payload, i, c, facts);
-          quarantined.set(c.reason, (quarantined.get(c.reason) ?? 0) + 1);
-          items.push({ topic: deps.topics.quarantine, key: envelope.event_id, envelope });
-        }
-      }
-      const oversized = items.findIndex((item) => recordSize({ topic: item.topic, key: item.key, value: item.envelope.payload }) > MAX_RECORD_BYTES - 4096);
-      if (oversized >= 0) return refuse(reply, 'record_too_large', `record ${oversized} is larger than a Kafka record may be`);
-      try {
-        await writeRecords(deps, items);
+        await deps.batcher.send(records);
       } catch (err) {
-        req.log.warn({ err: errorMessage(err), records: items.length }, 'Kafka did not take the batch; answering 503');
+        req.log.warn({ err: errorMessage(err), records: records.length }, 'Kafka did not take the batch; answering 503');
         return refuse(reply, 'kafka_unavailable');
       }
       if (events > 0) ingressMetrics.recordsAccepted.inc({ source: '1nce', kind: '1nce.event' }, events);
@@ -113,10 +83,9 @@ export function onceSource(deps: SourceDeps): FastifyPluginAsync {
         ingressMetrics.recordsQuarantined.inc({ source: '1nce', reason }, n);
         quarantinedCount += n;
       }
-      req.logFacts = { records: items.length, events, usage, ...(quarantinedCount > 0 ? { quarantined: Object.fromEntries(quarantined) } : {}) };
-      if (quarantinedCount > 0) {
-        const first = items.find((item) => item.topic === deps.topics.quarantine)!.envelope;
-        req.log.warn({ quarantined: Object.fromEntries(quarantined), first_index: Number(first.attributes.index), first_event_id: first.event_id, first_reason: first.attributes.reason }, 'records quarantined');
+      req.logFacts = { records: records.length, events, usage, ...(quarantinedCount > 0 ? { quarantined: Object.fromEntries(quarantined) } : {}) };
+      if (firstQuarantined) {
+        req.log.warn({ quarantined: Object.fromEntries(quarantined), first_index: Number(firstQuarantined.attributes.index), first_event_id: firstQuarantined.event_id, first_reason: firstQuarantined.attributes.reason }, 'records quarantined');
       }
       const answer: OnceAccepted = { accepted: events + usage, quarantined: quarantinedCount };
       return reply.code(200).send(answer);
@@ -126,4 +95,44 @@ export function onceSource(deps: SourceDeps): FastifyPluginAsync {
     const path = cfg.ONCE_PATH.replace(/\/+$/, '') || '/';
     for (const url of new Set([path, path === '/' ? '/' : `${path}/`])) app.post(url, { config: { source: '1nce' }, schema }, handler);
   };
+}
+
+type EncodedBatch =
+  | { oversized: number }
+  | { records: OutgoingRecord[]; events: number; usage: number; quarantined: Map<QuarantineReason, number>; firstQuarantined: Envelope | undefined };
+
+/**
+ * Every element of a read batch as an encoded Kafka record: a record we can classify to its raw topic,
+ * any other (not an object, no id, unknown or ambiguous shape) to the quarantine topic with its reason.
+ * One odd record never fails the batch: the streamer could only resend it, refused again. The body and
+ * the envelopes (payloads are slices of it) are not returned: once encoded, the records own their bytes.
+ */
+async function encodeBatch(deps: SourceDeps, body: Buffer, { ranges, classes, texts }: BatchElements, facts: ReturnType<typeof deliveryFacts>): Promise<EncodedBatch> {
+  const items: { topic: string; key: string; envelope: Envelope }[] = new Array(classes.length);
+  let events = 0;
+  let usage = 0;
+  const quarantined = new Map<QuarantineReason, number>();
+  let firstQuarantined: Envelope | undefined;
+  for (let i = 0; i < classes.length; i++) {
+    const payload = body.subarray(ranges[2 * i]!, ranges[2 * i + 1]!);
+    const kind = RECORD_KINDS[classes[i]!];
+    if (kind !== undefined) {
+      if (kind === '1nce.event') events++;
+      else usage++;
+      items[i] = {
+        topic: kind === '1nce.event' ? deps.topics.onceEvents : deps.topics.onceUsage,
+        key: texts[3 * i + 1]!,
+        envelope: { event_id: texts[3 * i]!, source: '1nce', kind, tenant: texts[3 * i + 2] ?? null, ...facts, payload, attributes: { index: String(i) } },
+      };
+    } else {
+      const reason = QUARANTINE_REASONS[classes[i]! - RECORD_KINDS.length]!;
+      const envelope = quarantineEnvelope(payload, i, { reason, error: texts[3 * i]! }, facts);
+      quarantined.set(reason, (quarantined.get(reason) ?? 0) + 1);
+      firstQuarantined ??= { ...envelope, payload: Buffer.alloc(0) };
+      items[i] = { topic: deps.topics.quarantine, key: envelope.event_id, envelope };
+    }
+  }
+  const oversized = items.findIndex((item) => recordSize({ topic: item.topic, key: item.key, value: item.envelope.payload }) > MAX_RECORD_BYTES - 4096);
+  if (oversized >= 0) return { oversized };
+  return { records: await encodeRecords(deps, items), events, usage, quarantined, firstQuarantined };
 }
