@@ -159,7 +159,13 @@ describe('the whole system, started the way a user starts it', () => {
     if (brokerMetrics.length === 0) console.warn('no KAFKA_METRICS_TARGETS: the broker panels are not checked on this broker');
     let config = readFileSync(join(repoRoot, 'infra/prometheus/prometheus.yml'), 'utf8')
       .replace('/etc/prometheus/rules/*.yml', join(repoRoot, 'infra/prometheus/rules/*.yml'))
-      .replace('scrape_interval: 5s', 'scrape_interval: 1s');
+      .replace('scrape_interval: 5s', 'scrape_interval: 1s')
+      // The JMX exporter's scrape of a broker on a busy two-core machine (npm test runs two files at once) can
+      // take over a second; a scrape past its timeout (at most the interval) marks every broker series stale,
+      // and instant queries then answer nothing. The broker job keeps a 3 s interval, as in a CI run of
+      // 2026-12-04 where a 1 s one left the broker's instant panels empty.
+      .replace('  - job_name: kafka\n', '  - job_name: kafka\n    scrape_interval: 3s\n');
+    expect(config, 'the broker job got its own interval').toContain('scrape_interval: 3s');
     for (const [from, to] of Object.entries(targets)) config = config.replace(from, to);
     const jobs = ['ingress', 'provisioning', 'scc-inventory', 'sheet-export', 'trail', ...(brokerMetrics.length > 0 ? ['kafka'] : [])].sort();
     writeFileSync(join(promDir, 'prometheus.yml'), config);
@@ -200,14 +206,18 @@ describe('the whole system, started the way a user starts it', () => {
     expect(ruleExprs.length).toBeGreaterThanOrEqual(9);
     const brokerOnly = (e: string): boolean => /\bkafka_(server|controller|network|log)_/.test(e);
 
-    const empty: string[] = [];
-    for (const expr of [...exprs, ...ruleExprs]) {
-      const r = await query(expr);
-      expect(r.status, expr).toBe('success');
-      if (r.data.result.length === 0) empty.push(expr);
-    }
-    // Dashboard panels must show data from the running system (alert rules may rightly be empty).
-    const emptyPanels = empty.filter((e) => exprs.includes(e) && (brokerMetrics.length > 0 || !brokerOnly(e)));
+    for (const expr of [...exprs, ...ruleExprs]) expect((await query(expr)).status, expr).toBe('success');
+    // Dashboard panels must show data from the running system (alert rules may rightly be empty). A panel
+    // empty at one instant (a scrape that missed its timeout on this busy machine) is asked again for up to
+    // 30 s: what must hold is that it shows data, not that every scrape of a loaded machine succeeds.
+    const panels = exprs.filter((e) => brokerMetrics.length > 0 || !brokerOnly(e));
+    let emptyPanels: string[] = panels;
+    await eventually(async () => {
+      const still: string[] = [];
+      for (const expr of emptyPanels) if ((await query(expr)).data.result.length === 0) still.push(expr);
+      emptyPanels = still;
+      return emptyPanels.length === 0;
+    }, 30_000, 1000);
     expect(emptyPanels).toEqual([]);
-  }, 120_000);
+  }, 150_000);
 });
