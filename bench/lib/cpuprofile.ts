@@ -17,10 +17,16 @@ interface CpuProfile {
   timeDeltas: number[];
 }
 
-/** Where a run's work is: from the first sample inside this function (by name and file) to the last. */
+/**
+ * Where a run's work is: from the first sample inside this function (by name and file) to the last one,
+ * or, with `endsInside`, to the last sample inside any code under that path. An async function's stack
+ * holds its own frame only while its synchronous parts run: a rebuild whose work happens in callbacks and
+ * after awaits is on the stack for a few samples at its start, so its window has to end on its module's code.
+ */
 export interface ProfileWindow {
   functionName: string;
   urlEndsWith: string;
+  endsInside?: string;
 }
 
 /**
@@ -29,23 +35,27 @@ export interface ProfileWindow {
  */
 function samplesInWindow(profile: CpuProfile, byId: Map<number, ProfileNode>, parent: Map<number, number>, window: ProfileWindow | undefined): [number, number] {
   if (!window) return [0, profile.samples.length];
-  const inside = new Map<number, boolean>();
-  const isInside = (id: number): boolean => {
-    const known = inside.get(id);
-    if (known !== undefined) return known;
-    const node = byId.get(id);
-    const here = !!node && node.callFrame.functionName === window.functionName && node.callFrame.url.endsWith(window.urlEndsWith);
-    const up = parent.get(id);
-    const result = here || (up !== undefined && isInside(up));
-    inside.set(id, result);
-    return result;
+  const stackHolds = (matches: (node: ProfileNode) => boolean): ((id: number) => boolean) => {
+    const known = new Map<number, boolean>();
+    const holds = (id: number): boolean => {
+      const cached = known.get(id);
+      if (cached !== undefined) return cached;
+      const node = byId.get(id);
+      const up = parent.get(id);
+      const result = (!!node && matches(node)) || (up !== undefined && holds(up));
+      known.set(id, result);
+      return result;
+    };
+    return holds;
   };
+  const isInside = stackHolds((n) => n.callFrame.functionName === window.functionName && n.callFrame.url.endsWith(window.urlEndsWith));
+  const endsInside = window.endsInside;
+  const isBeforeEnd = endsInside ? stackHolds((n) => n.callFrame.url.includes(endsInside)) : isInside;
   let first = -1;
   let last = -1;
   profile.samples.forEach((id, i) => {
-    if (!isInside(id)) return;
-    if (first < 0) first = i;
-    last = i;
+    if (first < 0 && isInside(id)) first = i;
+    if (first >= 0 && isBeforeEnd(id)) last = i;
   });
   return first < 0 ? [0, 0] : [first, last + 1];
 }
@@ -149,10 +159,21 @@ export function summarizeProfile(file: string, top = 12, window?: ProfileWindow)
 
 /** The main thread's profile in `dir` (the largest file: tsx's loader thread writes a small one too). */
 export function latestProfile(dir: string): string | undefined {
+  return profileFiles(dir)[0];
+}
+
+/** Every profile in `dir`, largest first: node --cpu-prof writes one per thread (the main thread and each worker). */
+export function profileFiles(dir: string): string[] {
   try {
     const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(dir, f));
-    return files.sort((a, b) => statSync(b).size - statSync(a).size)[0];
+    return files.sort((a, b) => statSync(b).size - statSync(a).size);
   } catch {
-    return undefined;
+    return [];
   }
+}
+
+/** Whether the thread this profile sampled ran the window's function at all. */
+export function profileHasWindow(file: string, window: ProfileWindow): boolean {
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  return profile.nodes.some((n) => n.callFrame.functionName === window.functionName && n.callFrame.url.endsWith(window.urlEndsWith));
 }

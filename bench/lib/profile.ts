@@ -4,7 +4,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchContext } from './context.js';
-import { latestProfile, summarizeProfile, type ProfileSummary, type ProfileWindow } from './cpuprofile.js';
+import { latestProfile, profileFiles, profileHasWindow, summarizeProfile, type ProfileSummary, type ProfileWindow } from './cpuprofile.js';
 import type { HttpTarget } from './ingress.js';
 import { fmt, type Table } from './report.js';
 
@@ -31,7 +31,9 @@ export async function profileChild(
   load: (target: HttpTarget) => Promise<unknown>,
   window?: ProfileWindow,
   gap?: TargetGap,
-): Promise<Table | undefined> {
+  /** Worker threads of the process to show as well, each found by the function its load goes through. */
+  workerThreads: Array<{ name: string; window: ProfileWindow }> = [],
+): Promise<Table[]> {
   const dir = join(ctx.workDir, `cpuprof-${name}`);
   mkdirSync(dir, { recursive: true });
   const target = await start(['--cpu-prof', `--cpu-prof-dir=${dir}`]);
@@ -40,8 +42,21 @@ export async function profileChild(
   } finally {
     await target.child.stop(20_000);
   }
-  const file = latestProfile(dir);
-  return file ? profileTable(`CPU profile of ${name} under the same load`, file, window, 'start-up and stop left out', gap) : undefined;
+  // One profile per thread: the main thread's is the one that ran the window's function.
+  const files = profileFiles(dir);
+  const main = window ? files.find((f) => profileHasWindow(f, window)) : files[0];
+  if (!main) {
+    // A window that names a function no thread ran (renamed, inlined away) must not drop the profile silently.
+    const largest = files[0];
+    ctx.log(`  profile of ${name}: no thread ran ${window?.functionName ?? 'the window'}(); showing the largest profile without a window`);
+    return largest ? [profileTable(`CPU profile of ${name} under the same load (no thread ran ${window?.functionName}(), the window's function: start-up included)`, largest, undefined, '', gap)] : [];
+  }
+  const tables = [profileTable(`CPU profile of ${name}'s main thread under the same load`, main, window, 'start-up and stop left out', gap)];
+  for (const thread of workerThreads) {
+    const file = files.find((f) => f !== main && profileHasWindow(f, thread.window));
+    if (file) tables.push(profileTable(`CPU profile of ${name}'s ${thread.name} in the same run`, file, thread.window, 'start-up and stop left out', undefined));
+  }
+  return tables;
 }
 
 /**
@@ -68,7 +83,8 @@ export async function profileRun(ctx: BenchContext, name: string, run: (nodeArgs
 
 /** A window keeps a short run's profile to its work: without one, module loading and start-up weigh in. */
 function profileTable(title: string, file: string, window: ProfileWindow | undefined, leftOut: string, gap: TargetGap | undefined): Table {
-  const span = window ? `only from the first sample inside ${window.functionName}() to the last (${leftOut})` : 'start-up included';
+  const end = window?.endsInside ? `to the last inside ${window.endsInside}` : 'to the last';
+  const span = window ? `only from the first sample inside ${window.functionName}() ${end} (${leftOut})` : 'start-up included';
   const summary = summarizeProfile(file, 12, window);
   return {
     caption: `${title} (node --cpu-prof, separate unmeasured run; self time by owner, idle excluded, ${span}; ${file.replace(/^.*\/\.local\//, '.local/')})`,
@@ -79,7 +95,7 @@ function profileTable(title: string, file: string, window: ProfileWindow | undef
 }
 
 /**
- * Whether our code alone could close the gap. If this process's CPU time set the rate and every sample
+ * Whether our code alone could close the gap. If this thread's CPU time set the rate and every sample
  * of ours (with the Node and native work it calls) cost nothing, the same work would take (1 − share) of
  * the time: the rate could rise at most to measured / (1 − share). Where other processes (the broker,
  * PostgreSQL, the load generator) share the cores or set the pace, it rises less, so this is an upper bound.
@@ -89,11 +105,11 @@ export function oursBound(measured: number, oursShare: number): number {
 }
 
 function oursNote(summary: ProfileSummary, gap: TargetGap | undefined): string {
-  const shares = `Our code (services/) is ${fmt(summary.oursSelf * 100, 1)} % of this process's busy time, ${fmt(summary.oursWithCalls * 100, 1)} % with the Node core and native work it calls directly (its Buffer copies, JSON.parse, socket writes).`;
+  const shares = `Our code (services/) is ${fmt(summary.oursSelf * 100, 1)} % of this thread's busy time, ${fmt(summary.oursWithCalls * 100, 1)} % with the Node core and native work it calls directly (its Buffer copies, JSON.parse, socket writes).`;
   if (!gap) return shares;
   const bound = oursBound(gap.measured, summary.oursWithCalls);
   const verdict = bound >= gap.needed
     ? 'cutting our code could close the gap, so this profile does not put the gap outside our code'
     : 'even with none of our code the target is out of reach: the rest of the gap is in the libraries, Node, GC and the processes this one waits for';
-  return `${shares} Were all of it free, the measured ${fmt(gap.measured)} ${gap.unit} would rise at most to ${fmt(bound)} ${gap.unit} (an upper bound: it assumes this process's CPU alone sets the rate); the target needs ${fmt(gap.needed)} ${gap.unit}: ${verdict}.`;
+  return `${shares} Were all of it free, the measured ${fmt(gap.measured)} ${gap.unit} would rise at most to ${fmt(bound)} ${gap.unit} (an upper bound: it assumes this thread's CPU alone sets the rate); the target needs ${fmt(gap.needed)} ${gap.unit}: ${verdict}.`;
 }

@@ -146,7 +146,7 @@ export async function nspsIngressScenario(ctx: BenchContext, clients: BenchClien
           // Every request's body goes through it: the window is the load, without ingress's start-up.
           { functionName: 'parseJsonBytes', urlEndsWith: 'services/shared/contracts/json.ts' },
           { measured: atTarget.ingress.opsPerSec, needed: TARGET_SHARE * atTarget.pipeline.opsPerSec, unit: 'req/s' });
-        if (prof) tables.push(prof);
+        tables.push(...prof);
       }
     }
 

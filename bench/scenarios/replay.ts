@@ -202,7 +202,7 @@ export async function replayScenario(ctx: BenchContext, clients: BenchClients): 
     targets.push({ name: sccTarget, status: r >= SCC_TARGET ? 'met' : 'missed', detail: `${pct(r)} (${fmt(n)} reports)` });
     if (r < SCC_TARGET && profilingEnabled(ctx)) {
       // Only the rebuild itself, from its call to its return: module loading and connecting are not its work.
-      const prof = await profileRun(ctx, 'scc-inventory-rebuild', (nodeArgs) => replayWorker(ctx, 'scc', sap.topic, n, nodeArgs), { functionName: 'rebuild', urlEndsWith: 'services/scc-inventory/rebuild.ts' },
+      const prof = await profileRun(ctx, 'scc-inventory-rebuild', (nodeArgs) => replayWorker(ctx, 'scc', sap.topic, n, nodeArgs), { functionName: 'rebuild', urlEndsWith: 'services/scc-inventory/rebuild.ts', endsInside: 'services/scc-inventory/' },
         { measured: medianEps(runs.get('scc-inventory rebuild')), needed: SCC_TARGET * medianEps(runs.get('bare consumer')), unit: 'reports/s' });
       if (prof) tables.push(prof);
     }

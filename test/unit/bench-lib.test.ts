@@ -227,6 +227,18 @@ describe('profile summary', () => {
     expect(s.owners.some((o) => o.owner === '(idle)')).toBe(false);
   });
 
+  it('counts only the window: to the last sample inside its function, or inside the code it ends on', () => {
+    const toHandler = summarizeProfile(file, 12, { functionName: 'handler', urlEndsWith: 'services/ingress/sources/nsps.ts' });
+    // handler and its copy only: 400 µs, of which the handler's own 100.
+    expect(toHandler.oursSelf).toBeCloseTo(100 / 400);
+    expect(toHandler.owners.some((o) => o.owner === 'lib: kafkajs')).toBe(false);
+    const toKafka = summarizeProfile(file, 12, { functionName: 'handler', urlEndsWith: 'services/ingress/sources/nsps.ts', endsInside: 'node_modules/kafkajs/' });
+    // The window runs on through kafkajs's send and its write (800 µs), not into the GC after it.
+    expect(toKafka.oursSelf).toBeCloseTo(100 / 800);
+    expect(toKafka.owners.find((o) => o.owner === 'lib: kafkajs')?.share).toBeCloseTo(200 / 800);
+    expect(toKafka.owners.some((o) => o.owner === '(GC)')).toBe(false);
+  });
+
   it('bounds the rate our code could reach by its share', () => {
     expect(oursBound(600, 0.4)).toBeCloseTo(1000);
     expect(oursBound(600, 0)).toBe(600);
