@@ -4,6 +4,7 @@ import { Kafka, Partitioners, logLevel, type KafkaConfig as KafkaJsConfig, type 
 import type { KafkaConfig } from './config.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
+import { settleWithin } from './hang.js';
 
 export function createKafka(cfg: KafkaConfig, logger: Logger, clientSuffix = ''): Kafka {
   const config: KafkaJsConfig = {
@@ -124,18 +125,12 @@ export async function withProduceDeadline(
   opts: { timeoutMs: number; metrics?: Metrics },
 ): Promise<void> {
   const started = process.hrtime.bigint();
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new ProduceTimeoutError(opts.timeoutMs)), opts.timeoutMs);
-  });
   try {
-    await Promise.race([send(), timeout]);
+    await settleWithin(send(), opts.timeoutMs, () => new ProduceTimeoutError(opts.timeoutMs));
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     for (const topic of new Set(topics)) opts.metrics?.produceDuration.observe({ topic }, seconds);
   } catch (err) {
     for (const topic of new Set(topics)) opts.metrics?.produceErrors.inc({ topic });
     throw err;
-  } finally {
-    clearTimeout(timer);
   }
 }

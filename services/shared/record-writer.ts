@@ -10,6 +10,7 @@ import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { Producer as PlatformaticProducer, ProduceAcks, compatibilityPartitioner, type SASLOptions } from '@platformatic/kafka';
 import type { Message } from 'kafkajs';
 import type { KafkaConfig } from './config.js';
+import { ClientHungError, settleWithin } from './hang.js';
 import { createKafka, createProducer, kafkaSecurity, produceAll, withProduceDeadline } from './kafka.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
@@ -66,6 +67,22 @@ function platformaticSecurity(cfg: KafkaConfig): { tls?: TlsOptions; sasl?: SASL
   };
 }
 
+/** The platformatic client's own bounds on one attempt: connect, then the request, then the pause before a retry. */
+const PLATFORMATIC_CONNECT_TIMEOUT_MS = 3_000;
+const PLATFORMATIC_RETRIES = 3;
+const PLATFORMATIC_RETRY_DELAY_MS = 250;
+
+/**
+ * How long a platformatic send may stay unsettled before it is taken for hung: as long as all of its
+ * attempts could take (the client bounds each connect, request and pause), and never under 30 s. Past
+ * that it would hold every later write behind it, and ingress would answer 503 to every request. Taking
+ * a merely slow send for hung costs what its failure would: the producer is replaced, and the requests
+ * waiting on it were answered 503 long before.
+ */
+export function platformaticHungAfterMs(produceTimeoutMs: number): number {
+  return Math.max(30_000, (PLATFORMATIC_RETRIES + 1) * (PLATFORMATIC_CONNECT_TIMEOUT_MS + produceTimeoutMs + PLATFORMATIC_RETRY_DELAY_MS));
+}
+
 async function platformaticWriter(cfg: KafkaConfig, logger: Logger, clientSuffix: string): Promise<RecordWriter> {
   const make = (): PlatformaticProducer => new PlatformaticProducer({
     clientId: clientSuffix ? `${cfg.KAFKA_CLIENT_ID}-${clientSuffix}` : cfg.KAFKA_CLIENT_ID,
@@ -74,18 +91,19 @@ async function platformaticWriter(cfg: KafkaConfig, logger: Logger, clientSuffix
     acks: ProduceAcks.ALL,
     partitioner: compatibilityPartitioner,
     autocreateTopics: false,
-    connectTimeout: 3_000,
+    connectTimeout: PLATFORMATIC_CONNECT_TIMEOUT_MS,
     // Broker-side and client-side limits follow the produce deadline, so a send left running past its
     // deadline ends soon after it and releases the write queue.
     timeout: cfg.KAFKA_PRODUCE_TIMEOUT_MS,
     requestTimeout: cfg.KAFKA_PRODUCE_TIMEOUT_MS,
-    retries: 3,
-    retryDelay: 250,
+    retries: PLATFORMATIC_RETRIES,
+    retryDelay: PLATFORMATIC_RETRY_DELAY_MS,
     ...platformaticSecurity(cfg),
   });
   let producer = make();
   // Fail at start, like kafkajs's connect(), rather than on the first webhook.
   await producer.metadata({ topics: [] });
+  const hungAfterMs = platformaticHungAfterMs(cfg.KAFKA_PRODUCE_TIMEOUT_MS);
   // One send at a time: the idempotent producer numbers each partition's batches when it builds a
   // request and advances the numbers only on the answer, so two sends in flight would share numbers.
   let tail: Promise<unknown> = Promise.resolve();
@@ -93,15 +111,16 @@ async function platformaticWriter(cfg: KafkaConfig, logger: Logger, clientSuffix
     client: 'platformatic',
     write(records, opts) {
       const send = tail.then(async () => {
+        const current = producer;
         try {
-          await producer.send({ messages: records.map((r) => ({ topic: r.topic, key: Buffer.from(r.key), value: r.value })) });
+          await settleWithin(current.send({ messages: records.map((r) => ({ topic: r.topic, key: Buffer.from(r.key), value: r.value })) }), hungAfterMs);
         } catch (err) {
+          if (err instanceof ClientHungError) logger.error({ after_ms: hungAfterMs, records: records.length }, 'the Kafka client left a send unsettled; replacing it so the next requests are not held behind it');
           // After a failed or timed-out send the broker may hold batches the client does not know
           // were written; a fresh producer id restarts the sequence numbers, so the next batch can never
           // be mistaken for a retry of one of those and silently dropped as a duplicate.
-          const old = producer;
           producer = make();
-          old.close().catch((closeErr: unknown) => logger.warn({ err: String(closeErr) }, 'closing the failed producer failed'));
+          current.close().catch((closeErr: unknown) => logger.warn({ err: String(closeErr) }, 'closing the failed producer failed'));
           throw err;
         }
       });
