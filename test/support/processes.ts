@@ -34,8 +34,13 @@ export const allServiceLines: string[] = [];
 // with EADDRINUSE while the readiness check talks to the old one. So every child still running when
 // this test process exits is killed, and a port that already answers is refused before a start.
 const running = new Set<ChildProcess>();
+/** Children this helper itself stopped or killed (every other exit is reported). */
+const expectedExit = new WeakSet<ChildProcess>();
 process.once('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
+  for (const child of running) {
+    expectedExit.add(child);
+    child.kill('SIGKILL');
+  }
 });
 
 function portAnswers(port: number): Promise<boolean> {
@@ -63,7 +68,11 @@ export async function startService(name: ServiceName, port: number, env: Record<
     });
     const started = child;
     running.add(started);
-    started.once('exit', () => running.delete(started));
+    started.once('exit', (code, signal) => {
+      running.delete(started);
+      // A service that dies on its own is the first thing to know when a test then times out.
+      if (!expectedExit.has(started)) console.error(`[${name}] exited unexpectedly (code ${code}, signal ${signal}); its last lines:\n${lines.slice(-40).join('\n')}`);
+    });
     for (const stream of [child.stdout!, child.stderr!]) {
       createInterface({ input: stream }).on('line', (l) => {
         lines.push(l);
@@ -100,6 +109,7 @@ export async function startService(name: ServiceName, port: number, env: Record<
     async stop() {
       if (exited()) return;
       const done = waitExit();
+      expectedExit.add(child);
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
       await done;
@@ -108,6 +118,7 @@ export async function startService(name: ServiceName, port: number, env: Record<
     async kill() {
       if (exited()) return;
       const done = waitExit();
+      expectedExit.add(child);
       child.kill('SIGKILL');
       await done;
     },

@@ -14,7 +14,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Admin, Kafka } from 'kafkajs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { repoRoot, startKafkaCluster, type KafkaCluster, type KafkaNode } from '../../../infra/local/stack.js';
 import { loadConfig, kafkaConfigShape } from '../../../services/shared/config.js';
 import { createKafka } from '../../../services/shared/kafka.js';
@@ -212,6 +212,16 @@ describe('replicated cluster: brokers lost under load', () => {
     return lost;
   }
 
+  /** On a failure (a timeout too), what each service last warned about: the first thing to read. */
+  function printServiceTailsOnFailure(): void {
+    onTestFailed(() => {
+      for (const svc of [ingress, provisioning, sheetExport, inventory]) {
+        const exit = svc.child.exitCode ?? svc.child.signalCode;
+        console.log(`--- ${svc.name} (${exit === null ? 'running' : `exited: ${exit}`}) last warnings/errors\n${svc.lines.filter((l) => /"level":"(warn|error|fatal)"/.test(l) || !l.startsWith('{')).slice(-25).join('\n')}`);
+      }
+    });
+  }
+
   async function lagging(): Promise<string[]> {
     const behind: string[] = [];
     const wanted: [string, string[]][] = [
@@ -318,6 +328,7 @@ describe('replicated cluster: brokers lost under load', () => {
   });
 
   it('a. SIGKILL of the broker leading most raw partitions under load: 0 acknowledged requests lost, 0 duplicate effects', async () => {
+    printServiceTailsOnFailure();
     const started = Date.now();
     const load = runLoad(
       { ingressUrl: ingress.url, nspsToken: secrets.nsps, onceUser: 'streamer', oncePassword: secrets.oncePw, sapSecret: secrets.sap },
@@ -373,9 +384,10 @@ describe('replicated cluster: brokers lost under load', () => {
     expect(effects.sheetLost).toBe(0);
     expect(effects.sccMismatch).toBe(0);
     expect(effects.historyRows).toBe(effects.expectedChanges);
-  }, 300_000);
+  }, 420_000);
 
   it('b. two of three brokers down: 503 within KAFKA_PRODUCE_TIMEOUT_MS, never a 2xx; afterwards every 2xx is in Kafka and new requests succeed', async () => {
+    printServiceTailsOnFailure();
     await waitInSync();
     const nspsTemplate = JSON.parse(readFileSync(join(repoRoot, 'samples', 'nsps-event.json'), 'utf8')) as { event_id: string; pb_data: { sim_info: { imsi: string } } };
     const onceUsage = (JSON.parse(readFileSync(join(repoRoot, 'samples', '1nce-usage.json'), 'utf8')) as Record<string, unknown>[])[0]!;
@@ -413,7 +425,10 @@ describe('replicated cluster: brokers lost under load', () => {
     };
     const senders = Promise.all([sender(), sender(), sender()]);
 
-    await sleep(4000);
+    // Kill only once writes flow (a busy machine may need more than a few seconds), then a little more.
+    const flowing = await eventually(async () => probes.some((p) => is2xx(p.status)), 60_000, 200);
+    expect(flowing, 'writes flow before the kill').toBe(true);
+    await sleep(2000);
     // The survivor is the node leading most raw partitions: writes to its partitions wait on followers
     // that are gone (the ISR cannot shrink without a controller quorum), writes to the others find no
     // leader. Both must end in a 503 within the deadline.
